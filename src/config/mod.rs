@@ -1,0 +1,519 @@
+//! Configuration: raw (as written, merged from every source) → validated
+//! (typed). Built once at start and passed explicitly; nothing reads it as
+//! a global.
+//!
+//! Sources, later ones win: the embedded `default.toml`, the `--config`
+//! file, `AUTHPLANE_*` environment variables, command-line flags. Every key
+//! remembers where its value came from, so an unknown key or a bad value
+//! is reported with its origin.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::{Table, Value};
+
+use crate::domain::http1::{Limits, MAX_HEADERS};
+
+/// The embedded defaults.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Prefix of the environment variables that override the configuration.
+pub const ENV_PREFIX: &str = "AUTHPLANE_";
+
+/// Keys whose values are secrets: `config print` shows them redacted.
+const SECRET_KEYS: &[&str] = &["hss.provisioning_key", "hss.key_encryption_key"];
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the embedded default"),
+            Origin::File(p) => write!(f, "file {}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the key and its origin.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}` (from {origin}): {message}")]
+    Key {
+        key: String,
+        origin: Origin,
+        message: String,
+    },
+}
+
+/// The merged configuration before validation, with each key's origin.
+#[derive(Debug, Clone)]
+pub struct Layers {
+    merged: Table,
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Layers {
+    /// The embedded defaults alone.
+    pub fn new() -> Layers {
+        let merged: Table = toml::from_str(DEFAULT_TOML).unwrap_or_default();
+        let mut layers = Layers {
+            merged: Table::new(),
+            origins: BTreeMap::new(),
+        };
+        layers.merge(merged, &Origin::Default);
+        layers
+    }
+
+    /// Merges a TOML file over the current values.
+    pub fn with_file(mut self, path: &Path) -> Result<Layers, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let table: Table = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        self.merge(table, &Origin::File(path.to_owned()));
+        Ok(self)
+    }
+
+    /// Merges `AUTHPLANE_*` variables: `AUTHPLANE_SERVER__CORES=2` sets
+    /// `server.cores`. A value that parses as a TOML value (a number, a
+    /// boolean, a quoted string) is taken as that; anything else as a
+    /// string.
+    pub fn with_env(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Layers {
+        for (name, raw) in vars {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            let value = toml::from_str::<Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(Value::String(raw));
+            self.set(&key, value, Origin::Env(name.clone()));
+        }
+        self
+    }
+
+    /// Sets one key from a command-line flag.
+    pub fn with_flag(mut self, key: &str, value: Value, flag: &'static str) -> Layers {
+        self.set(key, value, Origin::Flag(flag));
+        self
+    }
+
+    fn merge(&mut self, table: Table, origin: &Origin) {
+        let mut flat = Vec::new();
+        flatten("", table, &mut flat);
+        for (key, value) in flat {
+            self.set(&key, value, origin.clone());
+        }
+    }
+
+    fn set(&mut self, key: &str, value: Value, origin: Origin) {
+        let mut table = &mut self.merged;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                table.insert(part.to_owned(), value);
+                break;
+            }
+            let entry = table
+                .entry(part.to_owned())
+                .or_insert_with(|| Value::Table(Table::new()));
+            if !entry.is_table() {
+                *entry = Value::Table(Table::new());
+            }
+            match entry {
+                Value::Table(t) => table = t,
+                _ => return,
+            }
+        }
+        self.origins.insert(key.to_owned(), origin);
+    }
+
+    fn origin_of(&self, key: &str) -> Origin {
+        // The key itself, or the nearest enclosing key that has an origin.
+        let mut k = key;
+        loop {
+            if let Some(o) = self.origins.get(k) {
+                return o.clone();
+            }
+            match k.rfind('.') {
+                Some(i) => k = &k[..i],
+                None => return Origin::Default,
+            }
+        }
+    }
+
+    /// Validates the merged values into the typed configuration.
+    pub fn build(&self) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_path_to_error::deserialize(Value::Table(self.merged.clone()))
+            .map_err(|e| {
+                let mut key = e.path().to_string();
+                let message = e.inner().to_string();
+                // An unknown key: serde names it in the message, not the path.
+                if let Some(field) = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|m| m.split('`').next())
+                {
+                    key = if key == "." {
+                        field.to_owned()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                }
+                ConfigError::Key {
+                    origin: self.origin_of(&key),
+                    key,
+                    message,
+                }
+            })?;
+        raw.validate(|key, message| ConfigError::Key {
+            key: key.to_owned(),
+            origin: self.origin_of(key),
+            message,
+        })
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.merged.clone();
+        for key in SECRET_KEYS {
+            let mut parts = key.split('.');
+            if let (Some(section), Some(name)) = (parts.next(), parts.next()) {
+                if let Some(Value::Table(t)) = shown.get_mut(section) {
+                    if let Some(v) = t.get_mut(name) {
+                        if v.as_str().is_some_and(|s| !s.is_empty()) {
+                            *v = Value::String("<redacted>".into());
+                        }
+                    }
+                }
+            }
+        }
+        toml::to_string_pretty(&shown).unwrap_or_default()
+    }
+}
+
+fn flatten(prefix: &str, table: Table, out: &mut Vec<(String, Value)>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            Value::Table(t) => flatten(&key, t, out),
+            v => out.push((key, v)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    server: RawServer,
+    storage: RawStorage,
+    services: Services,
+    log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    cores: u16,
+    io_driver: IoDriver,
+    max_connections_per_core: u32,
+    header_timeout_ms: u64,
+    idle_timeout_ms: u64,
+    shutdown_grace_ms: u64,
+    max_request_line_bytes: usize,
+    max_header_bytes: usize,
+    max_headers: usize,
+    max_body_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: String,
+    format: LogFormat,
+}
+
+/// Which APIs are served.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Services {
+    pub hss: bool,
+    pub sim: bool,
+    pub aaa: bool,
+    pub stir: bool,
+}
+
+/// The I/O driver of every core.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IoDriver {
+    IoUring,
+    Epoll,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub services: Services,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Cores to run on; resolved from 0 ("all") at validation.
+    pub cores: u16,
+    pub io_driver: IoDriver,
+    pub max_connections_per_core: u32,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// Cores this machine offers the process.
+pub fn available_cores() -> u16 {
+    std::thread::available_parallelism()
+        .map(|n| u16::try_from(n.get()).unwrap_or(u16::MAX))
+        .unwrap_or(1)
+}
+
+impl RawConfig {
+    fn validate<E>(self, err: impl Fn(&str, String) -> E) -> Result<Config, E> {
+        let s = self.server;
+        let listen: SocketAddr = s
+            .listen
+            .parse()
+            .map_err(|e| err("server.listen", format!("{e}: expected IP:PORT")))?;
+        let available = available_cores();
+        let cores = match s.cores {
+            0 => available,
+            n if n > available => {
+                return Err(err(
+                    "server.cores",
+                    format!("{n} cores asked, this machine offers {available}"),
+                ))
+            }
+            n => n,
+        };
+        let positive = |key: &str, v: u64| {
+            if v == 0 {
+                Err(err(key, "must be greater than 0".into()))
+            } else {
+                Ok(Duration::from_millis(v))
+            }
+        };
+        if s.max_headers == 0 || s.max_headers > MAX_HEADERS {
+            return Err(err(
+                "server.max_headers",
+                format!("must be between 1 and {MAX_HEADERS}"),
+            ));
+        }
+        for (key, v) in [
+            ("server.max_request_line_bytes", s.max_request_line_bytes),
+            ("server.max_header_bytes", s.max_header_bytes),
+            ("server.max_body_bytes", s.max_body_bytes),
+        ] {
+            if v < 64 || v > 64 * 1024 * 1024 {
+                return Err(err(key, "must be between 64 and 67108864".into()));
+            }
+        }
+        if s.max_connections_per_core == 0 {
+            return Err(err(
+                "server.max_connections_per_core",
+                "must be greater than 0".into(),
+            ));
+        }
+        let level = self.log.level.to_ascii_lowercase();
+        if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+            return Err(err(
+                "log.level",
+                "expected error, warn, info, debug or trace".into(),
+            ));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(err("storage.data_dir", "must not be empty".into()));
+        }
+        Ok(Config {
+            server: ServerConfig {
+                listen,
+                cores,
+                io_driver: s.io_driver,
+                max_connections_per_core: s.max_connections_per_core,
+                header_timeout: positive("server.header_timeout_ms", s.header_timeout_ms)?,
+                idle_timeout: positive("server.idle_timeout_ms", s.idle_timeout_ms)?,
+                shutdown_grace: positive("server.shutdown_grace_ms", s.shutdown_grace_ms)?,
+                limits: Limits {
+                    request_line_bytes: s.max_request_line_bytes,
+                    header_bytes: s.max_header_bytes,
+                    headers: s.max_headers,
+                    body_bytes: s.max_body_bytes,
+                },
+            },
+            storage: StorageConfig {
+                data_dir: self.storage.data_dir,
+            },
+            services: self.services,
+            log: LogConfig {
+                level,
+                format: self.log.format,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_defaults_validate() {
+        let c = Layers::new().build().unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.server.cores, available_cores());
+        assert_eq!(c.storage.data_dir, PathBuf::from("./authplane-data"));
+        assert!(c.services.hss && c.services.stir);
+    }
+
+    #[test]
+    fn env_overrides_with_double_underscore_nesting() {
+        let c = Layers::new()
+            .with_env(env(&[
+                ("AUTHPLANE_SERVER__LISTEN", "127.0.0.1:0"),
+                ("AUTHPLANE_SERVICES__STIR", "false"),
+                ("AUTHPLANE_SERVER__HEADER_TIMEOUT_MS", "250"),
+                ("OTHER", "x"),
+            ]))
+            .build()
+            .unwrap();
+        assert_eq!(c.server.listen.port(), 0);
+        assert!(!c.services.stir);
+        assert_eq!(c.server.header_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn flags_win_over_env() {
+        let c = Layers::new()
+            .with_env(env(&[("AUTHPLANE_SERVER__LISTEN", "127.0.0.1:1")]))
+            .with_flag(
+                "server.listen",
+                Value::String("127.0.0.1:2".into()),
+                "--listen",
+            )
+            .build()
+            .unwrap();
+        assert_eq!(c.server.listen.port(), 2);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_origin() {
+        let e = Layers::new()
+            .with_env(env(&[("AUTHPLANE_SERVER__LISTN", "x")]))
+            .build()
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("server.listn"), "{text}");
+        assert!(text.contains("AUTHPLANE_SERVER__LISTN"), "{text}");
+    }
+
+    #[test]
+    fn bad_value_names_key_and_origin() {
+        let e = Layers::new()
+            .with_env(env(&[("AUTHPLANE_SERVER__CORES", "many")]))
+            .build()
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("server.cores"), "{text}");
+        assert!(text.contains("AUTHPLANE_SERVER__CORES"), "{text}");
+        let e = Layers::new()
+            .with_flag("server.listen", Value::String("nowhere".into()), "--listen")
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("flag --listen"), "{e}");
+    }
+
+    #[test]
+    fn file_values_and_errors_name_the_file() {
+        let dir = std::env::temp_dir().join(format!("authplane-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "[server]\ncores = 1\n[log]\nlevel = \"loud\"\n").unwrap();
+        let e = Layers::new().with_file(&path).unwrap().build().unwrap_err();
+        assert!(e.to_string().contains("log.level"), "{e}");
+        assert!(e.to_string().contains("c.toml"), "{e}");
+        std::fs::write(&path, "[server\n").unwrap();
+        assert!(matches!(
+            Layers::new().with_file(&path),
+            Err(ConfigError::Syntax { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

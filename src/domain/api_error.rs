@@ -1,0 +1,233 @@
+//! One enum of causes for every failed request, one table from cause to
+//! status code, and the error body in the shape of the API the route
+//! belongs to.
+
+use std::io::Write;
+
+use super::http1::HttpError;
+
+/// The API a route belongs to: it decides the shape of error bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// PyHSS: `{"result": "Failed", "reason": "..."}`.
+    Pyhss,
+    /// ATIS-1000082: `{"requestError": {"serviceException": {...}}}`.
+    Stir,
+    /// TCXC AAA: `{"status": "error", "error_message": "..."}`.
+    Aaa,
+    /// pysim sim-rest-server: `{"error": {"message": "..."}}`.
+    Sim,
+    /// Server endpoints (`/metrics`): the PyHSS shape.
+    Server,
+}
+
+impl Api {
+    /// The API a path most likely belongs to, for errors found before
+    /// routing (limits, malformed requests, unknown routes).
+    pub fn guess(path: &str) -> Api {
+        if path.starts_with("/stir/") {
+            Api::Stir
+        } else if path.starts_with("/aaa_") {
+            Api::Aaa
+        } else if path.starts_with("/sim-auth-api/") {
+            Api::Sim
+        } else {
+            Api::Pyhss
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    #[error("Not Found")]
+    NotFound,
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("request head not received in time")]
+    HeaderTimeout,
+    #[error("{reason}")]
+    BadRequest {
+        reason: String,
+        /// The STIR service exception id (SVC4000…), where one applies.
+        stir_id: Option<&'static str>,
+        /// Names of the offending parameters (STIR `variables`).
+        variables: Vec<String>,
+    },
+    #[error("Unauthorized - Provisioning-Key Invalid")]
+    Unauthorized,
+    #[error("server at its connection limit")]
+    Overloaded,
+    #[error("server shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 with a reason.
+    pub fn bad_request(reason: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            reason: reason.into(),
+            stir_id: None,
+            variables: Vec::new(),
+        }
+    }
+
+    /// The status code of this cause.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Http(e) => e.status(),
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::HeaderTimeout => 408,
+            ApiError::BadRequest { .. } => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::Overloaded | ApiError::ShuttingDown => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// ATIS-1000082 exception id: service exceptions (SVC) for the
+    /// client's mistakes, policy exceptions (POL) for method and server
+    /// failures.
+    fn stir_id(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest {
+                stir_id: Some(id), ..
+            } => id,
+            ApiError::MethodNotAllowed => "POL4050",
+            ApiError::Internal(_) | ApiError::Overloaded | ApiError::ShuttingDown => "POL5000",
+            ApiError::Http(HttpError::Malformed(_)) => "SVC4006",
+            _ => "SVC4000",
+        }
+    }
+
+    /// Writes the error body in `api`'s shape.
+    pub fn write_body(&self, api: Api, out: &mut Vec<u8>) {
+        let text = self.to_string();
+        // Writing into a Vec cannot fail.
+        let _ = match api {
+            Api::Pyhss | Api::Server => {
+                if *self == ApiError::Unauthorized {
+                    // The seed's exact body (capital R).
+                    write!(out, "{{\"Result\": {}}}", Json(&text))
+                } else {
+                    write!(
+                        out,
+                        "{{\"result\": \"Failed\", \"reason\": {}}}",
+                        Json(&text)
+                    )
+                }
+            }
+            Api::Aaa => write!(
+                out,
+                "{{\"status\": \"error\", \"error_message\": {}}}",
+                Json(&text)
+            ),
+            Api::Sim => write!(out, "{{\"error\": {{\"message\": {}}}}}", Json(&text)),
+            Api::Stir => {
+                let id = self.stir_id();
+                let kind = if id.starts_with("POL") {
+                    "policyException"
+                } else {
+                    "serviceException"
+                };
+                let _ = write!(
+                    out,
+                    "{{\"requestError\": {{\"{kind}\": {{\"messageId\": \"{id}\", \"text\": {}, \"variables\": [",
+                    Json(&text)
+                );
+                if let ApiError::BadRequest { variables, .. } = self {
+                    for (i, v) in variables.iter().enumerate() {
+                        let sep = if i == 0 { "" } else { ", " };
+                        let _ = write!(out, "{sep}{}", Json(v));
+                    }
+                }
+                write!(out, "]}}}}}}")
+            }
+        };
+    }
+}
+
+/// A string written as a JSON string literal.
+pub struct Json<'a>(pub &'a str);
+
+impl std::fmt::Display for Json<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        f.write_char('"')?;
+        for c in self.0.chars() {
+            match c {
+                '"' => f.write_str("\\\"")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c if u32::from(c) < 0x20 => write!(f, "\\u{:04x}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char('"')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(e: &ApiError, api: Api) -> serde_json::Value {
+        let mut out = Vec::new();
+        e.write_body(api, &mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn each_api_has_its_own_error_shape() {
+        let e = ApiError::bad_request("bad \"imsi\"\n");
+        assert_eq!(
+            body(&e, Api::Pyhss),
+            serde_json::json!({"result": "Failed", "reason": "bad \"imsi\"\n"})
+        );
+        assert_eq!(
+            body(&e, Api::Aaa),
+            serde_json::json!({"status": "error", "error_message": "bad \"imsi\"\n"})
+        );
+        assert_eq!(
+            body(&e, Api::Sim),
+            serde_json::json!({"error": {"message": "bad \"imsi\"\n"}})
+        );
+        assert_eq!(
+            body(&ApiError::Unauthorized, Api::Pyhss),
+            serde_json::json!({"Result": "Unauthorized - Provisioning-Key Invalid"})
+        );
+    }
+
+    #[test]
+    fn stir_errors_carry_exception_ids() {
+        let e = ApiError::BadRequest {
+            reason: "Error: Missing mandatory parameter 'iat'".into(),
+            stir_id: Some("SVC4001"),
+            variables: vec!["iat".into()],
+        };
+        assert_eq!(
+            body(&e, Api::Stir),
+            serde_json::json!({"requestError": {"serviceException": {
+                "messageId": "SVC4001",
+                "text": "Error: Missing mandatory parameter 'iat'",
+                "variables": ["iat"]}}})
+        );
+        let v = body(&ApiError::MethodNotAllowed, Api::Stir);
+        assert_eq!(v["requestError"]["policyException"]["messageId"], "POL4050");
+    }
+
+    #[test]
+    fn status_table() {
+        assert_eq!(ApiError::NotFound.status(), 404);
+        assert_eq!(ApiError::HeaderTimeout.status(), 408);
+        assert_eq!(ApiError::Http(HttpError::BodyTooLarge(1)).status(), 413);
+        assert_eq!(ApiError::Overloaded.status(), 503);
+    }
+}

@@ -1,0 +1,12 @@
+//! The pure core: protocol codecs, placement, wire shapes.
+//!
+//! Nothing here touches the runtime, the file system, the network, threads
+//! or the clock; time and randomness are parameters. Everything is unit
+//! tested and never panics on input. `tests/integration/layers.rs` keeps
+//! this true.
+#![forbid(unsafe_code)]
+
+pub mod api_error;
+pub mod http1;
+pub mod router;
+pub mod shard;

@@ -1,0 +1,187 @@
+//! Operations endpoints: `GET /oam/ping` (liveness, PyHSS's answer),
+//! `GET /metrics` (Prometheus text, merged from every core at scrape) and
+//! `GET /oam/shard/{key}` (which core owns a key: served by that core, so
+//! it proves the mesh round trip).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::domain::api_error::{Api, ApiError};
+use crate::domain::http1::{Method, Request};
+use crate::domain::router::{Params, RouteError};
+use crate::domain::shard::{shard_of, ShardId, HASH_VERSION};
+use crate::runtime::{self, CoreMetrics, LocalBoxFuture};
+use crate::server::{mesh_error, Ctx, Handler, Reply, Routes};
+
+pub fn register(r: &mut Routes) -> Result<(), RouteError> {
+    r.add(Method::Get, "/oam/ping", Api::Pyhss, Handler::Sync(ping))?;
+    r.add(
+        Method::Get,
+        "/oam/shard/{key}",
+        Api::Pyhss,
+        Handler::Async(shard),
+    )?;
+    r.add(
+        Method::Get,
+        "/metrics",
+        Api::Server,
+        Handler::Async(metrics),
+    )?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Ping {
+    result: &'static str,
+}
+
+fn ping(
+    _: &Ctx,
+    _: &mut Request<'_>,
+    _: &Params<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), ApiError> {
+    reply.json(200, &Ping { result: "OK" })
+}
+
+#[derive(Serialize)]
+struct Placement<'a> {
+    key: &'a str,
+    hash_version: u32,
+    shards: u16,
+    owner: u16,
+    accepted_on: u16,
+    served_on: u16,
+}
+
+fn shard<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let key = params.get("key").unwrap_or_default();
+        let owner = shard_of(key.as_bytes(), ctx.core.shards());
+        let served_on = ctx
+            .core
+            .submit_to(owner, || async { runtime::current_shard() })
+            .await
+            .map_err(mesh_error)?
+            .ok_or_else(|| ApiError::Internal("owner ran off its core".into()))?;
+        reply.json(
+            200,
+            &Placement {
+                key,
+                hash_version: HASH_VERSION,
+                shards: ctx.core.shards(),
+                owner: owner.0,
+                accepted_on: ctx.core.shard.0,
+                served_on: served_on.0,
+            },
+        )
+    })
+}
+
+fn metrics<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let mut total = CoreMetrics::new(ctx.routes.len());
+        let mut per_core = Vec::new();
+        for k in 0..ctx.core.shards() {
+            let m = ctx
+                .core
+                .submit_to(ShardId(k), || async {
+                    runtime::with_current_core(|c| c.metrics_snapshot()).unwrap_or_default()
+                })
+                .await
+                .map_err(mesh_error)?;
+            total.merge(&m);
+            per_core.push((k, m.connections_open));
+        }
+        let text = render(ctx, &total, &per_core);
+        reply.with_body(200, "text/plain; version=0.0.4", |out| {
+            out.extend_from_slice(text.as_bytes())
+        });
+        Ok(())
+    })
+}
+
+const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")];
+
+fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
+    let mut s = String::with_capacity(4096);
+    let _ = writeln!(
+        s,
+        "# HELP authplane_requests_total Requests served, by route and status."
+    );
+    let _ = writeln!(s, "# TYPE authplane_requests_total counter");
+    let label = |i: usize| {
+        if i < ctx.routes.len() {
+            ctx.routes.describe(i)
+        } else {
+            "unmatched".to_owned()
+        }
+    };
+    for (i, r) in m.routes.iter().enumerate() {
+        for (status, n) in &r.statuses {
+            let _ = writeln!(
+                s,
+                "authplane_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                label(i)
+            );
+        }
+    }
+    let _ = writeln!(s, "# HELP authplane_request_duration_seconds Request latency, from per-core HdrHistograms merged at scrape.");
+    let _ = writeln!(s, "# TYPE authplane_request_duration_seconds summary");
+    for (i, r) in m.routes.iter().enumerate() {
+        let Some(h) = &r.latency else { continue };
+        let route = label(i);
+        for (q, name) in QUANTILES {
+            let v = h.value_at_quantile(q) as f64 / 1e9;
+            let _ = writeln!(s, "authplane_request_duration_seconds{{route=\"{route}\",quantile=\"{name}\"}} {v:.9}");
+        }
+        let _ = writeln!(
+            s,
+            "authplane_request_duration_seconds_max{{route=\"{route}\"}} {:.9}",
+            h.max() as f64 / 1e9
+        );
+        let _ = writeln!(
+            s,
+            "authplane_request_duration_seconds_count{{route=\"{route}\"}} {}",
+            h.len()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP authplane_connections_open Open client connections, by core."
+    );
+    let _ = writeln!(s, "# TYPE authplane_connections_open gauge");
+    for (core, n) in per_core {
+        let _ = writeln!(s, "authplane_connections_open{{core=\"{core}\"}} {n}");
+    }
+    let _ = writeln!(s, "# TYPE authplane_connections_accepted_total counter");
+    let _ = writeln!(
+        s,
+        "authplane_connections_accepted_total {}",
+        m.connections_accepted
+    );
+    let _ = writeln!(s, "# TYPE authplane_connections_refused_total counter");
+    let _ = writeln!(
+        s,
+        "authplane_connections_refused_total {}",
+        m.connections_refused
+    );
+    let _ = writeln!(
+        s,
+        "# HELP authplane_mesh_hops_total Requests sent to the core owning their shard."
+    );
+    let _ = writeln!(s, "# TYPE authplane_mesh_hops_total counter");
+    let _ = writeln!(s, "authplane_mesh_hops_total {}", m.mesh_hops);
+    s
+}

@@ -1,0 +1,161 @@
+//! One connection: read, feed the codec, serve each complete request in
+//! order (pipelining), write the responses, repeat. The loop only moves
+//! bytes; parsing is `domain::http1`, meaning is the `App`'s.
+
+use std::time::Instant;
+
+use monoio::buf::{IoBufMut, SliceMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::{clock, App, ConnSettings, Core};
+use crate::domain::api_error::ApiError;
+use crate::domain::http1::{self, Progress};
+
+/// Bytes a connection's read buffer starts with and grows by at least.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Answers 503 to a connection over the per-core limit, then closes it.
+pub(super) async fn refuse<A: App>(mut stream: TcpStream, app: std::rc::Rc<A>) {
+    let mut out = Vec::with_capacity(256);
+    app.reject(ApiError::Overloaded, "/", &mut out);
+    let _ = stream.write_all(out).await;
+}
+
+/// Serves one connection until it closes, errs, times out or the core
+/// shuts down.
+pub(super) async fn serve<A: App>(
+    core: &Core,
+    app: &A,
+    mut stream: TcpStream,
+    settings: &ConnSettings,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut continue_sent = false;
+    // When the first byte of the request being read arrived.
+    let mut request_began: Option<Instant> = None;
+
+    loop {
+        // Serve every complete request already in the buffer, in order.
+        let mut start = 0usize;
+        let mut close = false;
+        let mut want_total = None;
+        loop {
+            let Some(pending) = buf.get_mut(start..) else {
+                break;
+            };
+            if pending.is_empty() {
+                break;
+            }
+            match http1::parse(pending, &settings.limits) {
+                Ok(Progress::Complete(parsed)) => {
+                    let consumed = parsed.consumed;
+                    let mut req = parsed.view(pending);
+                    if core.is_shutting_down() {
+                        req.keep_alive = false;
+                    }
+                    close = !req.keep_alive;
+                    app.serve(req, &mut out).await;
+                    start += consumed;
+                    continue_sent = false;
+                    request_began = None;
+                    if close {
+                        break;
+                    }
+                }
+                Ok(Progress::NeedMore {
+                    send_continue,
+                    want_total: want,
+                }) => {
+                    if send_continue && !continue_sent {
+                        out.extend_from_slice(http1::CONTINUE);
+                        continue_sent = true;
+                    }
+                    want_total = want;
+                    break;
+                }
+                Err(e) => {
+                    let path = target_of(pending);
+                    app.reject(ApiError::Http(e), path, &mut out);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if start > 0 {
+            buf.copy_within(start.., 0);
+            buf.truncate(buf.len() - start);
+        }
+
+        if !out.is_empty() {
+            let (res, written) = stream.write_all(out).await;
+            out = written;
+            out.clear();
+            if res.is_err() {
+                return;
+            }
+        }
+        if close || (core.is_shutting_down() && buf.is_empty()) {
+            return;
+        }
+
+        // Room for the next read, within the limits the codec enforces.
+        let need = want_total.unwrap_or(0).saturating_sub(buf.len());
+        let spare = buf.capacity() - buf.len();
+        if spare < READ_CHUNK.max(need) {
+            buf.reserve(READ_CHUNK.max(need));
+        }
+
+        let now = clock::now();
+        let deadline = if buf.is_empty() {
+            now + settings.idle_timeout
+        } else {
+            *request_began.get_or_insert(now) + settings.header_timeout
+        };
+        let len = buf.len();
+        let cap = buf.capacity();
+        let read = stream.read(buf.slice_mut(len..cap));
+        let timed = monoio::time::timeout_at(deadline.into(), read);
+        let outcome = if len == 0 {
+            monoio::select! {
+                r = timed => Some(r),
+                _ = core.shutdown.wait() => None,
+            }
+        } else {
+            Some(timed.await)
+        };
+        match outcome {
+            // Shutdown while idle: close.
+            None => return,
+            Some(Err(_elapsed)) => {
+                if len > 0 {
+                    // The head (or body) did not arrive in time: 408.
+                    let mut out = Vec::with_capacity(256);
+                    app.reject(ApiError::HeaderTimeout, "/", &mut out);
+                    let _ = stream.write_all(out).await;
+                }
+                return;
+            }
+            Some(Ok((res, slice))) => {
+                buf = SliceMut::into_inner(slice);
+                match res {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if len == 0 {
+                            request_began = Some(clock::now());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The request target of a (possibly partial) request, for choosing the
+/// error shape.
+fn target_of(buf: &[u8]) -> &str {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    std::str::from_utf8(target).unwrap_or("/")
+}

@@ -1,0 +1,468 @@
+//! The runtime layer: one pinned executor per core, a `SO_REUSEPORT`
+//! listener on each, the shard mesh, graceful shutdown. It moves bytes and
+//! messages; what a request means is the [`App`]'s business.
+//!
+//! Every call into the executor (monoio, with io_uring set up with
+//! `IORING_SETUP_COOP_TASKRUN`; see docs/decisions/0001) lives in this
+//! folder, so the executor can be swapped without touching services.
+
+pub mod clock;
+mod conn;
+pub mod event;
+pub mod mesh;
+pub mod metrics;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{IoDriver, ServerConfig};
+use crate::domain::api_error::ApiError;
+use crate::domain::http1::Request;
+use crate::domain::shard::ShardId;
+
+pub use event::Event;
+pub use mesh::{LocalBoxFuture, Mesh, MeshError};
+pub use metrics::CoreMetrics;
+
+/// What serves requests on a core. One instance per core, made on that
+/// core by the factory given to [`run`].
+pub trait App: 'static {
+    /// Serves one request, writing the whole response into `out`.
+    fn serve<'a>(&'a self, req: Request<'a>, out: &'a mut Vec<u8>)
+        -> impl Future<Output = ()> + 'a;
+
+    /// Writes the error response for a request that could not be parsed
+    /// or timed out (the connection closes after it). `path` is what is
+    /// known of the target, to pick the API's error shape.
+    fn reject(&self, err: ApiError, path: &str, out: &mut Vec<u8>);
+}
+
+/// A stop registered by something started on a core; stops run in reverse
+/// order of registration when the core shuts down.
+type Stop = Box<dyn FnOnce() -> LocalBoxFuture<'static, ()>>;
+
+/// The state of one core, shared by every task on it (not `Send`: it never
+/// leaves its core).
+pub struct Core {
+    pub shard: ShardId,
+    pub mesh: Mesh,
+    pub metrics: RefCell<CoreMetrics>,
+    shutdown: Event,
+    open_connections: Cell<u32>,
+    stops: RefCell<Vec<(&'static str, Stop)>>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("shard", &self.shard).finish()
+    }
+}
+
+thread_local! {
+    static CURRENT_SHARD: Cell<Option<ShardId>> = const { Cell::new(None) };
+}
+
+/// The shard of the core this code runs on (None off the cores).
+pub fn current_shard() -> Option<ShardId> {
+    CURRENT_SHARD.with(Cell::get)
+}
+
+impl Core {
+    /// Number of shards (= cores).
+    pub fn shards(&self) -> u16 {
+        self.mesh.shards()
+    }
+
+    /// Runs `f` on the core owning `shard` and returns its result; in place
+    /// when that is this core.
+    pub async fn submit_to<F, Fut, R>(&self, shard: ShardId, f: F) -> Result<R, MeshError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        if shard == self.shard {
+            return Ok(f().await);
+        }
+        self.metrics.borrow_mut().mesh_hops += 1;
+        self.mesh.call(shard, f).await
+    }
+
+    /// A copy of this core's statistics, with its open connections.
+    pub fn metrics_snapshot(&self) -> CoreMetrics {
+        let mut m = self.metrics.borrow().clone();
+        m.connections_open = u64::from(self.open_connections.get());
+        m
+    }
+
+    /// True once shutdown has begun on this core.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_set()
+    }
+
+    /// Registers a stop, run in reverse order of registration at shutdown.
+    pub fn on_stop<F, Fut>(&self, name: &'static str, f: F)
+    where
+        F: FnOnce() -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.stops
+            .borrow_mut()
+            .push((name, Box::new(move || Box::pin(f()))));
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "io_uring is not available on this host ({source}). Fix: allow it \
+         (sysctl kernel.io_uring_disabled=0; a container's seccomp profile must permit \
+         io_uring_setup), or run on epoll with server.io_driver = \"epoll\" \
+         (AUTHPLANE_SERVER__IO_DRIVER=epoll)"
+    )]
+    IoUringUnavailable { source: std::io::Error },
+    #[error(
+        "io_uring could not allocate its rings ({source}): the locked-memory limit is too \
+         low. Fix: raise it (ulimit -l unlimited; LimitMEMLOCK=infinity in the systemd unit, \
+         see tuning/), or run on epoll with server.io_driver = \"epoll\""
+    )]
+    MemlockTooLow { source: std::io::Error },
+    #[error("cannot start the executor of core {core}: {source}")]
+    Executor { core: u16, source: std::io::Error },
+    #[error("cannot start thread for core {core}: {source}")]
+    Thread { core: u16, source: std::io::Error },
+    #[error("cannot install the signal handler: {0}")]
+    Signals(std::io::Error),
+}
+
+fn classify_executor_error(core: u16, e: std::io::Error) -> StartError {
+    match e.raw_os_error() {
+        Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EACCES) => {
+            StartError::IoUringUnavailable { source: e }
+        }
+        Some(libc::ENOMEM) => StartError::MemlockTooLow { source: e },
+        _ => StartError::Executor { core, source: e },
+    }
+}
+
+/// Binds one `SO_REUSEPORT` listener per core on `addr`. With port 0 the
+/// first bind picks the port and the others join it.
+fn bind_listeners(addr: SocketAddr, n: u16) -> Result<Vec<std::net::TcpListener>, StartError> {
+    let mut out = Vec::with_capacity(usize::from(n));
+    let mut bound = addr;
+    for _ in 0..n {
+        let err = |source| StartError::Listen {
+            addr: bound,
+            source,
+        };
+        let domain = socket2::Domain::for_address(bound);
+        let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+            .map_err(err)?;
+        s.set_reuse_address(true).map_err(err)?;
+        s.set_reuse_port(true).map_err(err)?;
+        s.set_nodelay(true).map_err(err)?;
+        s.bind(&bound.into()).map_err(err)?;
+        s.listen(4096).map_err(err)?;
+        let l: std::net::TcpListener = s.into();
+        if bound.port() == 0 {
+            bound = l.local_addr().map_err(err)?;
+        }
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// What each core needs from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnSettings {
+    pub limits: crate::domain::http1::Limits,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: u32,
+}
+
+/// Runs the server until SIGTERM/SIGINT: one thread per core, each pinned,
+/// each serving its own listener with an `App` made by `make_app` on that
+/// core. Calls `ready` with the bound address once every core serves.
+/// Returns after every core has drained and run its stops.
+pub fn run<A, F>(
+    cfg: &ServerConfig,
+    routes: usize,
+    make_app: F,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), StartError>
+where
+    A: App,
+    F: Fn(Rc<Core>) -> A + Send + Sync + 'static,
+{
+    let cores = cfg.cores.max(1);
+    let listeners = bind_listeners(cfg.listen, cores)?;
+    let bound = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .unwrap_or(cfg.listen);
+    let (mesh, inboxes) = Mesh::new(cores);
+    let make_app = Arc::new(make_app);
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    let settings = ConnSettings {
+        limits: cfg.limits,
+        header_timeout: cfg.header_timeout,
+        idle_timeout: cfg.idle_timeout,
+        max_connections: cfg.max_connections_per_core,
+    };
+
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<u16, StartError>>();
+    let mut threads = Vec::with_capacity(usize::from(cores));
+    for (k, (listener, inbox)) in (0..cores).zip(listeners.into_iter().zip(inboxes)) {
+        let shard = ShardId(k);
+        let mesh = mesh.clone();
+        let make_app = make_app.clone();
+        let cpu = cpus.get(usize::from(k)).copied();
+        let started = started_tx.clone();
+        let settings = settings.clone();
+        let driver = cfg.io_driver;
+        let grace = cfg.shutdown_grace;
+        let spawn = std::thread::Builder::new()
+            .name(format!("authplane-core-{k}"))
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    core_affinity::set_for_current(cpu);
+                }
+                CURRENT_SHARD.with(|c| c.set(Some(shard)));
+                let core = Rc::new(Core {
+                    shard,
+                    mesh,
+                    metrics: RefCell::new(CoreMetrics::new(routes)),
+                    shutdown: Event::default(),
+                    open_connections: Cell::new(0),
+                    stops: RefCell::new(Vec::new()),
+                });
+                let body = core_main(
+                    core,
+                    listener,
+                    inbox,
+                    settings,
+                    grace,
+                    make_app,
+                    started.clone(),
+                );
+                let result = match driver {
+                    IoDriver::IoUring => {
+                        let mut uring = io_uring::IoUring::builder();
+                        uring.setup_coop_taskrun().setup_taskrun_flag();
+                        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                            .uring_builder(uring)
+                            .with_entries(1024)
+                            .enable_timer()
+                            .build()
+                            .map(|mut rt| rt.block_on(body))
+                    }
+                    IoDriver::Epoll => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                        .enable_timer()
+                        .build()
+                        .map(|mut rt| rt.block_on(body)),
+                };
+                if let Err(e) = result {
+                    let _ = started.send(Err(classify_executor_error(k, e)));
+                }
+            })
+            .map_err(|source| StartError::Thread { core: k, source })?;
+        threads.push(spawn);
+    }
+    drop(started_tx);
+
+    // Signals: the first SIGTERM/SIGINT starts the shutdown of every core.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(StartError::Signals)?;
+    let signal_handle = signals.handle();
+
+    let mut failure = None;
+    for _ in 0..cores {
+        match started_rx.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                failure = Some(e);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if failure.is_none() {
+        ready(bound);
+        let signal_mesh = mesh.clone();
+        let signal_thread = std::thread::Builder::new()
+            .name("authplane-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    tracing::info!(signal = sig, "shutting down");
+                    shutdown_all(&signal_mesh);
+                }
+            });
+        if let Err(e) = signal_thread {
+            tracing::error!(error = %e, "cannot start the signal thread");
+            shutdown_all(&mesh);
+        }
+    } else {
+        shutdown_all(&mesh);
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    signal_handle.close();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A job that starts the shutdown of the core it runs on.
+fn shutdown_job() -> mesh::Job {
+    Box::new(|| {
+        Box::pin(async {
+            CURRENT_CORE.with(|c| {
+                if let Some(core) = c.borrow().as_ref() {
+                    core.shutdown.set();
+                }
+            })
+        })
+    })
+}
+
+/// Asks every core to shut down. A full inbox is retried for a second, so
+/// the stop gets through even under load.
+fn shutdown_all(mesh: &Mesh) {
+    for k in 0..mesh.shards() {
+        for _ in 0..1000 {
+            match mesh.send(ShardId(k), shutdown_job()) {
+                Err(MeshError::Busy(_)) => std::thread::sleep(Duration::from_millis(1)),
+                _ => break,
+            }
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT_CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
+}
+
+async fn core_main<A, F>(
+    core: Rc<Core>,
+    listener: std::net::TcpListener,
+    inbox: async_channel::Receiver<mesh::Job>,
+    settings: ConnSettings,
+    grace: Duration,
+    make_app: Arc<F>,
+    started: std::sync::mpsc::Sender<Result<u16, StartError>>,
+) where
+    A: App,
+    F: Fn(Rc<Core>) -> A,
+{
+    CURRENT_CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
+    if monoio::utils::is_legacy() {
+        let _ = listener.set_nonblocking(true);
+    }
+    let listener = match monoio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(source) => {
+            let _ = started.send(Err(StartError::Listen {
+                addr: "0.0.0.0:0"
+                    .parse()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+                source,
+            }));
+            return;
+        }
+    };
+    // The inbox: run every job that other cores send to this one. It is
+    // closed and awaited before the executor ends, so no task of this core
+    // is left for another thread's wake-up to drop.
+    let inbox_task = {
+        let inbox = inbox.clone();
+        monoio::spawn(async move {
+            while let Ok(job) = inbox.recv().await {
+                monoio::spawn(job());
+            }
+        })
+    };
+    let app = Rc::new(make_app(core.clone()));
+    let _ = started.send(Ok(core.shard.0));
+    let settings = Rc::new(settings);
+
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            _ = core.shutdown.wait() => break,
+        };
+        let (stream, _peer) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, core = core.shard.0, "accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let open = core.open_connections.get();
+        {
+            let mut m = core.metrics.borrow_mut();
+            m.connections_accepted += 1;
+            if open >= settings.max_connections {
+                m.connections_refused += 1;
+            }
+        }
+        if open >= settings.max_connections {
+            monoio::spawn(conn::refuse(stream, app.clone()));
+            continue;
+        }
+        core.open_connections.set(open + 1);
+        let (core2, app2, settings2) = (core.clone(), app.clone(), settings.clone());
+        monoio::spawn(async move {
+            conn::serve(&core2, &*app2, stream, &settings2).await;
+            core2
+                .open_connections
+                .set(core2.open_connections.get().saturating_sub(1));
+        });
+    }
+    drop(listener);
+
+    // Drain: in-flight requests finish, bounded by the grace period.
+    let deadline = clock::now() + grace;
+    while core.open_connections.get() > 0 && clock::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if core.open_connections.get() > 0 {
+        tracing::warn!(
+            core = core.shard.0,
+            open = core.open_connections.get(),
+            "grace period over: closing connections still open"
+        );
+    }
+    let stops: Vec<_> = core.stops.borrow_mut().drain(..).collect();
+    for (name, stop) in stops.into_iter().rev() {
+        tracing::debug!(core = core.shard.0, stop = name, "stopping");
+        stop().await;
+    }
+    inbox.close();
+    inbox_task.await;
+    CURRENT_CORE.with(|c| *c.borrow_mut() = None);
+}
+
+/// Runs `f` with the core this code runs on (None off the cores). For work
+/// sent over the mesh, which runs on the target core.
+pub fn with_current_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    CURRENT_CORE.with(|c| c.borrow().as_ref().map(|core| f(core)))
+}

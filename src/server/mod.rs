@@ -1,0 +1,238 @@
+//! The HTTP application every core runs: route the request, call its
+//! handler, answer errors in the shape of the route's API, count it in the
+//! core's metrics. Services register their routes here.
+
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::api_error::{Api, ApiError};
+use crate::domain::http1::{self, Method, Request};
+use crate::domain::router::{Match, Params, RouteError, Router};
+use crate::runtime::{clock, App, Core, LocalBoxFuture, MeshError};
+
+/// A handler that answers without waiting.
+pub type SyncHandler =
+    fn(&Ctx, &mut Request<'_>, &Params<'_>, &mut Reply<'_>) -> Result<(), ApiError>;
+
+/// A handler that awaits (another shard, the disk).
+pub type AsyncHandler = for<'a, 'o> fn(
+    &'a Ctx,
+    Request<'a>,
+    Params<'a>,
+    &'a mut Reply<'o>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+
+/// A route's handler.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    Sync(SyncHandler),
+    Async(AsyncHandler),
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handler::Sync(_) => "Handler::Sync",
+            Handler::Async(_) => "Handler::Async",
+        })
+    }
+}
+
+/// The routing table of the whole server.
+pub type Routes = Router<Handler>;
+
+/// Builds the routing table of every enabled service.
+pub fn routes(config: &Config) -> Result<Routes, RouteError> {
+    let mut r = Routes::default();
+    crate::oam::register(&mut r)?;
+    // Services register here as they land; a disabled one registers nothing.
+    let _ = config.services;
+    Ok(r)
+}
+
+/// What a handler sees of its core.
+#[derive(Debug)]
+pub struct Ctx {
+    pub core: Rc<Core>,
+    pub routes: Arc<Routes>,
+}
+
+/// The response being written into the connection's buffer.
+#[derive(Debug)]
+pub struct Reply<'o> {
+    out: &'o mut Vec<u8>,
+    keep_alive: bool,
+    send_body: bool,
+    status: u16,
+}
+
+impl Reply<'_> {
+    /// A JSON body, serialized straight into the connection's buffer.
+    pub fn json<T: Serialize + ?Sized>(&mut self, status: u16, value: &T) -> Result<(), ApiError> {
+        let mark = self.out.len();
+        let start =
+            http1::begin_response(self.out, status, "application/json", self.keep_alive, &[]);
+        if let Err(e) = simd_json::serde::to_writer(&mut *self.out, value) {
+            self.out.truncate(mark);
+            return Err(ApiError::Internal(format!(
+                "cannot serialize response: {e}"
+            )));
+        }
+        http1::finish(self.out, start, self.send_body);
+        self.status = status;
+        Ok(())
+    }
+
+    /// A body written by `write` with the given content type.
+    pub fn with_body(&mut self, status: u16, content_type: &str, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = http1::begin_response(self.out, status, content_type, self.keep_alive, &[]);
+        write(self.out);
+        http1::finish(self.out, start, self.send_body);
+        self.status = status;
+    }
+}
+
+/// Parses a JSON request body in place (simd-json) into a type that may
+/// borrow strings from the body.
+pub fn json_body<'a, T: serde::Deserialize<'a>>(body: &'a mut [u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("missing JSON body"));
+    }
+    simd_json::serde::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// Maps a mesh failure to the error a client sees.
+pub fn mesh_error(e: MeshError) -> ApiError {
+    match e {
+        MeshError::Busy(_) => ApiError::Overloaded,
+        MeshError::Stopped(_) => ApiError::ShuttingDown,
+        MeshError::NoSuchShard(s) => ApiError::Internal(format!("no shard {s}")),
+    }
+}
+
+/// The per-core application.
+#[derive(Debug)]
+pub struct Server {
+    ctx: Ctx,
+}
+
+impl Server {
+    pub fn new(core: Rc<Core>, routes: Arc<Routes>) -> Server {
+        Server {
+            ctx: Ctx { core, routes },
+        }
+    }
+
+    fn write_error(
+        &self,
+        err: &ApiError,
+        api: Api,
+        keep_alive: bool,
+        send_body: bool,
+        out: &mut Vec<u8>,
+        allow: &[Method],
+    ) {
+        let allow_value: String = allow
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let extra: &[(&str, &str)] = if allow.is_empty() {
+            &[]
+        } else {
+            &[("Allow", allow_value.as_str())]
+        };
+        let start = http1::begin_response(out, err.status(), "application/json", keep_alive, extra);
+        err.write_body(api, out);
+        http1::finish(out, start, send_body);
+    }
+}
+
+impl App for Server {
+    fn serve<'a>(
+        &'a self,
+        mut req: Request<'a>,
+        out: &'a mut Vec<u8>,
+    ) -> impl Future<Output = ()> + 'a {
+        async move {
+            let began = clock::now();
+            let keep_alive = req.keep_alive;
+            let send_body = req.method != Method::Head;
+            let mark = out.len();
+            let (route, status) = match self.ctx.routes.find(req.method, req.path) {
+                Match::Found {
+                    handler,
+                    params,
+                    api,
+                    route,
+                } => {
+                    let mut reply = Reply {
+                        out: &mut *out,
+                        keep_alive,
+                        send_body,
+                        status: 200,
+                    };
+                    let result = match handler {
+                        Handler::Sync(h) => h(&self.ctx, &mut req, &params, &mut reply),
+                        Handler::Async(h) => h(&self.ctx, req, params, &mut reply).await,
+                    };
+                    let status = reply.status;
+                    match result {
+                        Ok(()) => (route, status),
+                        Err(e) => {
+                            out.truncate(mark);
+                            self.write_error(&e, api, keep_alive, send_body, out, &[]);
+                            (route, e.status())
+                        }
+                    }
+                }
+                Match::MethodNotAllowed { allow, api } => {
+                    let e = ApiError::MethodNotAllowed;
+                    self.write_error(&e, api, keep_alive, send_body, out, &allow);
+                    (usize::MAX, e.status())
+                }
+                Match::NotFound { api } => {
+                    let e = ApiError::NotFound;
+                    self.write_error(&e, api, keep_alive, send_body, out, &[]);
+                    (usize::MAX, e.status())
+                }
+            };
+            let ns = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.ctx.core.metrics.borrow_mut().record(route, status, ns);
+        }
+    }
+
+    fn reject(&self, err: ApiError, path: &str, out: &mut Vec<u8>) {
+        self.write_error(&err, Api::guess(path), false, true, out, &[]);
+        self.ctx
+            .core
+            .metrics
+            .borrow_mut()
+            .record(usize::MAX, err.status(), 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Borrowing<'a> {
+        imsi: &'a str,
+        n: u32,
+    }
+
+    #[test]
+    fn json_bodies_parse_in_place_and_borrow() {
+        let mut body = br#"{"imsi":"001010000000001","n":3}"#.to_vec();
+        let v: Borrowing<'_> = json_body(&mut body).unwrap();
+        assert_eq!((v.imsi, v.n), ("001010000000001", 3));
+        assert!(json_body::<Borrowing<'_>>(&mut b"{".to_vec()).is_err());
+        assert!(json_body::<Borrowing<'_>>(&mut []).is_err());
+    }
+}
