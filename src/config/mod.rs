@@ -375,7 +375,7 @@ impl RawConfig {
             ("server.max_header_bytes", s.max_header_bytes),
             ("server.max_body_bytes", s.max_body_bytes),
         ] {
-            if v < 64 || v > 64 * 1024 * 1024 {
+            if !(64..=64 * 1024 * 1024).contains(&v) {
                 return Err(err(key, "must be between 64 and 67108864".into()));
             }
         }

@@ -41,13 +41,7 @@ pub(super) async fn serve<A: App>(
         let mut start = 0usize;
         let mut close = false;
         let mut want_total = None;
-        loop {
-            let Some(pending) = buf.get_mut(start..) else {
-                break;
-            };
-            if pending.is_empty() {
-                break;
-            }
+        while let Some(pending) = buf.get_mut(start..).filter(|p| !p.is_empty()) {
             match http1::parse(pending, &settings.limits) {
                 Ok(Progress::Complete(parsed)) => {
                     let consumed = parsed.consumed;

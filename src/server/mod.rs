@@ -2,7 +2,6 @@
 //! handler, answer errors in the shape of the route's API, count it in the
 //! core's metrics. Services register their routes here.
 
-use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -154,57 +153,51 @@ impl Server {
 }
 
 impl App for Server {
-    fn serve<'a>(
-        &'a self,
-        mut req: Request<'a>,
-        out: &'a mut Vec<u8>,
-    ) -> impl Future<Output = ()> + 'a {
-        async move {
-            let began = clock::now();
-            let keep_alive = req.keep_alive;
-            let send_body = req.method != Method::Head;
-            let mark = out.len();
-            let (route, status) = match self.ctx.routes.find(req.method, req.path) {
-                Match::Found {
-                    handler,
-                    params,
-                    api,
-                    route,
-                } => {
-                    let mut reply = Reply {
-                        out: &mut *out,
-                        keep_alive,
-                        send_body,
-                        status: 200,
-                    };
-                    let result = match handler {
-                        Handler::Sync(h) => h(&self.ctx, &mut req, &params, &mut reply),
-                        Handler::Async(h) => h(&self.ctx, req, params, &mut reply).await,
-                    };
-                    let status = reply.status;
-                    match result {
-                        Ok(()) => (route, status),
-                        Err(e) => {
-                            out.truncate(mark);
-                            self.write_error(&e, api, keep_alive, send_body, out, &[]);
-                            (route, e.status())
-                        }
+    async fn serve<'a>(&'a self, mut req: Request<'a>, out: &'a mut Vec<u8>) {
+        let began = clock::now();
+        let keep_alive = req.keep_alive;
+        let send_body = req.method != Method::Head;
+        let mark = out.len();
+        let (route, status) = match self.ctx.routes.find(req.method, req.path) {
+            Match::Found {
+                handler,
+                params,
+                api,
+                route,
+            } => {
+                let mut reply = Reply {
+                    out: &mut *out,
+                    keep_alive,
+                    send_body,
+                    status: 200,
+                };
+                let result = match handler {
+                    Handler::Sync(h) => h(&self.ctx, &mut req, &params, &mut reply),
+                    Handler::Async(h) => h(&self.ctx, req, params, &mut reply).await,
+                };
+                let status = reply.status;
+                match result {
+                    Ok(()) => (route, status),
+                    Err(e) => {
+                        out.truncate(mark);
+                        self.write_error(&e, api, keep_alive, send_body, out, &[]);
+                        (route, e.status())
                     }
                 }
-                Match::MethodNotAllowed { allow, api } => {
-                    let e = ApiError::MethodNotAllowed;
-                    self.write_error(&e, api, keep_alive, send_body, out, &allow);
-                    (usize::MAX, e.status())
-                }
-                Match::NotFound { api } => {
-                    let e = ApiError::NotFound;
-                    self.write_error(&e, api, keep_alive, send_body, out, &[]);
-                    (usize::MAX, e.status())
-                }
-            };
-            let ns = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.ctx.core.metrics.borrow_mut().record(route, status, ns);
-        }
+            }
+            Match::MethodNotAllowed { allow, api } => {
+                let e = ApiError::MethodNotAllowed;
+                self.write_error(&e, api, keep_alive, send_body, out, &allow);
+                (usize::MAX, e.status())
+            }
+            Match::NotFound { api } => {
+                let e = ApiError::NotFound;
+                self.write_error(&e, api, keep_alive, send_body, out, &[]);
+                (usize::MAX, e.status())
+            }
+        };
+        let ns = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.ctx.core.metrics.borrow_mut().record(route, status, ns);
     }
 
     fn reject(&self, err: ApiError, path: &str, out: &mut Vec<u8>) {

@@ -1,5 +1,14 @@
 //! Integration tests: the real `authplane` binary on 127.0.0.1 (ephemeral
 //! ports, so they run in parallel), spoken to over real sockets.
 
+// Tests fail loudly: unwrap and expect are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// The one-door rules for the clock and threads are for the server, not its tests.
+#![allow(clippy::disallowed_methods)]
+
+mod cli;
 mod harness;
 mod http;
+mod layers;
+mod lifecycle;
+mod mesh;
