@@ -124,9 +124,6 @@ impl HttpError {
 }
 
 /// What [`parse`] found in the buffer.
-// `Parsed` is returned by value on every request; boxing it would cost a
-// heap allocation per request, a copy of ~1 KiB costs less.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Progress {
     /// The request is not complete yet.
@@ -146,13 +143,6 @@ pub enum Progress {
 /// The interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Offsets of one header field within the buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct FieldSpan {
-    name: (u32, u32),
-    value: (u32, u32),
-}
-
 /// A complete request located in the buffer (offsets, no borrows), so the
 /// body can be decoded in place before the request is viewed.
 #[derive(Debug, PartialEq, Eq)]
@@ -161,8 +151,6 @@ pub struct Parsed {
     http10: bool,
     path: Range<usize>,
     query: Option<Range<usize>>,
-    fields: [FieldSpan; MAX_HEADERS],
-    field_count: usize,
     head_len: usize,
     body: Range<usize>,
     /// Bytes of the buffer this request used (head and framed body).
@@ -186,7 +174,6 @@ impl Parsed {
             path: str_at(head, self.path.clone()),
             query: self.query.clone().map(|q| str_at(head, q)),
             head,
-            fields: &self.fields[..self.field_count.min(MAX_HEADERS)],
             body,
             keep_alive: self.keep_alive,
         }
@@ -213,8 +200,8 @@ pub struct Request<'b> {
     pub path: &'b str,
     /// The target's query, after `?`, still percent-encoded.
     pub query: Option<&'b str>,
+    /// The whole head, already validated by the parser.
     head: &'b [u8],
-    fields: &'b [FieldSpan],
     /// The body, decoded if it was chunked; mutable so that JSON can be
     /// parsed in place.
     pub body: &'b mut [u8],
@@ -224,12 +211,16 @@ pub struct Request<'b> {
 impl<'b> Request<'b> {
     /// The value of the first header field named `name` (ASCII case
     /// insensitive).
+    ///
+    /// Headers are looked up rarely, so the head (validated by the parser)
+    /// is scanned here rather than indexed for every request.
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
         let head: &'b [u8] = self.head;
-        self.fields.iter().find_map(|f| {
-            let n = head.get(f.name.0 as usize..f.name.1 as usize)?;
+        head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (n, rest) = line.split_at(colon);
             if n.eq_ignore_ascii_case(name.as_bytes()) {
-                head.get(f.value.0 as usize..f.value.1 as usize)
+                rest.get(1..).map(trim)
             } else {
                 None
             }
@@ -280,10 +271,6 @@ pub fn parse(buf: &mut [u8], limits: &Limits) -> Result<Progress, HttpError> {
 
     let base = buf.as_ptr() as usize;
     let offset_of = |s: &[u8]| (s.as_ptr() as usize).saturating_sub(base);
-    let span = |s: &[u8]| {
-        let start = offset_of(s);
-        (start as u32, (start + s.len()) as u32)
-    };
 
     let method = Method::from_token(req.method.unwrap_or(""));
     let http10 = req.version == Some(0);
@@ -302,17 +289,12 @@ pub fn parse(buf: &mut [u8], limits: &Limits) -> Result<Progress, HttpError> {
         None => (target_start..target_start + target.len(), None),
     };
 
-    let mut fields = [FieldSpan::default(); MAX_HEADERS];
     let mut content_length: Option<usize> = None;
     let mut chunked = false;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
-    for (slot, h) in fields.iter_mut().zip(req.headers.iter()) {
-        *slot = FieldSpan {
-            name: span(h.name.as_bytes()),
-            value: span(h.value),
-        };
+    for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = parse_content_length(h.value)?;
@@ -342,7 +324,6 @@ pub fn parse(buf: &mut [u8], limits: &Limits) -> Result<Progress, HttpError> {
             }
         }
     }
-    let field_count = req.headers.len();
     let keep_alive = !close && (!http10 || keep_alive_token);
     if chunked && content_length.is_some() {
         // RFC 9112 §6.3: a request smuggling vector; refuse it.
@@ -385,8 +366,6 @@ pub fn parse(buf: &mut [u8], limits: &Limits) -> Result<Progress, HttpError> {
         http10,
         path,
         query,
-        fields,
-        field_count,
         head_len,
         body,
         consumed,

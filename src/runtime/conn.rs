@@ -35,6 +35,8 @@ pub(super) async fn serve<A: App>(
     let mut continue_sent = false;
     // When the first byte of the request being read arrived.
     let mut request_began: Option<Instant> = None;
+    // When the last read completed: the clock is read once per read.
+    let mut received = clock::now();
 
     loop {
         // Serve every complete request already in the buffer, in order.
@@ -50,7 +52,7 @@ pub(super) async fn serve<A: App>(
                         req.keep_alive = false;
                     }
                     close = !req.keep_alive;
-                    app.serve(req, &mut out).await;
+                    app.serve(req, received, &mut out).await;
                     start += consumed;
                     continue_sent = false;
                     request_began = None;
@@ -101,11 +103,10 @@ pub(super) async fn serve<A: App>(
             buf.reserve(READ_CHUNK.max(need));
         }
 
-        let now = clock::now();
         let deadline = if buf.is_empty() {
-            now + settings.idle_timeout
+            received + settings.idle_timeout
         } else {
-            *request_began.get_or_insert(now) + settings.header_timeout
+            *request_began.get_or_insert(received) + settings.header_timeout
         };
         let len = buf.len();
         let cap = buf.capacity();
@@ -136,8 +137,9 @@ pub(super) async fn serve<A: App>(
                 match res {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
+                        received = clock::now();
                         if len == 0 {
-                            request_began = Some(clock::now());
+                            request_began = Some(received);
                         }
                     }
                 }

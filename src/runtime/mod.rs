@@ -32,8 +32,13 @@ pub use metrics::CoreMetrics;
 /// core by the factory given to [`run`].
 pub trait App: 'static {
     /// Serves one request, writing the whole response into `out`.
-    fn serve<'a>(&'a self, req: Request<'a>, out: &'a mut Vec<u8>)
-        -> impl Future<Output = ()> + 'a;
+    /// `received` is when its last bytes were read (latency starts there).
+    fn serve<'a>(
+        &'a self,
+        req: Request<'a>,
+        received: std::time::Instant,
+        out: &'a mut Vec<u8>,
+    ) -> impl Future<Output = ()> + 'a;
 
     /// Writes the error response for a request that could not be parsed
     /// or timed out (the connection closes after it). `path` is what is

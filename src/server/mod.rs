@@ -153,8 +153,12 @@ impl Server {
 }
 
 impl App for Server {
-    async fn serve<'a>(&'a self, mut req: Request<'a>, out: &'a mut Vec<u8>) {
-        let began = clock::now();
+    async fn serve<'a>(
+        &'a self,
+        mut req: Request<'a>,
+        received: std::time::Instant,
+        out: &'a mut Vec<u8>,
+    ) {
         let keep_alive = req.keep_alive;
         let send_body = req.method != Method::Head;
         let mark = out.len();
@@ -196,7 +200,8 @@ impl App for Server {
                 (usize::MAX, e.status())
             }
         };
-        let ns = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let ns = u64::try_from(clock::now().saturating_duration_since(received).as_nanos())
+            .unwrap_or(u64::MAX);
         self.ctx.core.metrics.borrow_mut().record(route, status, ns);
     }
 
