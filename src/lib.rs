@@ -27,3 +27,4 @@ pub mod domain;
 pub mod oam;
 pub mod runtime;
 pub mod server;
+pub mod storage;

@@ -437,7 +437,10 @@ mod tests {
     #[test]
     fn embedded_defaults_validate() {
         let c = Layers::new().build().unwrap();
-        assert_eq!(c.server.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            c.server.listen,
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
         assert_eq!(c.server.cores, available_cores());
         assert_eq!(c.storage.data_dir, PathBuf::from("./authplane-data"));
         assert!(c.services.hss && c.services.stir);

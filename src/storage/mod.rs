@@ -1,0 +1,12 @@
+//! Durable state, per shard: a memory-mapped rkyv snapshot, a write-ahead
+//! log with group commit, and the overlay of changes since the snapshot.
+//! See `store.rs` for the files and the recovery rules, `codec.rs` for the
+//! change format, `wal.rs` and `snapshot.rs` for the file formats.
+
+pub mod codec;
+pub mod snapshot;
+pub mod store;
+pub mod wal;
+
+pub use codec::{Op, TableId};
+pub use store::{Durability, Identity, ShardStore, StoreError, StoreOptions};

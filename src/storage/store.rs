@@ -1,0 +1,1298 @@
+//! One shard's store: the mapped snapshot, the WAL and the overlay of
+//! changes since the snapshot. Lives on its core (not `Send`); its I/O
+//! thread owns the WAL file.
+//!
+//! Files in the shard's directory:
+//!
+//! ```text
+//! table-<g>.rkyv   snapshot holding every change of the logs up to generation g
+//! wal-<g>.log      the changes made while generation g was active
+//! *.tmp            a snapshot being written (deleted at open)
+//! ```
+//!
+//! Recovery: the newest snapshot, then every log of a later generation in
+//! order. A torn or corrupt tail of the newest log is cut (and logged with
+//! file and offset); damage anywhere else is refused.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use rustc_hash::FxBuildHasher;
+
+use super::codec::{decode_batch, encode_batch, EncodeError, Op, TableId};
+use super::snapshot::{self, Entry, SnapError, SnapHeader, Snapshot, SNAP_FORMAT};
+use super::wal::{self, read_records, Tail, WalHeader, KIND_BATCH, WAL_FORMAT, WAL_HEADER_BYTES};
+
+/// Whose data a store holds, under which placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    pub shard: u16,
+    pub shards: u16,
+    pub hash_version: u32,
+}
+
+/// Whether a commit waits for `fdatasync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Replies wait until the change is on disk (group commit).
+    Sync,
+    /// Written without waiting or syncing: for benchmarks only.
+    None,
+}
+
+/// Settings of a store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// Past this many WAL bytes a new snapshot is written in the background.
+    pub compact_wal_bytes: u64,
+    /// Most commits queued for the I/O thread before commits are refused.
+    pub max_queued_commits: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Sync,
+            compact_wal_bytes: 64 * 1024 * 1024,
+            max_queued_commits: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}. Fix: {fix}")]
+    Refused {
+        path: PathBuf,
+        message: String,
+        fix: &'static str,
+    },
+    #[error("snapshot {path}: {source}")]
+    Snapshot { path: PathBuf, source: SnapError },
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    #[error("the write queue is full")]
+    Busy,
+    #[error("writes failed on this shard ({0}); it serves reads only until restarted")]
+    Failed(String),
+    #[error("the store has stopped")]
+    Stopped,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One overlay entry: the value (None: deleted) and the commit that set it.
+#[derive(Debug, Clone)]
+struct Slot {
+    value: Option<Box<[u8]>>,
+    lsn: u64,
+}
+
+/// Changes since the snapshot, by table then key.
+#[derive(Debug, Default)]
+pub struct Overlay {
+    tables: Vec<HashMap<Box<[u8]>, Slot, FxBuildHasher>>,
+}
+
+impl Overlay {
+    fn table(&self, t: TableId) -> Option<&HashMap<Box<[u8]>, Slot, FxBuildHasher>> {
+        self.tables.get(usize::from(t))
+    }
+
+    fn get(&self, t: TableId, key: &[u8]) -> Option<&Slot> {
+        self.table(t)?.get(key)
+    }
+
+    fn apply(&mut self, op: &Op, lsn: u64) {
+        let t = usize::from(op.table());
+        if self.tables.len() <= t {
+            self.tables.resize_with(t + 1, HashMap::default);
+        }
+        let value = match op {
+            Op::Put { value, .. } => Some(value.clone().into_boxed_slice()),
+            Op::Delete { .. } => None,
+        };
+        self.tables[t].insert(op.key().into(), Slot { value, lsn });
+    }
+
+    pub fn len(&self) -> usize {
+        self.tables.iter().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn entries(&self) -> impl Iterator<Item = (TableId, &[u8], &Slot)> {
+        self.tables.iter().enumerate().flat_map(|(t, m)| {
+            m.iter()
+                .map(move |(k, s)| (u8::try_from(t).unwrap_or(u8::MAX), &**k, s))
+        })
+    }
+}
+
+/// What the I/O thread reports back to the core.
+#[derive(Debug)]
+enum IoEvent {
+    /// Every commit up to this LSN is durable.
+    Durable(u64),
+    /// Writing failed; commits from this LSN on are not durable.
+    Failed { from_lsn: u64, error: String },
+}
+
+/// Requests to the I/O thread.
+enum IoRequest {
+    Append { lsn: u64, record: Vec<u8> },
+    Roll { generation: u64 },
+    Stop,
+}
+
+/// Commit bookkeeping on the core: which LSN is durable, who waits.
+#[derive(Debug, Default)]
+struct Progress {
+    durable: Cell<u64>,
+    failed: RefCell<Option<(u64, String)>>,
+    waiters: RefCell<VecDeque<(u64, Waker)>>,
+}
+
+impl Progress {
+    fn advance(&self, lsn: u64) {
+        if lsn > self.durable.get() {
+            self.durable.set(lsn);
+        }
+        let mut w = self.waiters.borrow_mut();
+        while w.front().is_some_and(|(l, _)| *l <= lsn) {
+            if let Some((_, waker)) = w.pop_front() {
+                waker.wake();
+            }
+        }
+    }
+
+    fn fail(&self, from_lsn: u64, error: String) {
+        *self.failed.borrow_mut() = Some((from_lsn, error));
+        for (_, w) in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+}
+
+/// Resolves when commit `lsn` is durable.
+struct WaitDurable {
+    progress: Rc<Progress>,
+    lsn: u64,
+    registered: bool,
+}
+
+impl Future for WaitDurable {
+    type Output = Result<(), StoreError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.progress.durable.get() >= self.lsn {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some((from, e)) = &*self.progress.failed.borrow() {
+            if *from <= self.lsn {
+                return Poll::Ready(Err(StoreError::Failed(e.clone())));
+            }
+        }
+        if !self.registered {
+            let lsn = self.lsn;
+            let mut w = self.progress.waiters.borrow_mut();
+            // LSNs are issued in order, so the queue stays sorted.
+            let at = w.partition_point(|(l, _)| *l <= lsn);
+            w.insert(at, (lsn, cx.waker().clone()));
+            drop(w);
+            self.registered = true;
+        } else {
+            let lsn = self.lsn;
+            for (l, w) in self.progress.waiters.borrow_mut().iter_mut() {
+                if *l == lsn {
+                    w.clone_from(cx.waker());
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// A compaction under way: the frozen changes being merged into a new
+/// snapshot.
+#[derive(Debug)]
+struct Compaction {
+    frozen: Arc<Overlay>,
+}
+
+/// One shard's store.
+pub struct ShardStore {
+    dir: PathBuf,
+    identity: Identity,
+    options: StoreOptions,
+    snapshot: RefCell<Option<Arc<Snapshot>>>,
+    overlay: RefCell<Overlay>,
+    compaction: RefCell<Option<Compaction>>,
+    next_lsn: Cell<u64>,
+    /// Generation of the active log.
+    generation: Cell<u64>,
+    wal_bytes: Cell<u64>,
+    progress: Rc<Progress>,
+    queued: Rc<Cell<usize>>,
+    io_tx: std::sync::mpsc::Sender<IoRequest>,
+    io_events: async_channel::Receiver<IoEvent>,
+    io_thread: RefCell<Option<std::thread::JoinHandle<()>>>,
+    compacted: async_channel::Sender<Result<(u64, Arc<Snapshot>), String>>,
+    compacted_rx: async_channel::Receiver<Result<(u64, Arc<Snapshot>), String>>,
+}
+
+impl std::fmt::Debug for ShardStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardStore")
+            .field("dir", &self.dir)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// What recovery found, for logs and `data check`.
+#[derive(Debug, Default, Clone)]
+pub struct RecoveryReport {
+    pub snapshot_generation: Option<u64>,
+    pub snapshot_entries: u64,
+    pub logs: Vec<LogReport>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogReport {
+    pub path: PathBuf,
+    pub records: u64,
+    /// Offset just past the last good record.
+    pub good_end: u64,
+    /// Why reading stopped early, if it did.
+    pub damage: Option<&'static str>,
+}
+
+fn table_path(dir: &Path, g: u64) -> PathBuf {
+    dir.join(format!("table-{g:016}.rkyv"))
+}
+
+fn wal_path(dir: &Path, g: u64) -> PathBuf {
+    dir.join(format!("wal-{g:016}.log"))
+}
+
+/// The generations of the files named `prefix-<g>.suffix` in `dir`.
+fn generations(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<u64>, StoreError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(g) = name
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            out.push(g);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// The state found on disk, before the store starts writing.
+pub struct Recovered {
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub overlay: Overlay,
+    /// Generation of the log to append to, and its length (0: the log does
+    /// not exist yet).
+    pub generation: u64,
+    pub wal_len: u64,
+    pub report: RecoveryReport,
+}
+
+/// Reads a shard directory: newest snapshot, then later logs. With
+/// `repair`, a torn tail of the newest log is cut off the file; without,
+/// the directory is only read.
+pub fn recover(dir: &Path, identity: Identity, repair: bool) -> Result<Recovered, StoreError> {
+    if repair {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        for entry in std::fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let mut report = RecoveryReport::default();
+    let tables = generations(dir, "table-", ".rkyv")?;
+    let snapshot = match tables.last() {
+        Some(&g) => {
+            let path = table_path(dir, g);
+            let s = Snapshot::open(&path).map_err(|source| StoreError::Snapshot {
+                path: path.clone(),
+                source,
+            })?;
+            let h = s.header;
+            if h.format != SNAP_FORMAT
+                || h.shard != identity.shard
+                || h.shards != identity.shards
+                || h.hash_version != identity.hash_version
+                || h.generation != g
+            {
+                return Err(StoreError::Refused {
+                    path,
+                    message: format!(
+                        "snapshot is format {} of shard {}/{} under hash version {} (generation {}); this server is format {SNAP_FORMAT}, shard {}/{}, hash version {}",
+                        h.format, h.shard, h.shards, h.hash_version, h.generation,
+                        identity.shard, identity.shards, identity.hash_version
+                    ),
+                    fix: "start with the --cores the data was written with, or restore the right data directory",
+                });
+            }
+            report.snapshot_generation = Some(g);
+            report.snapshot_entries = h.entries;
+            Some(Arc::new(s))
+        }
+        None => None,
+    };
+    let base = report.snapshot_generation.unwrap_or(0);
+    let logs: Vec<u64> = generations(dir, "wal-", ".log")?
+        .into_iter()
+        .filter(|&g| g > base)
+        .collect();
+    let mut overlay = Overlay::default();
+    // The newest log, when it is usable for appending: (generation, length).
+    let mut append_to = None;
+    for (i, &g) in logs.iter().enumerate() {
+        let newest = i + 1 == logs.len();
+        let path = wal_path(dir, g);
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(io_err(&path))?;
+        let header = match WalHeader::decode(&bytes) {
+            Ok(h) => h,
+            // A log whose header never reached the disk holds no commits.
+            Err(wal::HeaderError::Truncated) if newest && repair => {
+                tracing::warn!(file = %path.display(), "log has no complete header; recreating it");
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            Err(e) => {
+                return Err(StoreError::Refused {
+                    path,
+                    message: format!("bad log header: {e}"),
+                    fix: "restore the data directory from a backup",
+                })
+            }
+        };
+        if header.format != WAL_FORMAT
+            || header.shard != identity.shard
+            || header.shards != identity.shards
+            || header.hash_version != identity.hash_version
+            || header.generation != g
+        {
+            return Err(StoreError::Refused {
+                path,
+                message: format!(
+                    "log is format {} of shard {}/{} under hash version {} (generation {}); this server is format {WAL_FORMAT}, shard {}/{}, hash version {}",
+                    header.format, header.shard, header.shards, header.hash_version,
+                    header.generation, identity.shard, identity.shards, identity.hash_version
+                ),
+                fix: "start with the --cores the data was written with, or restore the right data directory",
+            });
+        }
+        let body = &bytes[WAL_HEADER_BYTES..];
+        let mut records = 0u64;
+        let mut bad_batch = None;
+        let mut good_end = 0usize;
+        let tail = read_records(body, |r| {
+            if bad_batch.is_some() {
+                return;
+            }
+            if r.kind != KIND_BATCH {
+                bad_batch = Some((good_end, "unknown record kind"));
+                return;
+            }
+            match decode_batch(r.payload) {
+                Ok(ops) => {
+                    for op in &ops {
+                        overlay.apply(op, 0);
+                    }
+                    records += 1;
+                    good_end = r.end;
+                }
+                Err(_) => bad_batch = Some((good_end, "record does not decode")),
+            }
+        });
+        let damage = match (bad_batch, tail) {
+            (Some((offset, reason)), _) => Some((offset, reason)),
+            (None, Tail::Damaged { offset, reason }) => Some((offset, reason)),
+            (None, Tail::Clean) => None,
+        };
+        let abs_end = (WAL_HEADER_BYTES + good_end) as u64;
+        report.logs.push(LogReport {
+            path: path.clone(),
+            records,
+            good_end: abs_end,
+            damage: damage.map(|d| d.1),
+        });
+        if let Some((offset, reason)) = damage {
+            if !newest {
+                return Err(StoreError::Refused {
+                    path,
+                    message: format!(
+                        "damaged at offset {} ({reason}) and later logs exist",
+                        WAL_HEADER_BYTES + offset
+                    ),
+                    fix: "restore the data directory from a backup; the changes after the damage cannot be trusted",
+                });
+            }
+            tracing::warn!(
+                file = %path.display(),
+                offset = WAL_HEADER_BYTES + offset,
+                reason,
+                "cutting the torn tail of the log"
+            );
+            if repair {
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| {
+                        f.set_len(abs_end)?;
+                        f.sync_all()
+                    })
+                    .map_err(io_err(&path))?;
+            }
+        }
+        if newest {
+            append_to = Some((g, abs_end));
+        }
+    }
+    // Appends go to the newest log; without one, to a new log after every
+    // generation seen.
+    let (generation, wal_len) = append_to.unwrap_or_else(|| {
+        let g = logs.last().copied().unwrap_or(base).max(base) + 1;
+        (g, 0)
+    });
+    Ok(Recovered {
+        snapshot,
+        overlay,
+        generation,
+        wal_len,
+        report,
+    })
+}
+
+/// Creates a new, empty log of generation `g` (header fsynced, directory
+/// fsynced) and returns it open for appending.
+fn create_log(dir: &Path, identity: Identity, g: u64) -> Result<File, StoreError> {
+    let path = wal_path(dir, g);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    let header = WalHeader {
+        format: WAL_FORMAT,
+        shard: identity.shard,
+        shards: identity.shards,
+        hash_version: identity.hash_version,
+        generation: g,
+    };
+    f.write_all(&header.encode())
+        .and_then(|_| f.sync_all())
+        .map_err(io_err(&path))?;
+    sync_dir(dir)?;
+    Ok(f)
+}
+
+impl ShardStore {
+    /// Recovers the shard in `dir` and starts its I/O thread. Call
+    /// [`ShardStore::pump`] on the core to receive commit progress.
+    pub fn open(
+        dir: &Path,
+        identity: Identity,
+        options: StoreOptions,
+    ) -> Result<Rc<ShardStore>, StoreError> {
+        let rec = recover(dir, identity, true)?;
+        tracing::info!(
+            dir = %dir.display(),
+            snapshot_generation = ?rec.report.snapshot_generation,
+            snapshot_entries = rec.report.snapshot_entries,
+            replayed = rec.report.logs.iter().map(|l| l.records).sum::<u64>(),
+            "shard recovered"
+        );
+        let file = if rec.wal_len > 0 {
+            let path = wal_path(dir, rec.generation);
+            OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(io_err(&path))?
+        } else {
+            create_log(dir, identity, rec.generation)?
+        };
+        let (io_tx, io_rx) = std::sync::mpsc::channel();
+        let (ev_tx, ev_rx) = async_channel::unbounded();
+        let queued = Rc::new(Cell::new(0usize));
+        let thread = {
+            let owned = dir.to_owned();
+            let durability = options.durability;
+            std::thread::Builder::new()
+                .name(format!("authplane-wal-{}", identity.shard))
+                .spawn(move || io_thread(owned, identity, file, durability, io_rx, ev_tx))
+                .map_err(io_err(dir))?
+        };
+        let (compacted, compacted_rx) = async_channel::bounded(1);
+        Ok(Rc::new(ShardStore {
+            dir: dir.to_owned(),
+            identity,
+            options,
+            snapshot: RefCell::new(rec.snapshot),
+            overlay: RefCell::new(rec.overlay),
+            compaction: RefCell::new(None),
+            next_lsn: Cell::new(1),
+            generation: Cell::new(rec.generation),
+            wal_bytes: Cell::new(rec.wal_len.max(WAL_HEADER_BYTES as u64)),
+            progress: Rc::new(Progress::default()),
+            queued,
+            io_tx,
+            io_events: ev_rx,
+            io_thread: RefCell::new(Some(thread)),
+            compacted,
+            compacted_rx,
+        }))
+    }
+
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+
+    /// Receives the I/O thread's reports and finished compactions; run it
+    /// as a task on the store's core for the store's whole life.
+    pub async fn pump(self: Rc<Self>) {
+        loop {
+            let event = {
+                let a = self.io_events.recv();
+                let b = self.compacted_rx.recv();
+                futures_select(a, b).await
+            };
+            match event {
+                Either::Left(Ok(IoEvent::Durable(lsn))) => self.progress.advance(lsn),
+                Either::Left(Ok(IoEvent::Failed { from_lsn, error })) => {
+                    tracing::error!(dir = %self.dir.display(), %error, "WAL write failed: the shard refuses writes");
+                    self.progress.fail(from_lsn, error);
+                }
+                Either::Left(Err(_)) => return,
+                Either::Right(Ok(result)) => self.finish_compaction(result),
+                Either::Right(Err(_)) => {}
+            }
+        }
+    }
+
+    /// Reads (table, key): the overlay, the frozen overlay of a running
+    /// compaction, then the snapshot through the mapping (no copy).
+    pub fn read<R>(&self, table: TableId, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        if let Some(slot) = self.overlay.borrow().get(table, key) {
+            return f(slot.value.as_deref());
+        }
+        if let Some(c) = &*self.compaction.borrow() {
+            if let Some(slot) = c.frozen.get(table, key) {
+                return f(slot.value.as_deref());
+            }
+        }
+        match &*self.snapshot.borrow() {
+            Some(s) => f(s.get(table, key)),
+            None => f(None),
+        }
+    }
+
+    /// Like [`read`](Self::read), but first waits until the value read is
+    /// durable, so a reply never shows a change a crash could lose.
+    pub async fn read_durable<R>(
+        &self,
+        table: TableId,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StoreError> {
+        let pending = self
+            .overlay
+            .borrow()
+            .get(table, key)
+            .map(|s| s.lsn)
+            .filter(|&l| l > self.progress.durable.get());
+        if let Some(lsn) = pending {
+            self.wait_durable(lsn).await?;
+        }
+        Ok(self.read(table, key, f))
+    }
+
+    fn wait_durable(&self, lsn: u64) -> WaitDurable {
+        WaitDurable {
+            progress: self.progress.clone(),
+            lsn,
+            registered: false,
+        }
+    }
+
+    /// Applies `ops` atomically. Later reads on this core see them at once;
+    /// the future resolves when they are durable (with `Durability::Sync`).
+    pub fn commit(&self, ops: &[Op]) -> impl Future<Output = Result<(), StoreError>> + 'static {
+        let started = self.start_commit(ops);
+        let sync = self.options.durability == Durability::Sync;
+        async move {
+            let wait = started?;
+            if sync {
+                wait.await
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    fn start_commit(&self, ops: &[Op]) -> Result<WaitDurable, StoreError> {
+        if let Some((_, e)) = &*self.progress.failed.borrow() {
+            return Err(StoreError::Failed(e.clone()));
+        }
+        if self.queued.get() >= self.options.max_queued_commits {
+            return Err(StoreError::Busy);
+        }
+        let mut payload = Vec::with_capacity(64);
+        encode_batch(ops, &mut payload)?;
+        let mut record = Vec::with_capacity(payload.len() + 9);
+        wal::encode_record(KIND_BATCH, &payload, &mut record);
+        let lsn = self.next_lsn.get();
+        self.io_tx
+            .send(IoRequest::Append {
+                lsn,
+                record: record.clone(),
+            })
+            .map_err(|_| StoreError::Stopped)?;
+        self.next_lsn.set(lsn + 1);
+        {
+            let mut overlay = self.overlay.borrow_mut();
+            for op in ops {
+                overlay.apply(op, lsn);
+            }
+        }
+        self.wal_bytes
+            .set(self.wal_bytes.get() + record.len() as u64);
+        if self.wal_bytes.get() >= self.options.compact_wal_bytes {
+            self.start_compaction();
+        }
+        Ok(self.wait_durable(lsn))
+    }
+
+    /// Number of keys in the overlay (changes since the snapshot).
+    pub fn overlay_len(&self) -> usize {
+        self.overlay.borrow().len()
+    }
+
+    /// Entries in the mapped snapshot.
+    pub fn snapshot_len(&self) -> usize {
+        self.snapshot.borrow().as_ref().map_or(0, |s| s.len())
+    }
+
+    /// True while a compaction runs.
+    pub fn compacting(&self) -> bool {
+        self.compaction.borrow().is_some()
+    }
+
+    /// Freezes the overlay, rolls the log and writes a new snapshot in the
+    /// background; requests keep being served meanwhile.
+    pub fn start_compaction(&self) {
+        if self.compaction.borrow().is_some() {
+            return;
+        }
+        let frozen = Arc::new(std::mem::take(&mut *self.overlay.borrow_mut()));
+        let generation = self.generation.get();
+        if self
+            .io_tx
+            .send(IoRequest::Roll {
+                generation: generation + 1,
+            })
+            .is_err()
+        {
+            // The I/O thread is gone: put the changes back.
+            if let Ok(o) = Arc::try_unwrap(frozen) {
+                *self.overlay.borrow_mut() = o;
+            }
+            return;
+        }
+        self.generation.set(generation + 1);
+        self.wal_bytes.set(WAL_HEADER_BYTES as u64);
+        *self.compaction.borrow_mut() = Some(Compaction {
+            frozen: frozen.clone(),
+        });
+        let base = self.snapshot.borrow().clone();
+        let dir = self.dir.clone();
+        let identity = self.identity;
+        let done = self.compacted.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("authplane-compact-{}", identity.shard))
+            .spawn(move || {
+                let result = write_snapshot(&dir, identity, generation, base.as_deref(), &frozen)
+                    .map(|s| (generation, Arc::new(s)))
+                    .map_err(|e| e.to_string());
+                let _ = done.send_blocking(result);
+            });
+        if let Err(e) = spawned {
+            self.finish_compaction(Err(e.to_string()));
+        }
+    }
+
+    fn finish_compaction(&self, result: Result<(u64, Arc<Snapshot>), String>) {
+        let Some(c) = self.compaction.borrow_mut().take() else {
+            return;
+        };
+        match result {
+            Ok((g, snap)) => {
+                *self.snapshot.borrow_mut() = Some(snap);
+                // The frozen overlay is dropped by the compaction thread's
+                // last reference or here: a large one is freed off the core.
+                let frozen = c.frozen;
+                let _ = std::thread::Builder::new()
+                    .name("authplane-free".into())
+                    .spawn(move || drop(frozen));
+                for old in generations(&self.dir, "wal-", ".log").unwrap_or_default() {
+                    if old <= g {
+                        let _ = std::fs::remove_file(wal_path(&self.dir, old));
+                    }
+                }
+                for old in generations(&self.dir, "table-", ".rkyv").unwrap_or_default() {
+                    if old < g {
+                        let _ = std::fs::remove_file(table_path(&self.dir, old));
+                    }
+                }
+                tracing::info!(dir = %self.dir.display(), generation = g, "compaction done");
+            }
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, "compaction failed; will retry");
+                // Put the frozen changes back under the newer ones.
+                let mut overlay = self.overlay.borrow_mut();
+                for (t, key, slot) in c.frozen.entries() {
+                    if overlay.get(t, key).is_none() {
+                        let t_idx = usize::from(t);
+                        if overlay.tables.len() <= t_idx {
+                            overlay.tables.resize_with(t_idx + 1, HashMap::default);
+                        }
+                        overlay.tables[t_idx].insert(key.into(), slot.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for every commit so far to be durable, then stops the I/O
+    /// thread. A registered stop of the store's core.
+    pub async fn close(&self) {
+        let last = self.next_lsn.get().saturating_sub(1);
+        if last > 0 {
+            let _ = self.wait_durable(last).await;
+        }
+        let _ = self.io_tx.send(IoRequest::Stop);
+        if let Some(t) = self.io_thread.borrow_mut().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Merges `base` and `frozen` into `table-<generation>.rkyv` (temp file,
+/// fsync, rename, directory fsync) and opens it.
+pub fn write_snapshot(
+    dir: &Path,
+    identity: Identity,
+    generation: u64,
+    base: Option<&Snapshot>,
+    frozen: &Overlay,
+) -> Result<Snapshot, StoreError> {
+    let mut changes: Vec<(TableId, &[u8], Option<&[u8]>)> = frozen
+        .entries()
+        .map(|(t, k, s)| (t, k, s.value.as_deref()))
+        .collect();
+    changes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut entries = Vec::with_capacity(base.map_or(0, |b| b.len()) + changes.len());
+    let mut changes = changes.into_iter().peekable();
+    let mut push = |t: TableId, k: &[u8], v: Option<&[u8]>| {
+        if let Some(v) = v {
+            entries.push(Entry {
+                table: t,
+                key: k.to_vec(),
+                value: v.to_vec(),
+            });
+        }
+    };
+    if let Some(base) = base {
+        for (t, k, v) in base.iter() {
+            while let Some(&(ct, ck, cv)) = changes.peek() {
+                if (ct, ck) < (t, k) {
+                    push(ct, ck, cv);
+                    changes.next();
+                } else {
+                    break;
+                }
+            }
+            match changes.peek() {
+                Some(&(ct, ck, cv)) if (ct, ck) == (t, k) => {
+                    push(ct, ck, cv);
+                    changes.next();
+                }
+                _ => push(t, k, Some(v)),
+            }
+        }
+    }
+    for (t, k, v) in changes {
+        push(t, k, v);
+    }
+    let tmp = dir.join(format!("table-{generation:016}.rkyv.tmp"));
+    let identity_header = SnapHeader {
+        format: SNAP_FORMAT,
+        shard: identity.shard,
+        shards: identity.shards,
+        hash_version: identity.hash_version,
+        generation,
+        body_len: 0,
+        body_crc: 0,
+        entries: 0,
+    };
+    snapshot::write(&tmp, identity_header, entries).map_err(|source| StoreError::Snapshot {
+        path: tmp.clone(),
+        source,
+    })?;
+    let path = table_path(dir, generation);
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    sync_dir(dir)?;
+    Snapshot::open(&path).map_err(|source| StoreError::Snapshot { path, source })
+}
+
+/// The I/O thread of one shard: appends queued records, one write and one
+/// `fdatasync` per group, and reports progress to the core.
+fn io_thread(
+    dir: PathBuf,
+    identity: Identity,
+    mut file: File,
+    durability: Durability,
+    rx: std::sync::mpsc::Receiver<IoRequest>,
+    events: async_channel::Sender<IoEvent>,
+) {
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut failed = false;
+    let mut next: Option<IoRequest> = None;
+    loop {
+        let first = match next.take() {
+            Some(r) => r,
+            None => match rx.recv() {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+        };
+        let mut last_lsn = None;
+        let mut first_lsn = None;
+        let mut pending = Some(first);
+        buf.clear();
+        // Gather every append queued now; a roll or stop ends the group.
+        while let Some(req) = pending.take() {
+            match req {
+                IoRequest::Append { lsn, record } => {
+                    first_lsn.get_or_insert(lsn);
+                    last_lsn = Some(lsn);
+                    buf.extend_from_slice(&record);
+                    if buf.len() < (8 << 20) {
+                        pending = rx.try_recv().ok();
+                    }
+                }
+                other => next = Some(other),
+            }
+        }
+        if let (Some(first), Some(last)) = (first_lsn, last_lsn) {
+            if failed {
+                let _ = events.send_blocking(IoEvent::Failed {
+                    from_lsn: first,
+                    error: "an earlier write failed".into(),
+                });
+            } else {
+                let written = file.write_all(&buf).and_then(|_| match durability {
+                    Durability::Sync => file.sync_data(),
+                    Durability::None => Ok(()),
+                });
+                match written {
+                    Ok(()) => {
+                        let _ = events.send_blocking(IoEvent::Durable(last));
+                    }
+                    Err(e) => {
+                        failed = true;
+                        let _ = events.send_blocking(IoEvent::Failed {
+                            from_lsn: first,
+                            error: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        match next.take() {
+            Some(IoRequest::Roll { generation }) => {
+                if !failed {
+                    match file
+                        .sync_all()
+                        .map_err(io_err(&dir))
+                        .and_then(|_| create_log(&dir, identity, generation))
+                    {
+                        Ok(f) => file = f,
+                        Err(e) => {
+                            failed = true;
+                            let _ = events.send_blocking(IoEvent::Failed {
+                                from_lsn: last_lsn.map_or(0, |l| l + 1),
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+            Some(IoRequest::Stop) => {
+                let _ = file.sync_all();
+                return;
+            }
+            Some(append) => next = Some(append),
+            None => {}
+        }
+    }
+}
+
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls two futures, resolving with the first ready (left first).
+fn futures_select<A: Future, B: Future>(
+    a: A,
+    b: B,
+) -> impl Future<Output = Either<A::Output, B::Output>> {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(v));
+        }
+        if let Poll::Ready(v) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(v));
+        }
+        Poll::Pending
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_executor::LocalPool;
+    use futures_executor::LocalSpawner;
+    use futures_util_free::spawn_local;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    mod futures_util_free {
+        use futures_executor::LocalSpawner;
+        use std::future::Future;
+        /// Spawns a local task on the pool.
+        pub fn spawn_local(spawner: &LocalSpawner, f: impl Future<Output = ()> + 'static) {
+            use futures_task::LocalSpawn;
+            let _ = spawner.spawn_local_obj(futures_task::LocalFutureObj::new(Box::new(f)));
+        }
+    }
+
+    const IDENTITY: Identity = Identity {
+        shard: 0,
+        shards: 1,
+        hash_version: 1,
+    };
+
+    fn temp(tag: &str) -> PathBuf {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let d =
+            std::env::temp_dir().join(format!("authplane-store-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A copy of the files as they are now: what a crash would leave.
+    fn crash_image(dir: &Path) -> PathBuf {
+        let img = temp("image");
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let _ = std::fs::copy(e.path(), img.join(e.file_name()));
+        }
+        img
+    }
+
+    struct Harness {
+        pool: LocalPool,
+        spawner: LocalSpawner,
+        store: Rc<ShardStore>,
+        dir: PathBuf,
+    }
+
+    fn open(dir: &Path, compact_wal_bytes: u64) -> Harness {
+        let pool = LocalPool::new();
+        let spawner = pool.spawner();
+        let options = StoreOptions {
+            compact_wal_bytes,
+            ..StoreOptions::default()
+        };
+        let store = ShardStore::open(dir, IDENTITY, options).unwrap();
+        spawn_local(&spawner, store.clone().pump());
+        Harness {
+            pool,
+            spawner,
+            store,
+            dir: dir.to_owned(),
+        }
+    }
+
+    impl Harness {
+        fn commit(&mut self, ops: &[Op]) {
+            let f = self.store.commit(ops);
+            self.pool.run_until(f).unwrap();
+        }
+
+        fn wait_compaction(&mut self) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while self.store.compacting() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "compaction never finished"
+                );
+                self.pool.run_until_stalled();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+
+        fn close(mut self) {
+            let store = self.store.clone();
+            self.pool.run_until(async move { store.close().await });
+        }
+
+        fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.store.read(1, key, |v| v.map(<[u8]>::to_vec))
+        }
+    }
+
+    fn check_model(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+        let h = Harness {
+            pool: LocalPool::new(),
+            spawner: LocalPool::new().spawner(),
+            store: ShardStore::open(dir, IDENTITY, StoreOptions::default()).unwrap(),
+            dir: dir.to_owned(),
+        };
+        for k in 0u8..16 {
+            let key = vec![k];
+            assert_eq!(
+                h.get(&key),
+                model.get(&key).cloned(),
+                "key {k} in {}",
+                dir.display()
+            );
+        }
+        h.close();
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Put(u8, Vec<u8>),
+        Delete(u8),
+        Compact,
+        Reopen,
+        CrashImage,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (0u8..16, prop::collection::vec(any::<u8>(), 0..24)).prop_map(|(k, v)| Step::Put(k, v)),
+            2 => (0u8..16).prop_map(Step::Delete),
+            1 => Just(Step::Compact),
+            1 => Just(Step::Reopen),
+            1 => Just(Step::CrashImage),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn store_matches_a_btreemap_through_compactions_reopens_and_crashes(
+            steps in prop::collection::vec(step(), 1..40)
+        ) {
+            let dir = temp("model");
+            let mut model = BTreeMap::new();
+            let mut h = open(&dir, 1 << 30);
+            for s in steps {
+                match s {
+                    Step::Put(k, v) => {
+                        h.commit(&[Op::Put { table: 1, key: vec![k], value: v.clone() }]);
+                        model.insert(vec![k], v);
+                    }
+                    Step::Delete(k) => {
+                        h.commit(&[Op::Delete { table: 1, key: vec![k] }]);
+                        model.remove(&vec![k]);
+                    }
+                    Step::Compact => {
+                        h.store.start_compaction();
+                        // A crash image in the middle of the compaction.
+                        let mid = crash_image(&h.dir);
+                        h.wait_compaction();
+                        check_model(&mid, &model);
+                        let _ = std::fs::remove_dir_all(mid);
+                    }
+                    Step::Reopen => {
+                        h.wait_compaction();
+                        h.close();
+                        h = open(&dir, 1 << 30);
+                    }
+                    Step::CrashImage => {
+                        let img = crash_image(&h.dir);
+                        check_model(&img, &model);
+                        let _ = std::fs::remove_dir_all(img);
+                    }
+                }
+                for k in 0u8..16 {
+                    prop_assert_eq!(h.get(&[k]), model.get(&vec![k]).cloned());
+                }
+            }
+            h.wait_compaction();
+            h.close();
+            check_model(&dir, &model);
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    #[test]
+    fn a_batch_is_atomic_and_compaction_triggers_by_size() {
+        let dir = temp("size");
+        let mut h = open(&dir, 4096);
+        for i in 0..200u32 {
+            let key = i.to_le_bytes().to_vec();
+            h.commit(&[
+                Op::Put {
+                    table: 1,
+                    key: key.clone(),
+                    value: vec![7; 40],
+                },
+                Op::Put {
+                    table: 2,
+                    key,
+                    value: vec![8; 4],
+                },
+            ]);
+        }
+        h.wait_compaction();
+        assert!(h.store.snapshot_len() > 0, "no compaction happened");
+        h.close();
+        let h = open(&dir, 1 << 30);
+        for i in 0..200u32 {
+            let key = i.to_le_bytes();
+            assert_eq!(h.store.read(1, &key, |v| v.map(<[u8]>::len)), Some(40));
+            assert_eq!(h.store.read(2, &key, |v| v.map(<[u8]>::len)), Some(4));
+        }
+        h.close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_earlier_commits_survive() {
+        let dir = temp("torn");
+        let mut h = open(&dir, 1 << 30);
+        for i in 0..10u8 {
+            h.commit(&[Op::Put {
+                table: 1,
+                key: vec![i],
+                value: vec![i; 10],
+            }]);
+        }
+        h.close();
+        let log = wal_path(&dir, 1);
+        let full = std::fs::read(&log).unwrap();
+        // Cut the log at every byte of its last record: the first 9 survive.
+        let record = 9 + 2 + 1 + 1 + 2 + 1 + 4 + 10;
+        for cut in full.len() - record..full.len() {
+            let img = temp("cut");
+            std::fs::write(wal_path(&img, 1), &full[..cut]).unwrap();
+            let h = open(&img, 1 << 30);
+            for i in 0..9u8 {
+                assert_eq!(h.get(&[i]), Some(vec![i; 10]), "cut {cut}");
+            }
+            assert_eq!(h.get(&[9]), None);
+            h.close();
+            // The file was cut back to its last whole record.
+            assert_eq!(
+                std::fs::metadata(wal_path(&img, 1)).unwrap().len() as usize,
+                full.len() - record
+            );
+            let _ = std::fs::remove_dir_all(img);
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn damage_in_an_older_log_is_refused() {
+        let dir = temp("older");
+        let mut h = open(&dir, 1 << 30);
+        h.commit(&[Op::Put {
+            table: 1,
+            key: vec![1],
+            value: vec![1],
+        }]);
+        h.close();
+        // A second log exists, so damage in the first is not a torn tail.
+        let mut second = create_log(&dir, IDENTITY, 2).unwrap();
+        second.flush().unwrap();
+        let first = wal_path(&dir, 1);
+        let mut bytes = std::fs::read(&first).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&first, bytes).unwrap();
+        let err = ShardStore::open(&dir, IDENTITY, StoreOptions::default()).unwrap_err();
+        assert!(matches!(err, StoreError::Refused { .. }), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn another_shard_count_is_refused() {
+        let dir = temp("identity");
+        let mut h = open(&dir, 1 << 30);
+        h.commit(&[Op::Put {
+            table: 1,
+            key: vec![1],
+            value: vec![1],
+        }]);
+        h.close();
+        let other = Identity {
+            shards: 2,
+            ..IDENTITY
+        };
+        let err = ShardStore::open(&dir, other, StoreOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("--cores"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
