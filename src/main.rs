@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use authplane::config::{Config, Layers, LogFormat};
+use authplane::runtime::{data, DataDir, Storage};
 use authplane::server::{self, Server};
+use authplane::storage::StoreOptions;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,6 +47,26 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Offline data directory commands (refused while a server holds it).
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Verify every snapshot and log; print counts and the last good offset
+    /// of each log. Exits 1 if anything is damaged.
+    Check {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// Write a fresh snapshot of every shard and drop the replayed logs.
+    Compact {
+        /// The data directory.
+        dir: PathBuf,
     },
 }
 
@@ -110,8 +132,23 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         "starting"
     );
     let n_routes = routes.len();
+    let data = DataDir::open(&config.storage.data_dir, config.server.cores)?;
+    let catalog = data::load_catalog(&data.catalog_dir())?;
+    let storage = Storage {
+        data,
+        options: StoreOptions {
+            durability: config.storage.durability,
+            compact_wal_bytes: config.storage.compact_wal_bytes,
+            ..StoreOptions::default()
+        },
+        catalog: Arc::new(catalog),
+    };
+    if config.storage.durability == authplane::storage::Durability::None {
+        tracing::warn!("storage.durability = \"none\": acknowledged writes can be lost in a crash");
+    }
     authplane::runtime::run(
         &config.server,
+        storage,
         n_routes,
         move |core| Server::new(core, routes.clone()),
         |addr| {
@@ -124,17 +161,114 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// The shard count a data directory was written with (its FORMAT file).
+fn shards_of(dir: &std::path::Path) -> anyhow::Result<u16> {
+    let format = std::fs::read_to_string(dir.join("FORMAT")).with_context(|| {
+        format!(
+            "{} is not an authplane data directory (no FORMAT)",
+            dir.display()
+        )
+    })?;
+    format
+        .lines()
+        .find_map(|l| l.strip_prefix("shards "))
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("{}/FORMAT names no shard count", dir.display()))
+}
+
+fn data_command(command: &DataCommand) -> anyhow::Result<std::process::ExitCode> {
+    use authplane::domain::shard::ShardId;
+    use authplane::storage::store::{recover, write_snapshot};
+    let (DataCommand::Check { dir } | DataCommand::Compact { dir }) = command;
+    let shards = shards_of(dir)?;
+    // Takes the lock: refused while a server runs on the directory.
+    let data = DataDir::open(dir, shards)?;
+    let mut parts: Vec<(String, std::path::PathBuf, authplane::storage::Identity)> = (0..shards)
+        .map(|k| {
+            (
+                format!("shard {k}"),
+                data.shard_dir(ShardId(k)),
+                data.shard_identity(ShardId(k)),
+            )
+        })
+        .collect();
+    parts.push(("catalog".into(), data.catalog_dir(), data::CATALOG_IDENTITY));
+    let mut damaged = false;
+    for (name, path, identity) in parts {
+        if !path.exists() {
+            println!("{name}: empty");
+            continue;
+        }
+        let repair = matches!(command, DataCommand::Compact { .. });
+        let rec = match recover(&path, identity, repair) {
+            Ok(r) => r,
+            Err(e) => {
+                println!("{name}: DAMAGED: {e}");
+                damaged = true;
+                continue;
+            }
+        };
+        let snap = match rec.report.snapshot_generation {
+            Some(g) => format!(
+                "snapshot generation {g} with {} entries",
+                rec.report.snapshot_entries
+            ),
+            None => "no snapshot".into(),
+        };
+        println!(
+            "{name}: {snap}, {} keys changed in the logs",
+            rec.overlay.len()
+        );
+        for log in &rec.report.logs {
+            let state = match log.damage {
+                Some(reason) => {
+                    damaged |= !repair;
+                    format!("torn tail ({reason}) after offset {}", log.good_end)
+                }
+                None => format!("clean to offset {}", log.good_end),
+            };
+            println!("  {}: {} records, {state}", log.path.display(), log.records);
+        }
+        if repair && !rec.overlay.is_empty() {
+            let g = rec
+                .generation
+                .max(rec.report.snapshot_generation.unwrap_or(0) + 1);
+            let snap = write_snapshot(&path, identity, g, rec.snapshot.as_deref(), &rec.overlay)?;
+            for entry in std::fs::read_dir(&path)?.flatten() {
+                let file = entry.file_name();
+                let file = file.to_string_lossy();
+                let older = |prefix: &str, suffix: &str, keep_equal: bool| {
+                    file.strip_prefix(prefix)
+                        .and_then(|f| f.strip_suffix(suffix))
+                        .and_then(|f| f.parse::<u64>().ok())
+                        .is_some_and(|n| if keep_equal { n < g } else { n <= g })
+                };
+                if older("wal-", ".log", false) || older("table-", ".rkyv", true) {
+                    std::fs::remove_file(entry.path())?;
+                }
+            }
+            println!("  compacted into generation {g}: {} entries", snap.len());
+        }
+    }
+    Ok(if damaged {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(o) => serve(&o),
+        Command::Serve(o) => serve(&o).map(|()| std::process::ExitCode::SUCCESS),
         Command::Config {
             command: ConfigCommand::Print(o),
         } => {
             let l = layers(&o)?;
             l.build()?;
             print!("{}", l.to_toml());
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Data { command } => data_command(&command),
     }
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use toml::{Table, Value};
 
 use crate::domain::http1::{Limits, MAX_HEADERS};
+pub use crate::storage::Durability;
 
 /// The embedded defaults.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
@@ -265,6 +266,8 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     data_dir: PathBuf,
+    durability: Durability,
+    compact_wal_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +327,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
     pub data_dir: PathBuf,
+    pub durability: Durability,
+    pub compact_wal_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -392,6 +397,12 @@ impl RawConfig {
                 "expected error, warn, info, debug or trace".into(),
             ));
         }
+        if self.storage.compact_wal_bytes < 4096 {
+            return Err(err(
+                "storage.compact_wal_bytes",
+                "must be at least 4096".into(),
+            ));
+        }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(err("storage.data_dir", "must not be empty".into()));
         }
@@ -413,6 +424,8 @@ impl RawConfig {
             },
             storage: StorageConfig {
                 data_dir: self.storage.data_dir,
+                durability: self.storage.durability,
+                compact_wal_bytes: self.storage.compact_wal_bytes,
             },
             services: self.services,
             log: LogConfig {

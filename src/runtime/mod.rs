@@ -8,6 +8,7 @@
 
 pub mod clock;
 mod conn;
+pub mod data;
 pub mod event;
 pub mod mesh;
 pub mod metrics;
@@ -23,7 +24,9 @@ use crate::config::{IoDriver, ServerConfig};
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::shard::ShardId;
+use crate::storage::{Op, ShardStore, StoreError, StoreOptions};
 
+pub use data::{CatalogView, DataDir, SharedView};
 pub use event::Event;
 pub use mesh::{LocalBoxFuture, Mesh, MeshError};
 pub use metrics::CoreMetrics;
@@ -56,6 +59,15 @@ pub struct Core {
     pub shard: ShardId,
     pub mesh: Mesh,
     pub metrics: RefCell<CoreMetrics>,
+    /// This core's shard of the durable state.
+    pub store: Rc<ShardStore>,
+    /// The catalog's store: on core 0 only.
+    catalog_store: Option<Rc<ShardStore>>,
+    /// The newest catalog view this core has been given.
+    catalog: RefCell<SharedView>,
+    /// On core 0: the catalog with every commit applied, durable or not
+    /// (commits build on it; readers see `catalog`).
+    catalog_latest: RefCell<SharedView>,
     shutdown: Event,
     open_connections: Cell<u32>,
     stops: RefCell<Vec<(&'static str, Stop)>>,
@@ -104,6 +116,49 @@ impl Core {
         m
     }
 
+    /// The catalog as this core sees it (lock-free: an immutable view).
+    pub fn catalog(&self) -> SharedView {
+        self.catalog.borrow().clone()
+    }
+
+    /// Commits `ops` to the catalog through core 0, then publishes the new
+    /// view to every core; returns its version once every core has it.
+    pub async fn catalog_commit(&self, ops: Vec<Op>) -> Result<u64, CommitError> {
+        let shards = self.shards();
+        let committed = self
+            .submit_to(ShardId(0), move || async move {
+                let Some((store, next)) = with_current_core(|c| {
+                    let store = c.catalog_store.clone()?;
+                    let next = Arc::new(c.catalog_latest.borrow().with(&ops));
+                    *c.catalog_latest.borrow_mut() = next.clone();
+                    Some((store, next))
+                })
+                .flatten() else {
+                    return Err(CommitError::Stopped);
+                };
+                store.commit(&ops).await.map_err(CommitError::Store)?;
+                Ok(next)
+            })
+            .await
+            .map_err(CommitError::Mesh)??;
+        let version = committed.version;
+        for k in 0..shards {
+            let view = committed.clone();
+            self.submit_to(ShardId(k), move || async move {
+                with_current_core(|c| {
+                    let mut current = c.catalog.borrow_mut();
+                    // Views may arrive out of order; never go back.
+                    if view.version > current.version {
+                        *current = view;
+                    }
+                });
+            })
+            .await
+            .map_err(CommitError::Mesh)?;
+        }
+        Ok(version)
+    }
+
     /// True once shutdown has begun on this core.
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_set()
@@ -148,6 +203,28 @@ pub enum StartError {
     Thread { core: u16, source: std::io::Error },
     #[error("cannot install the signal handler: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Data(#[from] data::DataError),
+}
+
+/// Why a commit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("{0}")]
+    Mesh(MeshError),
+    #[error("the catalog has stopped")]
+    Stopped,
+}
+
+/// The durable state the cores serve: the locked data directory, the store
+/// settings and the catalog as it was at start.
+#[derive(Debug)]
+pub struct Storage {
+    pub data: DataDir,
+    pub options: StoreOptions,
+    pub catalog: SharedView,
 }
 
 fn classify_executor_error(core: u16, e: std::io::Error) -> StartError {
@@ -202,6 +279,7 @@ pub(crate) struct ConnSettings {
 /// Returns after every core has drained and run its stops.
 pub fn run<A, F>(
     cfg: &ServerConfig,
+    storage: Storage,
     routes: usize,
     make_app: F,
     ready: impl FnOnce(SocketAddr),
@@ -218,6 +296,7 @@ where
         .unwrap_or(cfg.listen);
     let (mesh, inboxes) = Mesh::new(cores);
     let make_app = Arc::new(make_app);
+    let storage = Arc::new(storage);
     let cpus = core_affinity::get_core_ids().unwrap_or_default();
     let settings = ConnSettings {
         limits: cfg.limits,
@@ -237,6 +316,7 @@ where
         let settings = settings.clone();
         let driver = cfg.io_driver;
         let grace = cfg.shutdown_grace;
+        let storage = storage.clone();
         let spawn = std::thread::Builder::new()
             .name(format!("authplane-core-{k}"))
             .spawn(move || {
@@ -244,10 +324,31 @@ where
                     core_affinity::set_for_current(cpu);
                 }
                 CURRENT_SHARD.with(|c| c.set(Some(shard)));
+                // Recovery runs on every core at once, before serving.
+                let opened =
+                    data::open_shard(&storage.data, shard, storage.options).and_then(|s| {
+                        let catalog = if k == 0 {
+                            Some(data::open_catalog(&storage.data, storage.options)?)
+                        } else {
+                            None
+                        };
+                        Ok((s, catalog))
+                    });
+                let (store, catalog_store) = match opened {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        let _ = started.send(Err(StartError::Data(e)));
+                        return;
+                    }
+                };
                 let core = Rc::new(Core {
                     shard,
                     mesh,
                     metrics: RefCell::new(CoreMetrics::new(routes)),
+                    store,
+                    catalog_store,
+                    catalog: RefCell::new(storage.catalog.clone()),
+                    catalog_latest: RefCell::new(storage.catalog.clone()),
                     shutdown: Event::default(),
                     open_connections: Cell::new(0),
                     stops: RefCell::new(Vec::new()),
@@ -402,6 +503,17 @@ async fn core_main<A, F>(
             }
         })
     };
+    // The stores: progress from their I/O threads, and a final sync that
+    // runs last at shutdown (registered first).
+    let mut stores = vec![core.store.clone()];
+    stores.extend(core.catalog_store.clone());
+    for store in stores {
+        let pump = monoio::spawn(store.clone().pump());
+        core.on_stop("store", move || async move {
+            store.close().await;
+            drop(pump);
+        });
+    }
     let app = Rc::new(make_app(core.clone()));
     let _ = started.send(Ok(core.shard.0));
     let settings = Rc::new(settings);

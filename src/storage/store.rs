@@ -143,6 +143,11 @@ impl Overlay {
         self.len() == 0
     }
 
+    /// Every key and its final value (None: deleted).
+    pub fn values(&self) -> impl Iterator<Item = (TableId, &[u8], Option<&[u8]>)> {
+        self.entries().map(|(t, k, s)| (t, k, s.value.as_deref()))
+    }
+
     fn entries(&self) -> impl Iterator<Item = (TableId, &[u8], &Slot)> {
         self.tables.iter().enumerate().flat_map(|(t, m)| {
             m.iter()
