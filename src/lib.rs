@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod hss;
 pub mod oam;
 pub mod runtime;
 pub mod server;

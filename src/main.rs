@@ -132,6 +132,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         "starting"
     );
     let n_routes = routes.len();
+    let shared_config = Arc::new(config.clone());
     let data = DataDir::open(&config.storage.data_dir, config.server.cores)?;
     let catalog = data::load_catalog(&data.catalog_dir())?;
     let storage = Storage {
@@ -150,7 +151,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         &config.server,
         storage,
         n_routes,
-        move |core| Server::new(core, routes.clone()),
+        move |core| Server::new(core, routes.clone(), shared_config.clone()),
         |addr| {
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "listening on {addr}");

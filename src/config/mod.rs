@@ -243,6 +243,7 @@ struct RawConfig {
     server: RawServer,
     storage: RawStorage,
     services: Services,
+    hss: HssConfig,
     log: RawLog,
 }
 
@@ -277,6 +278,27 @@ struct RawLog {
     format: LogFormat,
 }
 
+/// The HSS service's settings.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HssConfig {
+    pub lock_provisioning: bool,
+    pub provisioning_key: String,
+    pub enable_insecure_auc: bool,
+    pub default_page_size: u32,
+}
+
+impl std::fmt::Debug for HssConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HssConfig")
+            .field("lock_provisioning", &self.lock_provisioning)
+            .field("provisioning_key", &"<redacted>")
+            .field("enable_insecure_auc", &self.enable_insecure_auc)
+            .field("default_page_size", &self.default_page_size)
+            .finish()
+    }
+}
+
 /// Which APIs are served.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -308,6 +330,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub services: Services,
+    pub hss: HssConfig,
     pub log: LogConfig,
 }
 
@@ -397,6 +420,18 @@ impl RawConfig {
                 "expected error, warn, info, debug or trace".into(),
             ));
         }
+        if self.hss.lock_provisioning && self.hss.provisioning_key.is_empty() {
+            return Err(err(
+                "hss.provisioning_key",
+                "must be set when hss.lock_provisioning is true".into(),
+            ));
+        }
+        if self.hss.default_page_size == 0 {
+            return Err(err(
+                "hss.default_page_size",
+                "must be greater than 0".into(),
+            ));
+        }
         if self.storage.compact_wal_bytes < 4096 {
             return Err(err(
                 "storage.compact_wal_bytes",
@@ -428,6 +463,7 @@ impl RawConfig {
                 compact_wal_bytes: self.storage.compact_wal_bytes,
             },
             services: self.services,
+            hss: self.hss,
             log: LogConfig {
                 level,
                 format: self.log.format,

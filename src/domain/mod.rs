@@ -8,5 +8,6 @@
 
 pub mod api_error;
 pub mod http1;
+pub mod ids;
 pub mod router;
 pub mod shard;

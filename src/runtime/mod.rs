@@ -159,6 +159,23 @@ impl Core {
         Ok(version)
     }
 
+    /// Runs `f` with the core owning `shard` (its store, its catalog) and
+    /// returns its result.
+    pub async fn on<F, Fut, R>(&self, shard: ShardId, f: F) -> Result<R, MeshError>
+    where
+        F: FnOnce(Rc<Core>) -> Fut + Send + 'static,
+        Fut: Future<Output = R> + 'static,
+        R: Send + 'static,
+    {
+        self.submit_to(shard, move || async move {
+            match current_core() {
+                Some(core) => Ok(f(core).await),
+                None => Err(MeshError::Stopped(shard)),
+            }
+        })
+        .await?
+    }
+
     /// True once shutdown has begun on this core.
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_set()
@@ -576,6 +593,11 @@ async fn core_main<A, F>(
     inbox.close();
     inbox_task.await;
     CURRENT_CORE.with(|c| *c.borrow_mut() = None);
+}
+
+/// The core this code runs on (None off the cores).
+pub fn current_core() -> Option<Rc<Core>> {
+    CURRENT_CORE.with(|c| c.borrow().clone())
 }
 
 /// Runs `f` with the core this code runs on (None off the cores). For work

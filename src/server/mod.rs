@@ -11,7 +11,9 @@ use crate::config::Config;
 use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{self, Method, Request};
 use crate::domain::router::{Match, Params, RouteError, Router};
+use crate::runtime::CommitError;
 use crate::runtime::{clock, App, Core, LocalBoxFuture, MeshError};
+use crate::storage::StoreError;
 
 /// A handler that answers without waiting.
 pub type SyncHandler =
@@ -48,8 +50,10 @@ pub type Routes = Router<Handler>;
 pub fn routes(config: &Config) -> Result<Routes, RouteError> {
     let mut r = Routes::default();
     crate::oam::register(&mut r)?;
-    // Services register here as they land; a disabled one registers nothing.
-    let _ = config.services;
+    // A disabled service registers nothing: its paths answer 404.
+    if config.services.hss {
+        crate::hss::register(&mut r)?;
+    }
     Ok(r)
 }
 
@@ -58,6 +62,7 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
 pub struct Ctx {
     pub core: Rc<Core>,
     pub routes: Arc<Routes>,
+    pub config: Arc<Config>,
 }
 
 /// The response being written into the connection's buffer.
@@ -114,6 +119,28 @@ pub fn mesh_error(e: MeshError) -> ApiError {
     }
 }
 
+/// Maps a storage failure to the error a client sees (and logs it: the
+/// client gets no detail of the server's disk).
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Busy => ApiError::Overloaded,
+        StoreError::Stopped => ApiError::ShuttingDown,
+        other => {
+            tracing::error!(error = %other, "storage failure");
+            ApiError::Internal("storage failure".into())
+        }
+    }
+}
+
+/// Maps a catalog commit failure to the error a client sees.
+pub fn commit_error(e: CommitError) -> ApiError {
+    match e {
+        CommitError::Store(s) => store_error(s),
+        CommitError::Mesh(m) => mesh_error(m),
+        CommitError::Stopped => ApiError::ShuttingDown,
+    }
+}
+
 /// The per-core application.
 #[derive(Debug)]
 pub struct Server {
@@ -121,9 +148,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(core: Rc<Core>, routes: Arc<Routes>) -> Server {
+    pub fn new(core: Rc<Core>, routes: Arc<Routes>, config: Arc<Config>) -> Server {
         Server {
-            ctx: Ctx { core, routes },
+            ctx: Ctx {
+                core,
+                routes,
+                config,
+            },
         }
     }
 

@@ -4,6 +4,7 @@
 //! change format, `wal.rs` and `snapshot.rs` for the file formats.
 
 pub mod codec;
+pub mod record;
 pub mod snapshot;
 pub mod store;
 pub mod wal;

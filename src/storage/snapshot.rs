@@ -233,6 +233,26 @@ impl Snapshot {
             .map(|e| (e.table, e.key.as_slice(), e.value.as_slice()))
     }
 
+    /// Entries of `table` with keys after `after` (all when None), in key
+    /// order.
+    pub fn range<'s>(
+        &'s self,
+        table: TableId,
+        after: Option<&'s [u8]>,
+    ) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + 's {
+        let entries = &self.body().entries;
+        let start = entries.partition_point(|e| match after {
+            Some(a) => (e.table, e.key.as_slice()) <= (table, a),
+            None => e.table < table,
+        });
+        entries
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |e| e.table == table)
+            .map(|e| (e.key.as_slice(), e.value.as_slice()))
+    }
+
     pub fn len(&self) -> usize {
         self.body().entries.len()
     }

@@ -711,6 +711,63 @@ impl ShardStore {
         Ok(self.wait_durable(lsn))
     }
 
+    /// Up to `limit` live entries of `table` with keys after `after`, in
+    /// key order: the overlay, a running compaction's frozen changes and
+    /// the snapshot merged (newest wins, deletions hide older values).
+    pub fn scan(
+        &self,
+        table: TableId,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        use std::collections::BTreeMap;
+        let mut changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        let mut take = |o: &Overlay| {
+            if let Some(t) = o.table(table) {
+                for (k, slot) in t {
+                    if after.is_none_or(|a| &**k > a) {
+                        changes
+                            .entry(k.to_vec())
+                            .or_insert_with(|| slot.value.as_deref().map(<[u8]>::to_vec));
+                    }
+                }
+            }
+        };
+        take(&self.overlay.borrow());
+        if let Some(c) = &*self.compaction.borrow() {
+            take(&c.frozen);
+        }
+        let snapshot = self.snapshot.borrow().clone();
+        let mut out = Vec::new();
+        let mut base = snapshot.as_ref().map(|s| s.range(table, after).peekable());
+        let mut changes = changes.into_iter().peekable();
+        while out.len() < limit {
+            let next_base = base.as_mut().and_then(|b| b.peek().copied());
+            let next_change = changes.peek().map(|(k, _)| k.as_slice());
+            match (next_base, next_change) {
+                (None, None) => break,
+                (Some((bk, bv)), c) if c.is_none_or(|ck| bk < ck) => {
+                    out.push((bk.to_vec(), bv.to_vec()));
+                    if let Some(b) = base.as_mut() {
+                        b.next();
+                    }
+                }
+                (b, Some(ck)) => {
+                    if b.is_some_and(|(bk, _)| bk == ck) {
+                        if let Some(b) = base.as_mut() {
+                            b.next();
+                        }
+                    }
+                    if let Some((k, Some(v))) = changes.next() {
+                        out.push((k, v));
+                    }
+                }
+                (Some(_), None) => break,
+            }
+        }
+        out
+    }
+
     /// Number of keys in the overlay (changes since the snapshot).
     pub fn overlay_len(&self) -> usize {
         self.overlay.borrow().len()
@@ -834,7 +891,9 @@ pub fn write_snapshot(
     base: Option<&Snapshot>,
     frozen: &Overlay,
 ) -> Result<Snapshot, StoreError> {
-    let mut changes: Vec<(TableId, &[u8], Option<&[u8]>)> = frozen
+    /// A change: table, key, new value (None: deleted).
+    type Change<'c> = (TableId, &'c [u8], Option<&'c [u8]>);
+    let mut changes: Vec<Change<'_>> = frozen
         .entries()
         .map(|(t, k, s)| (t, k, s.value.as_deref()))
         .collect();
@@ -958,24 +1017,21 @@ fn io_thread(
             }
         }
         match next.take() {
-            Some(IoRequest::Roll { generation }) => {
-                if !failed {
-                    match file
-                        .sync_all()
-                        .map_err(io_err(&dir))
-                        .and_then(|_| create_log(&dir, identity, generation))
-                    {
-                        Ok(f) => file = f,
-                        Err(e) => {
-                            failed = true;
-                            let _ = events.send_blocking(IoEvent::Failed {
-                                from_lsn: last_lsn.map_or(0, |l| l + 1),
-                                error: e.to_string(),
-                            });
-                        }
-                    }
+            Some(IoRequest::Roll { generation }) if !failed => match file
+                .sync_all()
+                .map_err(io_err(&dir))
+                .and_then(|_| create_log(&dir, identity, generation))
+            {
+                Ok(f) => file = f,
+                Err(e) => {
+                    failed = true;
+                    let _ = events.send_blocking(IoEvent::Failed {
+                        from_lsn: last_lsn.map_or(0, |l| l + 1),
+                        error: e.to_string(),
+                    });
                 }
-            }
+            },
+            Some(IoRequest::Roll { .. }) => {}
             Some(IoRequest::Stop) => {
                 let _ = file.sync_all();
                 return;
@@ -1010,10 +1066,10 @@ fn futures_select<A: Future, B: Future>(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use futures_executor::LocalPool;
-    use futures_executor::LocalSpawner;
     use futures_util_free::spawn_local;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
@@ -1055,7 +1111,6 @@ mod tests {
 
     struct Harness {
         pool: LocalPool,
-        spawner: LocalSpawner,
         store: Rc<ShardStore>,
         dir: PathBuf,
     }
@@ -1071,7 +1126,6 @@ mod tests {
         spawn_local(&spawner, store.clone().pump());
         Harness {
             pool,
-            spawner,
             store,
             dir: dir.to_owned(),
         }
@@ -1108,7 +1162,6 @@ mod tests {
     fn check_model(dir: &Path, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
         let h = Harness {
             pool: LocalPool::new(),
-            spawner: LocalPool::new().spawner(),
             store: ShardStore::open(dir, IDENTITY, StoreOptions::default()).unwrap(),
             dir: dir.to_owned(),
         };
@@ -1220,6 +1273,53 @@ mod tests {
             assert_eq!(h.store.read(1, &key, |v| v.map(<[u8]>::len)), Some(40));
             assert_eq!(h.store.read(2, &key, |v| v.map(<[u8]>::len)), Some(4));
         }
+        h.close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn scan_merges_snapshot_and_overlay_in_key_order() {
+        let dir = temp("scan");
+        let mut h = open(&dir, 1 << 30);
+        for k in [1u8, 3, 5, 7] {
+            h.commit(&[Op::Put {
+                table: 1,
+                key: vec![k],
+                value: vec![k],
+            }]);
+        }
+        h.commit(&[Op::Put {
+            table: 2,
+            key: vec![0],
+            value: vec![0],
+        }]);
+        h.store.start_compaction();
+        h.wait_compaction();
+        h.commit(&[Op::Put {
+            table: 1,
+            key: vec![4],
+            value: vec![44],
+        }]);
+        h.commit(&[Op::Put {
+            table: 1,
+            key: vec![5],
+            value: vec![55],
+        }]);
+        h.commit(&[Op::Delete {
+            table: 1,
+            key: vec![3],
+        }]);
+        let all = h.store.scan(1, None, 100);
+        let keys: Vec<(u8, u8)> = all.iter().map(|(k, v)| (k[0], v[0])).collect();
+        assert_eq!(keys, vec![(1, 1), (4, 44), (5, 55), (7, 7)]);
+        let after: Vec<u8> = h
+            .store
+            .scan(1, Some(&[4]), 2)
+            .iter()
+            .map(|(k, _)| k[0])
+            .collect();
+        assert_eq!(after, vec![5, 7]);
+        assert_eq!(h.store.scan(2, None, 10).len(), 1);
         h.close();
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -32,9 +32,14 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 }
 
 impl Server {
-    /// Starts `authplane serve` with extra arguments and environment.
+    /// Starts `authplane serve` with extra arguments and environment, on a
+    /// fresh data directory.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let data_dir = temp_dir("data");
+        Server::start_in(temp_dir("data"), args, env)
+    }
+
+    /// Starts `authplane serve` on `data_dir` (kept across restarts).
+    pub fn start_in(data_dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--listen")
@@ -132,11 +137,35 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILLs the server and keeps its data directory.
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::take(&mut self.data_dir)
+    }
+
+    /// Sends `method path` with a JSON body on a new connection.
+    pub fn send_json(&self, method: &str, path: &str, body: &str) -> Response {
+        let mut c = self.connect();
+        c.send(
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        c.response()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.data_dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
@@ -189,10 +218,21 @@ impl Client {
 
     /// Reads one response (a HEAD response when `head`: no body).
     pub fn response_to(&mut self, head: bool) -> Response {
+        self.read_response(head)
+            .unwrap_or_else(|e| panic!("no whole response: {e}"))
+    }
+
+    /// Reads one response, or says why there was none (closed, reset,
+    /// timed out).
+    pub fn try_response(&mut self) -> Result<Response, String> {
+        self.read_response(false)
+    }
+
+    fn read_response(&mut self, head: bool) -> Result<Response, String> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut r = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(n) = r.parse(&self.buf).expect("valid response") {
+            if let httparse::Status::Complete(n) = r.parse(&self.buf).map_err(|e| e.to_string())? {
                 let status = r.code.expect("status");
                 let headers: Vec<(String, String)> = r
                     .headers
@@ -214,17 +254,17 @@ impl Client {
                         .expect("Content-Length in every response")
                 };
                 while self.buf.len() < n + len {
-                    self.fill();
+                    self.fill()?;
                 }
                 let body = self.buf[n..n + len].to_vec();
                 self.buf.drain(..n + len);
-                return Response {
+                return Ok(Response {
                     status,
                     headers,
                     body,
-                };
+                });
             }
-            self.fill();
+            self.fill()?;
         }
     }
 
@@ -232,11 +272,14 @@ impl Client {
         self.response_to(false)
     }
 
-    fn fill(&mut self) {
+    fn fill(&mut self) -> Result<(), String> {
         let mut chunk = [0u8; 65536];
-        let n = self.stream.read(&mut chunk).expect("read");
-        assert!(n > 0, "connection closed before a whole response");
+        let n = self.stream.read(&mut chunk).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed before a whole response".into());
+        }
         self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
     }
 
     /// True when the server has closed the connection (EOF), waiting up

@@ -7,7 +7,9 @@
 #![allow(clippy::disallowed_methods)]
 
 mod cli;
+mod crash;
 mod harness;
+mod hss_auc;
 mod http;
 mod layers;
 mod lifecycle;

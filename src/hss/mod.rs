@@ -1,0 +1,101 @@
+//! The HSS service: PyHSS's provisioning API and authentication vectors.
+//! Spec: PyHSS's API (seed), shapes as PyHSS 2.0.0 answers them, without
+//! its defects (see docs/api/hss.md).
+
+pub mod auc;
+pub mod index;
+
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use crate::domain::api_error::{Api, ApiError};
+use crate::domain::http1::{form_pairs, Method, Request};
+use crate::domain::router::RouteError;
+use crate::server::{Ctx, Handler, Routes};
+
+/// The shard tables of the HSS.
+pub mod tables {
+    use crate::storage::TableId;
+    /// Per-shard counters.
+    pub const META: TableId = 1;
+    pub const META_AUC_NEXT: &[u8] = b"auc_next";
+    /// auc_id (u64 BE) → AuC record.
+    pub const AUC: TableId = 2;
+    /// IMSI → auc_id.
+    pub const IMSI_INDEX: TableId = 3;
+    /// ICCID → auc_id.
+    pub const ICCID_INDEX: TableId = 4;
+}
+
+/// Most items one `/list` page returns.
+pub const MAX_PAGE_SIZE: usize = 10_000;
+
+pub fn register(r: &mut Routes) -> Result<(), RouteError> {
+    use Handler::Async;
+    let p = Api::Pyhss;
+    r.add(Method::Put, "/auc", p, Async(auc::put))?;
+    r.add(Method::Get, "/auc/list", p, Async(auc::list))?;
+    r.add(Method::Get, "/auc/imsi/{imsi}", p, Async(auc::get_by_imsi))?;
+    r.add(
+        Method::Get,
+        "/auc/iccid/{iccid}",
+        p,
+        Async(auc::get_by_iccid),
+    )?;
+    r.add(Method::Get, "/auc/{auc_id}", p, Async(auc::get))?;
+    r.add(Method::Patch, "/auc/{auc_id}", p, Async(auc::patch))?;
+    r.add(Method::Delete, "/auc/{auc_id}", p, Async(auc::delete))?;
+    Ok(())
+}
+
+/// PyHSS's answer to a delete.
+#[derive(Serialize)]
+pub struct Deleted {
+    #[serde(rename = "Result")]
+    result: &'static str,
+}
+
+impl Deleted {
+    pub const OK: Deleted = Deleted { result: "OK" };
+}
+
+/// With `hss.lock_provisioning`, a write needs the right
+/// `Provisioning-Key` (compared in constant time).
+pub fn check_provisioning(ctx: &Ctx, req: &Request<'_>) -> Result<(), ApiError> {
+    let hss = &ctx.config.hss;
+    if !hss.lock_provisioning {
+        return Ok(());
+    }
+    let given = req.header("provisioning-key").unwrap_or_default();
+    if bool::from(given.ct_eq(hss.provisioning_key.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// `page` and `page_size` of a list request.
+pub fn page(ctx: &Ctx, req: &Request<'_>) -> Result<(usize, usize), ApiError> {
+    let mut page = 0usize;
+    let mut size = ctx.config.hss.default_page_size as usize;
+    for (k, v) in form_pairs(req.query.unwrap_or("").as_bytes()) {
+        let n = || {
+            v.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("{k}: must be a non-negative integer")))
+        };
+        match &*k {
+            "page" => page = n()?,
+            "page_size" => size = n()?,
+            _ => {}
+        }
+    }
+    if size == 0 || size > MAX_PAGE_SIZE {
+        return Err(ApiError::bad_request(format!(
+            "page_size: must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    if page.saturating_mul(size) > 10_000_000 {
+        return Err(ApiError::bad_request("page: too far"));
+    }
+    Ok((page, size))
+}
