@@ -68,6 +68,21 @@ enum DataCommand {
         /// The data directory.
         dir: PathBuf,
     },
+    /// Create a data directory with N synthetic subscribers (AuC records
+    /// with IMSI index entries), for load and startup tests.
+    Generate {
+        /// The data directory (must not exist yet).
+        dir: PathBuf,
+        /// Number of subscribers.
+        #[arg(long)]
+        subscribers: u64,
+        /// Shards (the --cores the server will run with).
+        #[arg(long)]
+        cores: u16,
+        /// First IMSI (15 digits); the rest follow it.
+        #[arg(long, default_value = "001010000000000")]
+        first_imsi: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,7 +195,18 @@ fn shards_of(dir: &std::path::Path) -> anyhow::Result<u16> {
 fn data_command(command: &DataCommand) -> anyhow::Result<std::process::ExitCode> {
     use authplane::domain::shard::ShardId;
     use authplane::storage::store::{recover, write_snapshot};
-    let (DataCommand::Check { dir } | DataCommand::Compact { dir }) = command;
+    let dir = match command {
+        DataCommand::Check { dir } | DataCommand::Compact { dir } => dir,
+        DataCommand::Generate {
+            dir,
+            subscribers,
+            cores,
+            first_imsi,
+        } => {
+            authplane::hss::generate::generate(dir, *subscribers, *cores, *first_imsi)?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+    };
     let shards = shards_of(dir)?;
     // Takes the lock: refused while a server runs on the directory.
     let data = DataDir::open(dir, shards)?;

@@ -3,6 +3,7 @@
 //! its defects (see docs/api/hss.md).
 
 pub mod auc;
+pub mod generate;
 pub mod index;
 
 use serde::Serialize;

@@ -1,0 +1,146 @@
+//! Storage: point reads from a mapped snapshot and from the overlay
+//! (criterion), then durable writes per second with group commit at 1, 16
+//! and 256 commits in flight on this machine's disk (one shard, one core,
+//! its I/O thread), printed as a table.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use futures_executor::LocalPool;
+use futures_task::LocalSpawn;
+
+use authplane::storage::snapshot::{self, Entry, SnapHeader, Snapshot, SNAP_FORMAT};
+use authplane::storage::{Durability, Identity, Op, ShardStore, StoreOptions};
+
+const IDENTITY: Identity = Identity {
+    shard: 0,
+    shards: 1,
+    hash_version: 1,
+};
+
+fn temp(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("authplane-bench-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn imsi_key(i: u64) -> Vec<u8> {
+    format!("00101{i:010}").into_bytes()
+}
+
+fn bench_reads(c: &mut Criterion) {
+    let n = 1_000_000u64;
+    let dir = temp("reads");
+    let path = dir.join("t.rkyv");
+    let mut entries: Vec<Entry> = (0..n)
+        .map(|i| Entry {
+            table: 2,
+            key: imsi_key(i),
+            value: vec![0xab; 100],
+        })
+        .collect();
+    entries.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
+    let identity = SnapHeader {
+        format: SNAP_FORMAT,
+        shard: 0,
+        shards: 1,
+        hash_version: 1,
+        generation: 1,
+        body_len: 0,
+        body_crc: 0,
+        entries: 0,
+    };
+    snapshot::write(&path, identity, entries).unwrap();
+    let snap = Snapshot::open(&path).unwrap();
+    let mut i = 0u64;
+    let keys: Vec<Vec<u8>> = (0..4096).map(|k| imsi_key((k * 7919) % n)).collect();
+    c.bench_function("snapshot_get_1M_entries", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            std::hint::black_box(snap.get(2, &keys[i as usize]).map(<[u8]>::len))
+        })
+    });
+
+    let store_dir = temp("overlay");
+    let store = ShardStore::open(
+        &store_dir,
+        IDENTITY,
+        StoreOptions {
+            durability: Durability::None,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let mut pool = LocalPool::new();
+    for k in 0..100_000u64 {
+        let f = store.commit(&[Op::Put {
+            table: 2,
+            key: imsi_key(k),
+            value: vec![1; 100],
+        }]);
+        pool.run_until(f).unwrap();
+    }
+    let keys: Vec<Vec<u8>> = (0..4096).map(|k| imsi_key((k * 7919) % 100_000)).collect();
+    c.bench_function("overlay_get_100k_entries", |b| {
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            std::hint::black_box(store.read(2, &keys[i as usize], |v| v.map(<[u8]>::len)))
+        })
+    });
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Durable commits per second with `in_flight` commits outstanding.
+fn durable_writes(in_flight: usize, seconds: f64) -> f64 {
+    let dir = temp(&format!("writes-{in_flight}"));
+    let store = ShardStore::open(&dir, IDENTITY, StoreOptions::default()).unwrap();
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let _ = spawner.spawn_local_obj(futures_task::LocalFutureObj::new(Box::new(
+        store.clone().pump(),
+    )));
+    let done = Rc::new(std::cell::Cell::new(0u64));
+    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    for w in 0..in_flight {
+        let (store, done) = (store.clone(), done.clone());
+        let task = async move {
+            let mut k = w as u64 * 1_000_000_000;
+            while Instant::now() < stop {
+                k += 1;
+                store
+                    .commit(&[Op::Put {
+                        table: 2,
+                        key: imsi_key(k),
+                        value: vec![7; 100],
+                    }])
+                    .await
+                    .unwrap();
+                done.set(done.get() + 1);
+            }
+        };
+        let _ = spawner.spawn_local_obj(futures_task::LocalFutureObj::new(Box::new(task)));
+    }
+    while Instant::now() < stop {
+        pool.run_until_stalled();
+        std::thread::yield_now();
+    }
+    pool.run_until_stalled();
+    let rate = done.get() as f64 / started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(dir);
+    rate
+}
+
+criterion_group!(benches, bench_reads);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    println!("\ndurable writes (fdatasync per group) on one shard:");
+    println!("{:>10} {:>14}", "in flight", "writes/s");
+    for n in [1usize, 16, 256] {
+        println!("{n:>10} {:>14.0}", durable_writes(n, 3.0));
+    }
+}
