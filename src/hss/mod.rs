@@ -2,6 +2,7 @@
 //! Spec: PyHSS's API (seed), shapes as PyHSS 2.0.0 answers them, without
 //! its defects (see docs/api/hss.md).
 
+pub mod apn;
 pub mod auc;
 pub mod generate;
 pub mod index;
@@ -26,6 +27,12 @@ pub mod tables {
     pub const IMSI_INDEX: TableId = 3;
     /// ICCID → auc_id.
     pub const ICCID_INDEX: TableId = 4;
+
+    /// Catalog tables.
+    pub const CATALOG_META: TableId = 1;
+    pub const META_APN_NEXT: &[u8] = b"apn_next";
+    /// apn_id (u64 BE) → APN (JSON).
+    pub const APN: TableId = 2;
 }
 
 /// Most items one `/list` page returns.
@@ -46,6 +53,11 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, "/auc/{auc_id}", p, Async(auc::get))?;
     r.add(Method::Patch, "/auc/{auc_id}", p, Async(auc::patch))?;
     r.add(Method::Delete, "/auc/{auc_id}", p, Async(auc::delete))?;
+    r.add(Method::Put, "/apn", p, Async(apn::put))?;
+    r.add(Method::Get, "/apn/list", p, Async(apn::list))?;
+    r.add(Method::Get, "/apn/{apn_id}", p, Async(apn::get))?;
+    r.add(Method::Patch, "/apn/{apn_id}", p, Async(apn::patch))?;
+    r.add(Method::Delete, "/apn/{apn_id}", p, Async(apn::delete))?;
     Ok(())
 }
 

@@ -121,29 +121,43 @@ impl Core {
         self.catalog.borrow().clone()
     }
 
-    /// Commits `ops` to the catalog through core 0, then publishes the new
-    /// view to every core; returns its version once every core has it.
-    pub async fn catalog_commit(&self, ops: Vec<Op>) -> Result<u64, CommitError> {
+    /// Changes the catalog through core 0: `change` runs there against
+    /// the newest view (so ids and checks see every earlier change) and
+    /// returns the ops to commit and a result. Once they are durable, the
+    /// new view is published to every core; returns the result after every
+    /// core has it.
+    pub async fn catalog_update<T, E, F>(&self, change: F) -> Result<Result<T, E>, CommitError>
+    where
+        F: FnOnce(&CatalogView) -> Result<(Vec<Op>, T), E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
         let shards = self.shards();
         let committed = self
             .submit_to(ShardId(0), move || async move {
-                let Some((store, next)) = with_current_core(|c| {
-                    let store = c.catalog_store.clone()?;
-                    let next = Arc::new(c.catalog_latest.borrow().with(&ops));
-                    *c.catalog_latest.borrow_mut() = next.clone();
-                    Some((store, next))
+                let Some((store, latest)) = with_current_core(|c| {
+                    Some((c.catalog_store.clone()?, c.catalog_latest.borrow().clone()))
                 })
                 .flatten() else {
                     return Err(CommitError::Stopped);
                 };
+                let (ops, out) = match change(&latest) {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let next = Arc::new(latest.with(&ops));
+                with_current_core(|c| *c.catalog_latest.borrow_mut() = next.clone());
                 store.commit(&ops).await.map_err(CommitError::Store)?;
-                Ok(next)
+                Ok(Ok((next, out)))
             })
             .await
             .map_err(CommitError::Mesh)??;
-        let version = committed.version;
+        let (view, out) = match committed {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
         for k in 0..shards {
-            let view = committed.clone();
+            let view = view.clone();
             self.submit_to(ShardId(k), move || async move {
                 with_current_core(|c| {
                     let mut current = c.catalog.borrow_mut();
@@ -156,7 +170,7 @@ impl Core {
             .await
             .map_err(CommitError::Mesh)?;
         }
-        Ok(version)
+        Ok(Ok(out))
     }
 
     /// Runs `f` with the core owning `shard` (its store, its catalog) and

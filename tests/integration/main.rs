@@ -9,6 +9,7 @@
 mod cli;
 mod crash;
 mod harness;
+mod hss_apn;
 mod hss_auc;
 mod http;
 mod layers;
