@@ -286,6 +286,31 @@ pub struct HssConfig {
     pub provisioning_key: String,
     pub enable_insecure_auc: bool,
     pub default_page_size: u32,
+    pub sqn_scheme: SqnSchemeName,
+    pub sqn_ind_bits: u8,
+    pub sqn_fixed_increment: u64,
+    pub max_vectors_per_request: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SqnSchemeName {
+    AnnexC,
+    Fixed,
+}
+
+impl HssConfig {
+    /// The SQN scheme the configuration selects.
+    pub fn sqn_scheme(&self) -> crate::domain::sqn::SqnScheme {
+        match self.sqn_scheme {
+            SqnSchemeName::AnnexC => crate::domain::sqn::SqnScheme::AnnexC {
+                ind_bits: self.sqn_ind_bits,
+            },
+            SqnSchemeName::Fixed => crate::domain::sqn::SqnScheme::Fixed {
+                increment: self.sqn_fixed_increment,
+            },
+        }
+    }
 }
 
 impl std::fmt::Debug for HssConfig {
@@ -295,7 +320,8 @@ impl std::fmt::Debug for HssConfig {
             .field("provisioning_key", &"<redacted>")
             .field("enable_insecure_auc", &self.enable_insecure_auc)
             .field("default_page_size", &self.default_page_size)
-            .finish()
+            .field("sqn_scheme", &self.sqn_scheme)
+            .finish_non_exhaustive()
     }
 }
 
@@ -424,6 +450,21 @@ impl RawConfig {
             return Err(err(
                 "hss.provisioning_key",
                 "must be set when hss.lock_provisioning is true".into(),
+            ));
+        }
+        if self.hss.sqn_ind_bits > 16 {
+            return Err(err("hss.sqn_ind_bits", "must be 0 to 16".into()));
+        }
+        if self.hss.sqn_fixed_increment == 0 {
+            return Err(err(
+                "hss.sqn_fixed_increment",
+                "must be greater than 0".into(),
+            ));
+        }
+        if !(1..=1024).contains(&self.hss.max_vectors_per_request) {
+            return Err(err(
+                "hss.max_vectors_per_request",
+                "must be 1 to 1024".into(),
             ));
         }
         if self.hss.default_page_size == 0 {

@@ -9,5 +9,8 @@
 pub mod api_error;
 pub mod http1;
 pub mod ids;
+pub mod kdf;
+pub mod milenage;
 pub mod router;
 pub mod shard;
+pub mod sqn;

@@ -29,7 +29,7 @@ pub fn generate(dir: &Path, subscribers: u64, cores: u16, first_imsi: u64) -> an
     anyhow::ensure!(!dir.exists(), "{} exists already", dir.display());
     anyhow::ensure!(cores > 0, "--cores must be at least 1");
     let data = DataDir::open(dir, cores)?;
-    let started = std::time::Instant::now();
+    let started = crate::runtime::clock::now();
     let mut per_shard: Vec<Vec<Entry>> = (0..cores).map(|_| Vec::new()).collect();
     let mut counters = vec![1u64; usize::from(cores)];
     for n in 0..subscribers {

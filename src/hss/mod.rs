@@ -6,6 +6,7 @@ pub mod apn;
 pub mod auc;
 pub mod generate;
 pub mod index;
+pub mod vectors;
 
 use serde::Serialize;
 use subtle::ConstantTimeEq;
@@ -53,6 +54,30 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, "/auc/{auc_id}", p, Async(auc::get))?;
     r.add(Method::Patch, "/auc/{auc_id}", p, Async(auc::patch))?;
     r.add(Method::Delete, "/auc/{auc_id}", p, Async(auc::delete))?;
+    r.add(
+        Method::Get,
+        "/auc/aka/vector_count/{count}/imsi/{imsi}",
+        p,
+        Async(vectors::vector_count),
+    )?;
+    r.add(
+        Method::Get,
+        "/auc/eap_aka/plmn/{plmn}/imsi/{imsi}",
+        p,
+        Async(vectors::eap_aka),
+    )?;
+    r.add(
+        Method::Get,
+        "/auc/5g_aka/plmn/{plmn}/imsi/{imsi}",
+        p,
+        Async(vectors::five_g),
+    )?;
+    r.add(
+        Method::Get,
+        "/auc/aka/resync/imsi/{imsi}/auts/{auts}/rand/{rand}",
+        p,
+        Async(vectors::resync),
+    )?;
     r.add(Method::Put, "/apn", p, Async(apn::put))?;
     r.add(Method::Get, "/apn/list", p, Async(apn::list))?;
     r.add(Method::Get, "/apn/{apn_id}", p, Async(apn::get))?;

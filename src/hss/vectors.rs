@@ -1,0 +1,348 @@
+//! Authentication vectors: PyHSS's `vector_count` and `eap_aka`, the resync
+//! endpoint, and 5G-AKA. Every SQN is issued by the AuC's own shard and is
+//! durable before a vector carrying it leaves the server.
+
+use std::cell::RefCell;
+
+use rand::{RngCore, SeedableRng};
+use serde::Serialize;
+
+use super::auc::{find_by_imsi, Auc};
+use super::index::owner_of;
+use super::tables;
+use crate::domain::api_error::ApiError;
+use crate::domain::http1::{form_pairs, Request};
+use crate::domain::ids::{hex_exact, plmn, Imsi};
+use crate::domain::kdf;
+use crate::domain::milenage::{self, autn, sqn_bytes, Milenage};
+use crate::domain::router::Params;
+use crate::domain::sqn::{after_resync, SqnScheme};
+use crate::runtime::{Core, LocalBoxFuture};
+use crate::server::{mesh_error, store_error, Ctx, Reply};
+use crate::storage::record::Record;
+use crate::storage::Op;
+
+thread_local! {
+    /// This core's CSPRNG for RAND (ChaCha12, seeded from the OS once).
+    static RNG: RefCell<rand::rngs::StdRng> = RefCell::new(rand::rngs::StdRng::from_os_rng());
+}
+
+fn fresh_rand() -> [u8; 16] {
+    let mut r = [0u8; 16];
+    RNG.with(|g| g.borrow_mut().fill_bytes(&mut r));
+    r
+}
+
+/// One computed vector, with the SQN it carries.
+#[derive(Clone)]
+pub struct Vector {
+    pub rand: [u8; 16],
+    pub sqn: [u8; 6],
+    pub amf: [u8; 2],
+    pub out: milenage::Outputs,
+}
+
+impl Vector {
+    fn sqn_xor_ak(&self) -> [u8; 6] {
+        let mut x = [0u8; 6];
+        for (i, b) in x.iter_mut().enumerate() {
+            *b = self.sqn[i] ^ self.out.ak[i];
+        }
+        x
+    }
+
+    fn autn(&self) -> [u8; 16] {
+        autn(&self.sqn, &self.amf, &self.out)
+    }
+}
+
+/// Issues `n` vectors for AuC `id` on its own core: takes the SQNs, starts
+/// the commit (so a concurrent request already sees them as used),
+/// computes the vectors while the commit syncs, and returns them once the
+/// SQN is durable.
+async fn issue_here(
+    core: &Core,
+    id: u64,
+    n: u64,
+    scheme: SqnScheme,
+) -> Result<Vec<Vector>, ApiError> {
+    let key = id.to_be_bytes();
+    let bytes = core
+        .store
+        .read(tables::AUC, &key, |v| v.map(<[u8]>::to_vec))
+        .ok_or(ApiError::NotFound)?;
+    let mut auc = Auc::from_bytes(&bytes).map_err(|e| {
+        tracing::error!(auc_id = id, error = %e, "damaged AuC record");
+        ApiError::Internal("damaged record".into())
+    })?;
+    let (sqns, last) = scheme
+        .next(auc.sqn, n)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    auc.sqn = last;
+    let durable = core.store.commit(&[Op::Put {
+        table: tables::AUC,
+        key: key.to_vec(),
+        value: auc.to_bytes(),
+    }]);
+    let m = Milenage::new(&auc.ki, &auc.opc);
+    let vectors = sqns
+        .into_iter()
+        .map(|s| {
+            let rand = fresh_rand();
+            let sqn = sqn_bytes(s);
+            let out = m.compute(&rand, &sqn, &auc.amf);
+            Vector {
+                rand,
+                sqn,
+                amf: auc.amf,
+                out,
+            }
+        })
+        .collect();
+    durable.await.map_err(store_error)?;
+    Ok(vectors)
+}
+
+/// Finds the AuC of `imsi` and issues `n` vectors on its shard.
+async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> {
+    let core = &ctx.core;
+    let auc = find_by_imsi(core, imsi).await?.ok_or(ApiError::NotFound)?;
+    let id = auc.id;
+    let scheme = ctx.config.hss.sqn_scheme();
+    core.on(owner_of(id, core.shards()), move |c| async move {
+        issue_here(&c, id, n, scheme).await
+    })
+    .await
+    .map_err(mesh_error)?
+}
+
+fn imsi_param(params: &Params<'_>) -> Result<Imsi, ApiError> {
+    Imsi::parse(params.get("imsi").unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn query_param(req: &Request<'_>, name: &str) -> Option<String> {
+    form_pairs(req.query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[derive(Serialize)]
+struct EpsVector {
+    rand: String,
+    autn: String,
+    xres: String,
+    ck: String,
+    ik: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kasme: Option<String>,
+}
+
+/// `GET /auc/aka/vector_count/{count}/imsi/{imsi}[?plmn=MCCMNC]`: `count`
+/// distinct vectors, each with its own RAND and SQN; with `plmn`, each
+/// also carries KASME for that serving network.
+pub fn vector_count<'a>(
+    ctx: &'a Ctx,
+    req: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let max = u64::from(ctx.config.hss.max_vectors_per_request);
+        let n: u64 = params
+            .get("count")
+            .and_then(|c| c.parse().ok())
+            .filter(|&n| n <= max)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("count: must be an integer from 0 to {max}"))
+            })?;
+        let imsi = imsi_param(&params)?;
+        let sn_id = match query_param(&req, "plmn") {
+            Some(p) => {
+                let (mcc, mnc) = plmn(&p).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                Some(kdf::plmn_id(mcc, mnc).ok_or_else(|| ApiError::bad_request("plmn: invalid"))?)
+            }
+            None => None,
+        };
+        if n == 0 {
+            // Nothing issued, nothing used: but the subscriber must exist.
+            find_by_imsi(&ctx.core, &imsi)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            return reply.json(200, &[] as &[EpsVector]);
+        }
+        let vectors = issue(ctx, &imsi, n).await?;
+        let out: Vec<EpsVector> = vectors
+            .iter()
+            .map(|v| EpsVector {
+                rand: hex::encode(v.rand),
+                autn: hex::encode(v.autn()),
+                xres: hex::encode(v.out.res),
+                ck: hex::encode(v.out.ck),
+                ik: hex::encode(v.out.ik),
+                kasme: sn_id
+                    .map(|sn| hex::encode(kdf::kasme(&v.out.ck, &v.out.ik, &sn, &v.sqn_xor_ak()))),
+            })
+            .collect();
+        reply.json(200, &out)
+    })
+}
+
+#[derive(Serialize)]
+struct EapVector {
+    rand: String,
+    autn: String,
+    xres: String,
+    mac: String,
+    ak: String,
+}
+
+/// `GET /auc/eap_aka/plmn/{plmn}/imsi/{imsi}`: one vector, PyHSS's shape.
+pub fn eap_aka<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        plmn(params.get("plmn").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let imsi = imsi_param(&params)?;
+        let v = issue(ctx, &imsi, 1)
+            .await?
+            .pop()
+            .ok_or(ApiError::NotFound)?;
+        reply.json(
+            200,
+            &EapVector {
+                rand: hex::encode(v.rand),
+                autn: hex::encode(v.autn()),
+                xres: hex::encode(v.out.res),
+                mac: hex::encode(v.out.mac_a),
+                ak: hex::encode(v.out.ak),
+            },
+        )
+    })
+}
+
+#[derive(Serialize)]
+struct FiveGVector {
+    rand: String,
+    autn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hxres_star: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    xres_star: Option<String>,
+    kausf: String,
+    serving_network_name: String,
+}
+
+/// `GET /auc/5g_aka/plmn/{plmn}/imsi/{imsi}[?role=ausf]`: a 5G HE AV
+/// (TS 33.501 §6.1.3.2). The serving network name is derived from the
+/// PLMN. By default HXRES* (what a SEAF compares); `role=ausf` gives
+/// XRES* instead (what the AUSF keeps).
+pub fn five_g<'a>(
+    ctx: &'a Ctx,
+    req: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let (mcc, mnc) = plmn(params.get("plmn").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let snn = kdf::serving_network_name(mcc, mnc);
+        let ausf = match query_param(&req, "role").as_deref() {
+            None | Some("seaf") => false,
+            Some("ausf") => true,
+            Some(_) => return Err(ApiError::bad_request("role: must be ausf or seaf")),
+        };
+        let imsi = imsi_param(&params)?;
+        let v = issue(ctx, &imsi, 1)
+            .await?
+            .pop()
+            .ok_or(ApiError::NotFound)?;
+        let xs = kdf::xres_star(&v.out.ck, &v.out.ik, snn.as_bytes(), &v.rand, &v.out.res);
+        let out = FiveGVector {
+            rand: hex::encode(v.rand),
+            autn: hex::encode(v.autn()),
+            hxres_star: (!ausf).then(|| hex::encode(kdf::hxres_star(&v.rand, &xs))),
+            xres_star: ausf.then(|| hex::encode(xs)),
+            kausf: hex::encode(kdf::kausf(
+                &v.out.ck,
+                &v.out.ik,
+                snn.as_bytes(),
+                &v.sqn_xor_ak(),
+            )),
+            serving_network_name: snn,
+        };
+        reply.json(200, &out)
+    })
+}
+
+#[derive(Serialize)]
+struct Resynced {
+    result: &'static str,
+    sqn_ms: u64,
+    sqn: u64,
+}
+
+/// `GET /auc/aka/resync/imsi/{imsi}/auts/{auts}/rand/{rand}`: verifies the
+/// AUTS (MAC-S with AMF* = 0000) and moves the stored SQN to at least
+/// SQN_MS, so the next vector is accepted. A forged AUTS is a 400 and
+/// changes nothing.
+pub fn resync<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let imsi = imsi_param(&params)?;
+        let bad = |e: crate::domain::ids::InvalidId| ApiError::bad_request(e.to_string());
+        let auts: [u8; 14] =
+            hex_exact("auts", params.get("auts").unwrap_or_default()).map_err(bad)?;
+        let rand: [u8; 16] =
+            hex_exact("rand", params.get("rand").unwrap_or_default()).map_err(bad)?;
+        let core = &ctx.core;
+        let id = find_by_imsi(core, &imsi)
+            .await?
+            .ok_or(ApiError::NotFound)?
+            .id;
+        let (sqn_ms, sqn) = core
+            .on(owner_of(id, core.shards()), move |c| async move {
+                let key = id.to_be_bytes();
+                let bytes = c
+                    .store
+                    .read(tables::AUC, &key, |v| v.map(<[u8]>::to_vec))
+                    .ok_or(ApiError::NotFound)?;
+                let mut auc = Auc::from_bytes(&bytes)
+                    .map_err(|_| ApiError::Internal("damaged record".into()))?;
+                let m = Milenage::new(&auc.ki, &auc.opc);
+                let sqn_ms = milenage::verify_auts(&m, &rand, &auts)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let next = after_resync(auc.sqn, sqn_ms);
+                if next != auc.sqn {
+                    auc.sqn = next;
+                    c.store
+                        .commit(&[Op::Put {
+                            table: tables::AUC,
+                            key: key.to_vec(),
+                            value: auc.to_bytes(),
+                        }])
+                        .await
+                        .map_err(store_error)?;
+                }
+                Ok::<_, ApiError>((sqn_ms, next))
+            })
+            .await
+            .map_err(mesh_error)??;
+        reply.json(
+            200,
+            &Resynced {
+                result: "OK",
+                sqn_ms,
+                sqn,
+            },
+        )
+    })
+}

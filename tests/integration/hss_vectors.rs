@@ -1,0 +1,273 @@
+//! Authentication vectors through the real server, each recomputed by an
+//! independent implementation (tests/tools/aka_check.py: Python with the
+//! `cryptography` package's AES).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::harness::{Client, Server};
+
+/// TS 35.208 test set 1.
+const K: &str = "465b5ce8b199b49faa5f0a2ee238a6bc";
+const OPC: &str = "cd63cb71954a9f4e48a5994e37a02baf";
+
+fn provision(s: &Server, imsi: &str) -> u64 {
+    let body = format!(r#"{{"ki":"{K}","opc":"{OPC}","amf":"8000","sqn":0,"imsi":"{imsi}"}}"#);
+    let r = s.send_json("PUT", "/auc/", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["auc_id"].as_u64().unwrap()
+}
+
+/// Runs the independent checker over `cases`; returns the SQN of each.
+fn check(cases: &[Value]) -> Vec<u64> {
+    let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/aka_check.py");
+    let mut child = Command::new("python3")
+        .arg(tool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdin = child.stdin.take().unwrap();
+    for c in cases {
+        writeln!(stdin, "{c}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), cases.len(), "checker output: {text}");
+    lines
+        .iter()
+        .zip(cases)
+        .map(|(l, c)| match l.strip_prefix("ok ") {
+            Some(sqn) => sqn.parse().unwrap(),
+            None => panic!("independent check failed: {l} for {c}"),
+        })
+        .collect()
+}
+
+fn case(kind: &str, vector: &Value, plmn: Option<&str>, role: Option<&str>) -> Value {
+    json!({"k": K, "opc": OPC, "amf": "8000", "kind": kind, "vector": vector, "plmn": plmn, "role": role})
+}
+
+#[test]
+fn vector_count_gives_distinct_vectors_checked_independently() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    provision(&s, "001010000000001");
+    let r = s.get("/auc/aka/vector_count/5/imsi/001010000000001?plmn=00101");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vectors = r.json();
+    let vectors = vectors.as_array().unwrap();
+    assert_eq!(vectors.len(), 5);
+    let rands: BTreeSet<&str> = vectors
+        .iter()
+        .map(|v| v["rand"].as_str().unwrap())
+        .collect();
+    assert_eq!(rands.len(), 5, "RANDs repeat");
+    for v in vectors {
+        let keys: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["rand", "autn", "xres", "ck", "ik", "kasme"])
+        );
+    }
+    let cases: Vec<Value> = vectors
+        .iter()
+        .map(|v| case("eps", v, Some("00101"), None))
+        .collect();
+    let sqns = check(&cases);
+    // Annex C, IND 5 bits: SEQ 1..5 sharing IND 1.
+    assert_eq!(
+        sqns,
+        vec![1 << 5 | 1, 2 << 5 | 1, 3 << 5 | 1, 4 << 5 | 1, 5 << 5 | 1]
+    );
+    // Without plmn: PyHSS's exact key set.
+    let v = s.get("/auc/aka/vector_count/1/imsi/001010000000001").json();
+    assert!(v[0].get("kasme").is_none());
+    let next = check(&[case("eps", &v[0], None, None)]);
+    assert_eq!(next, vec![6 << 5 | 2]);
+    // The stored SQN is the last one issued.
+    let auc = s.get("/auc/imsi/001010000000001").json();
+    assert_eq!(auc["sqn"], 6 << 5 | 2);
+}
+
+#[test]
+fn eap_aka_and_5g_shapes_checked_independently() {
+    let s = Server::start(&[], &[]);
+    provision(&s, "001010000000002");
+    let eap = s.get("/auc/eap_aka/plmn/00101/imsi/001010000000002").json();
+    let keys: BTreeSet<&str> = eap
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["rand", "autn", "xres", "mac", "ak"]));
+    let g = s.get("/auc/5g_aka/plmn/00101/imsi/001010000000002").json();
+    assert_eq!(
+        g["serving_network_name"],
+        "5G:mnc001.mcc001.3gppnetwork.org"
+    );
+    assert!(g.get("xres_star").is_none());
+    let ausf = s
+        .get("/auc/5g_aka/plmn/310410/imsi/001010000000002?role=ausf")
+        .json();
+    assert!(ausf.get("hxres_star").is_none());
+    let sqns = check(&[
+        case("eap", &eap, None, None),
+        case("5g", &g, Some("00101"), Some("seaf")),
+        case("5g", &ausf, Some("310410"), Some("ausf")),
+    ]);
+    assert!(sqns.windows(2).all(|w| w[0] < w[1]), "{sqns:?}");
+}
+
+#[test]
+fn errors_are_pyhss_shaped_and_nothing_is_issued() {
+    let s = Server::start(&[], &[]);
+    provision(&s, "001010000000003");
+    for (path, status) in [
+        ("/auc/aka/vector_count/1/imsi/001019999999999", 404),
+        ("/auc/aka/vector_count/abc/imsi/001010000000003", 400),
+        ("/auc/aka/vector_count/33/imsi/001010000000003", 400),
+        ("/auc/aka/vector_count/1/imsi/12x", 400),
+        ("/auc/aka/vector_count/1/imsi/001010000000003?plmn=1", 400),
+        ("/auc/eap_aka/plmn/0010/imsi/001010000000003", 400),
+        ("/auc/5g_aka/plmn/00101/imsi/001010000000003?role=amf", 400),
+    ] {
+        let r = s.get(path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert_eq!(r.json()["result"], "Failed", "{path}");
+    }
+    assert_eq!(
+        s.get("/auc/aka/vector_count/0/imsi/001010000000003").json(),
+        json!([])
+    );
+    assert_eq!(
+        s.get("/auc/imsi/001010000000003").json()["sqn"],
+        0,
+        "an error or 0 vectors issued an SQN"
+    );
+}
+
+#[test]
+fn two_hundred_parallel_requests_for_one_imsi_get_two_hundred_sqns() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    provision(&s, "001010000000004");
+    let addr = s.addr;
+    let vectors: Vec<Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut c = Client::connect(addr);
+                    (0..25)
+                        .map(|_| {
+                            c.send(b"GET /auc/aka/vector_count/1/imsi/001010000000004 HTTP/1.1\r\n\r\n");
+                            let r = c.response();
+                            assert_eq!(r.status, 200, "{}", r.text());
+                            r.json()[0].clone()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let cases: Vec<Value> = vectors.iter().map(|v| case("eps", v, None, None)).collect();
+    let mut sqns = check(&cases);
+    sqns.sort_unstable();
+    // Exactly the first 200 SQNs of the scheme: none twice, none skipped.
+    let mut expected = Vec::new();
+    let mut last = 0u64;
+    for _ in 0..200 {
+        let ind = ((last & 31) + 1) & 31;
+        last = ((last >> 5) + 1) << 5 | ind;
+        expected.push(last);
+    }
+    assert_eq!(sqns, expected);
+}
+
+#[test]
+fn resync_with_a_valid_auts_moves_the_sqn_and_a_forged_one_is_refused() {
+    // auts_resync.json, case auts-libosmocore-1: K = OPc = 000102..0f, RAND 0, SQN_MS 31.
+    let s = Server::start(&[], &[]);
+    let body = r#"{"ki":"000102030405060708090a0b0c0d0e0f","opc":"000102030405060708090a0b0c0d0e0f","amf":"8000","imsi":"001010000000005"}"#;
+    assert_eq!(s.send_json("PUT", "/auc/", body).status, 200);
+    let rand = "00000000000000000000000000000000";
+    // MAC-S computed with AMF 8000 instead of 0000: must not verify.
+    let forged = s.get(&format!(
+        "/auc/aka/resync/imsi/001010000000005/auts/8711a0ec9e0931fd3d163d2c96c2/rand/{rand}"
+    ));
+    assert_eq!(forged.status, 400, "{}", forged.text());
+    assert_eq!(s.get("/auc/imsi/001010000000005").json()["sqn"], 0);
+    let r = s.get(&format!(
+        "/auc/aka/resync/imsi/001010000000005/auts/8711a0ec9e1637df17f80b384ee4/rand/{rand}"
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"result": "OK", "sqn_ms": 31, "sqn": 31}));
+    // The next vector is beyond SQN_MS, checked independently.
+    let v = s.get("/auc/aka/vector_count/1/imsi/001010000000005").json();
+    let c = json!({"k": "000102030405060708090a0b0c0d0e0f", "opc": "000102030405060708090a0b0c0d0e0f", "amf": "8000", "kind": "eps", "vector": v[0]});
+    assert!(check(&[c])[0] > 31);
+    assert_eq!(
+        s.get("/auc/aka/resync/imsi/001010000000005/auts/zz/rand/00")
+            .status,
+        400
+    );
+}
+
+#[test]
+fn sqns_issued_after_a_sigkill_exceed_every_sqn_returned_before() {
+    let mut dir = crate::harness::temp_dir("sqn-crash");
+    let mut max_before = 0u64;
+    let mut provisioned = false;
+    for round in 0..5 {
+        let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
+        if !provisioned {
+            provision(&s, "001010000000006");
+            provisioned = true;
+        }
+        let addr = s.addr;
+        let got: Vec<Value> = std::thread::scope(|scope| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(move || {
+                        let mut c = Client::connect(addr);
+                        let mut out = Vec::new();
+                        for _ in 0..40 {
+                            c.send(b"GET /auc/aka/vector_count/2/imsi/001010000000006 HTTP/1.1\r\n\r\n");
+                            match c.try_response() {
+                                Ok(r) if r.status == 200 => out.extend(r.json().as_array().unwrap().clone()),
+                                _ => break,
+                            }
+                        }
+                        out
+                    })
+                })
+                .collect();
+            // Kill while the requests are in flight.
+            std::thread::sleep(std::time::Duration::from_millis(30 + 20 * round));
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        dir = s.kill();
+        let sqns = check(
+            &got.iter()
+                .map(|v| case("eps", v, None, None))
+                .collect::<Vec<_>>(),
+        );
+        for sqn in &sqns {
+            assert!(
+                *sqn > max_before,
+                "round {round}: SQN {sqn} issued again (max before kill {max_before})"
+            );
+        }
+        let unique: BTreeSet<u64> = sqns.iter().copied().collect();
+        assert_eq!(unique.len(), sqns.len(), "round {round}: duplicate SQN");
+        max_before = max_before.max(sqns.iter().copied().max().unwrap_or(0));
+    }
+}
