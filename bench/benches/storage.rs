@@ -1,10 +1,10 @@
 //! Storage: point reads from a mapped snapshot and from the overlay
-
-// A benchmark fails loudly: unwrap is how it asserts; it times with the std clock.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 //! (criterion), then durable writes per second with group commit at 1, 16
 //! and 256 commits in flight on this machine's disk (one shard, one core,
 //! its I/O thread), printed as a table.
+
+// A benchmark fails loudly: unwrap is how it asserts; it times with the std clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
