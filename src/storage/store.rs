@@ -55,8 +55,10 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// Past this many WAL bytes a new snapshot is written in the background.
     pub compact_wal_bytes: u64,
-    /// Most commits queued for the I/O thread before commits are refused.
+    /// Most commits not yet durable before further commits are refused.
     pub max_queued_commits: usize,
+    /// Zeros a log is extended by ahead of its writes (see `prefill`).
+    pub wal_prefill_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -65,6 +67,7 @@ impl Default for StoreOptions {
             durability: Durability::Sync,
             compact_wal_bytes: 64 * 1024 * 1024,
             max_queued_commits: 65_536,
+            wal_prefill_bytes: WAL_PREFILL_BYTES,
         }
     }
 }
@@ -259,7 +262,11 @@ pub struct ShardStore {
     generation: Cell<u64>,
     wal_bytes: Cell<u64>,
     progress: Rc<Progress>,
-    queued: Rc<Cell<usize>>,
+    /// Records committed this tick, handed to the I/O thread as one
+    /// message by the pump (after every task already ready on the core).
+    pending: RefCell<Vec<u8>>,
+    pending_lsn: Cell<u64>,
+    flush_waker: RefCell<Option<Waker>>,
     io_tx: std::sync::mpsc::Sender<IoRequest>,
     io_events: async_channel::Receiver<IoEvent>,
     io_thread: RefCell<Option<std::thread::JoinHandle<()>>>,
@@ -513,7 +520,12 @@ pub fn recover(dir: &Path, identity: Identity, repair: bool) -> Result<Recovered
 
 /// Creates a new, empty log of generation `g` (header fsynced, directory
 /// fsynced) and returns it open for appending.
-fn create_log(dir: &Path, identity: Identity, g: u64) -> Result<File, StoreError> {
+fn create_log(
+    dir: &Path,
+    identity: Identity,
+    g: u64,
+    prefill_bytes: u64,
+) -> Result<File, StoreError> {
     let path = wal_path(dir, g);
     let mut f = OpenOptions::new()
         .create(true)
@@ -529,10 +541,29 @@ fn create_log(dir: &Path, identity: Identity, g: u64) -> Result<File, StoreError
         generation: g,
     };
     f.write_all(&header.encode())
+        .and_then(|_| prefill(&f, WAL_HEADER_BYTES as u64, prefill_bytes))
         .and_then(|_| f.sync_all())
         .map_err(io_err(&path))?;
     sync_dir(dir)?;
     Ok(f)
+}
+
+/// Default bytes of zeros a log is extended by ahead of its writes, so that an
+/// fdatasync flushes data only, never a size change (and no journal commit).
+pub const WAL_PREFILL_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Writes `len` zero bytes at `from` (real zeros: preallocated extents
+/// would still need a metadata change when first written).
+fn prefill(f: &File, from: u64, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < from + len {
+        let n = (from + len - at).min(zeros.len() as u64) as usize;
+        f.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 impl ShardStore {
@@ -551,24 +582,39 @@ impl ShardStore {
             replayed = rec.report.logs.iter().map(|l| l.records).sum::<u64>(),
             "shard recovered"
         );
-        let file = if rec.wal_len > 0 {
+        let (file, position) = if rec.wal_len > 0 {
             let path = wal_path(dir, rec.generation);
-            OpenOptions::new()
-                .append(true)
+            let f = OpenOptions::new()
+                .write(true)
                 .open(&path)
-                .map_err(io_err(&path))?
+                .map_err(io_err(&path))?;
+            (f, rec.wal_len)
         } else {
-            create_log(dir, identity, rec.generation)?
+            (
+                create_log(dir, identity, rec.generation, options.wal_prefill_bytes)?,
+                WAL_HEADER_BYTES as u64,
+            )
         };
         let (io_tx, io_rx) = std::sync::mpsc::channel();
         let (ev_tx, ev_rx) = async_channel::unbounded();
-        let queued = Rc::new(Cell::new(0usize));
         let thread = {
             let owned = dir.to_owned();
             let durability = options.durability;
+            let prefill_bytes = options.wal_prefill_bytes;
             std::thread::Builder::new()
                 .name(format!("authplane-wal-{}", identity.shard))
-                .spawn(move || io_thread(owned, identity, file, durability, io_rx, ev_tx))
+                .spawn(move || {
+                    io_thread(
+                        owned,
+                        identity,
+                        file,
+                        position,
+                        durability,
+                        prefill_bytes,
+                        io_rx,
+                        ev_tx,
+                    )
+                })
                 .map_err(io_err(dir))?
         };
         let (compacted, compacted_rx) = async_channel::bounded(1);
@@ -583,7 +629,9 @@ impl ShardStore {
             generation: Cell::new(rec.generation),
             wal_bytes: Cell::new(rec.wal_len.max(WAL_HEADER_BYTES as u64)),
             progress: Rc::new(Progress::default()),
-            queued,
+            pending: RefCell::new(Vec::with_capacity(64 * 1024)),
+            pending_lsn: Cell::new(0),
+            flush_waker: RefCell::new(None),
             io_tx,
             io_events: ev_rx,
             io_thread: RefCell::new(Some(thread)),
@@ -596,25 +644,55 @@ impl ShardStore {
         self.identity
     }
 
-    /// Receives the I/O thread's reports and finished compactions; run it
-    /// as a task on the store's core for the store's whole life.
+    /// The store's task on its core: hands each tick's commits to the I/O
+    /// thread as one message, and receives the I/O thread's reports and
+    /// finished compactions. Run it for the store's whole life.
     pub async fn pump(self: Rc<Self>) {
         loop {
             let event = {
-                let a = self.io_events.recv();
-                let b = self.compacted_rx.recv();
-                futures_select(a, b).await
+                let mut io = std::pin::pin!(self.io_events.recv());
+                let mut compacted = std::pin::pin!(self.compacted_rx.recv());
+                std::future::poll_fn(|cx| {
+                    if self.pending_lsn.get() != 0 {
+                        return Poll::Ready(PumpEvent::Flush);
+                    }
+                    *self.flush_waker.borrow_mut() = Some(cx.waker().clone());
+                    if let Poll::Ready(e) = io.as_mut().poll(cx) {
+                        return Poll::Ready(PumpEvent::Io(e.ok()));
+                    }
+                    if let Poll::Ready(r) = compacted.as_mut().poll(cx) {
+                        return Poll::Ready(PumpEvent::Compacted(r.ok()));
+                    }
+                    Poll::Pending
+                })
+                .await
             };
             match event {
-                Either::Left(Ok(IoEvent::Durable(lsn))) => self.progress.advance(lsn),
-                Either::Left(Ok(IoEvent::Failed { from_lsn, error })) => {
+                PumpEvent::Flush => self.flush(),
+                PumpEvent::Io(Some(IoEvent::Durable(lsn))) => self.progress.advance(lsn),
+                PumpEvent::Io(Some(IoEvent::Failed { from_lsn, error })) => {
                     tracing::error!(dir = %self.dir.display(), %error, "WAL write failed: the shard refuses writes");
                     self.progress.fail(from_lsn, error);
                 }
-                Either::Left(Err(_)) => return,
-                Either::Right(Ok(result)) => self.finish_compaction(result),
-                Either::Right(Err(_)) => {}
+                PumpEvent::Io(None) => return,
+                PumpEvent::Compacted(Some(result)) => self.finish_compaction(result),
+                PumpEvent::Compacted(None) => {}
             }
+        }
+    }
+
+    /// Hands the records committed so far to the I/O thread.
+    fn flush(&self) {
+        let lsn = self.pending_lsn.replace(0);
+        if lsn == 0 {
+            return;
+        }
+        let record = std::mem::replace(
+            &mut *self.pending.borrow_mut(),
+            Vec::with_capacity(64 * 1024),
+        );
+        if self.io_tx.send(IoRequest::Append { lsn, record }).is_err() {
+            self.progress.fail(lsn, "the WAL writer has stopped".into());
         }
     }
 
@@ -682,29 +760,32 @@ impl ShardStore {
         if let Some((_, e)) = &*self.progress.failed.borrow() {
             return Err(StoreError::Failed(e.clone()));
         }
-        if self.queued.get() >= self.options.max_queued_commits {
+        let lsn = self.next_lsn.get();
+        let in_flight = lsn.saturating_sub(self.progress.durable.get() + 1);
+        if in_flight >= self.options.max_queued_commits as u64 {
             return Err(StoreError::Busy);
         }
         let mut payload = Vec::with_capacity(64);
         encode_batch(ops, &mut payload)?;
-        let mut record = Vec::with_capacity(payload.len() + 9);
-        wal::encode_record(KIND_BATCH, &payload, &mut record);
-        let lsn = self.next_lsn.get();
-        self.io_tx
-            .send(IoRequest::Append {
-                lsn,
-                record: record.clone(),
-            })
-            .map_err(|_| StoreError::Stopped)?;
+        let record_len = {
+            let mut pending = self.pending.borrow_mut();
+            let before = pending.len();
+            wal::encode_record(KIND_BATCH, &payload, &mut pending);
+            pending.len() - before
+        };
         self.next_lsn.set(lsn + 1);
+        if self.pending_lsn.replace(lsn) == 0 {
+            if let Some(w) = self.flush_waker.borrow().as_ref() {
+                w.wake_by_ref();
+            }
+        }
         {
             let mut overlay = self.overlay.borrow_mut();
             for op in ops {
                 overlay.apply(op, lsn);
             }
         }
-        self.wal_bytes
-            .set(self.wal_bytes.get() + record.len() as u64);
+        self.wal_bytes.set(self.wal_bytes.get() + record_len as u64);
         if self.wal_bytes.get() >= self.options.compact_wal_bytes {
             self.start_compaction();
         }
@@ -789,6 +870,8 @@ impl ShardStore {
         if self.compaction.borrow().is_some() {
             return;
         }
+        // Everything committed so far belongs to the log being closed.
+        self.flush();
         let frozen = Arc::new(std::mem::take(&mut *self.overlay.borrow_mut()));
         let generation = self.generation.get();
         if self
@@ -871,6 +954,7 @@ impl ShardStore {
     /// Waits for every commit so far to be durable, then stops the I/O
     /// thread. A registered stop of the store's core.
     pub async fn close(&self) {
+        self.flush();
         let last = self.next_lsn.get().saturating_sub(1);
         if last > 0 {
             let _ = self.wait_durable(last).await;
@@ -952,17 +1036,42 @@ pub fn write_snapshot(
     Snapshot::open(&path).map_err(|source| StoreError::Snapshot { path, source })
 }
 
+/// Writes `buf` at `position` inside the zero-filled part of the log,
+/// extending the zeros first when the write would pass them.
+fn append_at(
+    file: &File,
+    position: &mut u64,
+    size: &mut u64,
+    prefill_bytes: u64,
+    buf: &[u8],
+) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let end = *position + buf.len() as u64;
+    if end > *size {
+        let grow = (end - *size).max(prefill_bytes);
+        prefill(file, *size, grow)?;
+        file.sync_all()?;
+        *size += grow;
+    }
+    file.write_all_at(buf, *position)?;
+    *position = end;
+    Ok(())
+}
+
 /// The I/O thread of one shard: appends queued records, one write and one
 /// `fdatasync` per group, and reports progress to the core.
 fn io_thread(
     dir: PathBuf,
     identity: Identity,
     mut file: File,
+    mut position: u64,
     durability: Durability,
+    prefill_bytes: u64,
     rx: std::sync::mpsc::Receiver<IoRequest>,
     events: async_channel::Sender<IoEvent>,
 ) {
     let mut buf = Vec::with_capacity(1 << 20);
+    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut failed = false;
     let mut next: Option<IoRequest> = None;
     loop {
@@ -998,10 +1107,11 @@ fn io_thread(
                     error: "an earlier write failed".into(),
                 });
             } else {
-                let written = file.write_all(&buf).and_then(|_| match durability {
-                    Durability::Sync => file.sync_data(),
-                    Durability::None => Ok(()),
-                });
+                let written = append_at(&file, &mut position, &mut size, prefill_bytes, &buf)
+                    .and_then(|_| match durability {
+                        Durability::Sync => file.sync_data(),
+                        Durability::None => Ok(()),
+                    });
                 match written {
                     Ok(()) => {
                         let _ = events.send_blocking(IoEvent::Durable(last));
@@ -1020,9 +1130,13 @@ fn io_thread(
             Some(IoRequest::Roll { generation }) if !failed => match file
                 .sync_all()
                 .map_err(io_err(&dir))
-                .and_then(|_| create_log(&dir, identity, generation))
+                .and_then(|_| create_log(&dir, identity, generation, prefill_bytes))
             {
-                Ok(f) => file = f,
+                Ok(f) => {
+                    file = f;
+                    position = WAL_HEADER_BYTES as u64;
+                    size = WAL_HEADER_BYTES as u64 + prefill_bytes;
+                }
                 Err(e) => {
                     failed = true;
                     let _ = events.send_blocking(IoEvent::Failed {
@@ -1042,27 +1156,10 @@ fn io_thread(
     }
 }
 
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// Polls two futures, resolving with the first ready (left first).
-fn futures_select<A: Future, B: Future>(
-    a: A,
-    b: B,
-) -> impl Future<Output = Either<A::Output, B::Output>> {
-    let mut a = Box::pin(a);
-    let mut b = Box::pin(b);
-    std::future::poll_fn(move |cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(v));
-        }
-        if let Poll::Ready(v) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(v));
-        }
-        Poll::Pending
-    })
+enum PumpEvent {
+    Flush,
+    Io(Option<IoEvent>),
+    Compacted(Option<Result<(u64, Arc<Snapshot>), String>>),
 }
 
 #[cfg(test)]
@@ -1120,6 +1217,7 @@ mod tests {
         let spawner = pool.spawner();
         let options = StoreOptions {
             compact_wal_bytes,
+            wal_prefill_bytes: 64 * 1024,
             ..StoreOptions::default()
         };
         let store = ShardStore::open(dir, IDENTITY, options).unwrap();
@@ -1337,7 +1435,13 @@ mod tests {
         }
         h.close();
         let log = wal_path(&dir, 1);
-        let full = std::fs::read(&log).unwrap();
+        let mut full = std::fs::read(&log).unwrap();
+        // The data ends where the zero fill begins.
+        let mut data_end = WAL_HEADER_BYTES;
+        read_records(&full[WAL_HEADER_BYTES..], |r| {
+            data_end = WAL_HEADER_BYTES + r.end
+        });
+        full.truncate(data_end);
         // Cut the log at every byte of its last record: the first 9 survive.
         let record = 9 + 2 + 1 + 1 + 2 + 1 + 4 + 10;
         for cut in full.len() - record..full.len() {
@@ -1370,7 +1474,7 @@ mod tests {
         }]);
         h.close();
         // A second log exists, so damage in the first is not a torn tail.
-        let mut second = create_log(&dir, IDENTITY, 2).unwrap();
+        let mut second = create_log(&dir, IDENTITY, 2, 4096).unwrap();
         second.flush().unwrap();
         let first = wal_path(&dir, 1);
         let mut bytes = std::fs::read(&first).unwrap();

@@ -106,18 +106,24 @@ pub struct Record<'a> {
 /// Where reading a log's records stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tail {
-    /// Every byte belonged to a whole, valid record.
+    /// Every byte belonged to a whole, valid record, or to the zeros after
+    /// the last one.
     Clean,
     /// From `offset` on, the bytes are not a valid record: `reason`.
     Damaged { offset: usize, reason: &'static str },
 }
 
 /// Reads the records of `body` (a log after its header), calling `each`
-/// for every valid one, and says where and why it stopped.
+/// for every valid one, and says where and why it stopped. Logs are
+/// pre-filled with zeros (so syncs never change the file's size): a tail
+/// of zeros is the clean end; anything else that is not a record is damage.
 pub fn read_records<'a>(body: &'a [u8], mut each: impl FnMut(Record<'a>)) -> Tail {
     let mut at = 0usize;
     while at < body.len() {
         let rest = &body[at..];
+        if rest.iter().all(|&b| b == 0) {
+            return Tail::Clean;
+        }
         if rest.len() < RECORD_HEAD_BYTES {
             return Tail::Damaged {
                 offset: at,
@@ -189,6 +195,23 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_tail_is_a_clean_end_but_a_zero_gap_before_data_is_damage() {
+        let mut body = log();
+        let mut n = 0;
+        let end = body.len();
+        body.resize(end + 4096, 0);
+        assert_eq!(read_records(&body, |_| n += 1), Tail::Clean);
+        assert_eq!(n, 5);
+        // A record that reached the disk after a gap that did not.
+        body[end + 100] = 7;
+        let mut n = 0;
+        assert!(
+            matches!(read_records(&body, |_| n += 1), Tail::Damaged { offset, .. } if offset == end)
+        );
+        assert_eq!(n, 5);
+    }
+
+    #[test]
     fn truncation_at_every_byte_keeps_exactly_the_whole_records() {
         let body = log();
         let mut ends = Vec::new();
@@ -199,7 +222,15 @@ mod tests {
             let tail = read_records(&body[..cut], |_| n += 1);
             let whole = ends.iter().filter(|&&e| e <= cut).count();
             assert_eq!(n, whole, "cut at {cut}");
-            let clean = cut == 0 || ends.contains(&cut);
+            // A cut record whose bytes so far are zeros reads as the zero fill.
+            let last_end = ends
+                .iter()
+                .filter(|&&e| e <= cut)
+                .max()
+                .copied()
+                .unwrap_or(0);
+            let clean =
+                cut == 0 || ends.contains(&cut) || body[last_end..cut].iter().all(|&b| b == 0);
             assert_eq!(tail == Tail::Clean, clean, "cut at {cut}: {tail:?}");
         }
     }
