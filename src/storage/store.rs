@@ -604,16 +604,15 @@ impl ShardStore {
             std::thread::Builder::new()
                 .name(format!("authplane-wal-{}", identity.shard))
                 .spawn(move || {
-                    io_thread(
-                        owned,
+                    let log = LogFile {
+                        dir: owned,
                         identity,
+                        size: file.metadata().map(|m| m.len()).unwrap_or(0),
                         file,
                         position,
-                        durability,
                         prefill_bytes,
-                        io_rx,
-                        ev_tx,
-                    )
+                    };
+                    io_thread(log, durability, io_rx, ev_tx)
                 })
                 .map_err(io_err(dir))?
         };
@@ -1060,18 +1059,25 @@ fn append_at(
 
 /// The I/O thread of one shard: appends queued records, one write and one
 /// `fdatasync` per group, and reports progress to the core.
-fn io_thread(
+/// The active log, as its I/O thread sees it.
+struct LogFile {
     dir: PathBuf,
     identity: Identity,
-    mut file: File,
-    mut position: u64,
-    durability: Durability,
+    file: File,
+    /// Where the next record goes.
+    position: u64,
+    /// Length of the file (records and zero fill).
+    size: u64,
     prefill_bytes: u64,
+}
+
+fn io_thread(
+    mut log: LogFile,
+    durability: Durability,
     rx: std::sync::mpsc::Receiver<IoRequest>,
     events: async_channel::Sender<IoEvent>,
 ) {
     let mut buf = Vec::with_capacity(1 << 20);
-    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut failed = false;
     let mut next: Option<IoRequest> = None;
     loop {
@@ -1107,11 +1113,17 @@ fn io_thread(
                     error: "an earlier write failed".into(),
                 });
             } else {
-                let written = append_at(&file, &mut position, &mut size, prefill_bytes, &buf)
-                    .and_then(|_| match durability {
-                        Durability::Sync => file.sync_data(),
-                        Durability::None => Ok(()),
-                    });
+                let written = append_at(
+                    &log.file,
+                    &mut log.position,
+                    &mut log.size,
+                    log.prefill_bytes,
+                    &buf,
+                )
+                .and_then(|_| match durability {
+                    Durability::Sync => log.file.sync_data(),
+                    Durability::None => Ok(()),
+                });
                 match written {
                     Ok(()) => {
                         let _ = events.send_blocking(IoEvent::Durable(last));
@@ -1127,15 +1139,16 @@ fn io_thread(
             }
         }
         match next.take() {
-            Some(IoRequest::Roll { generation }) if !failed => match file
+            Some(IoRequest::Roll { generation }) if !failed => match log
+                .file
                 .sync_all()
-                .map_err(io_err(&dir))
-                .and_then(|_| create_log(&dir, identity, generation, prefill_bytes))
+                .map_err(io_err(&log.dir))
+                .and_then(|_| create_log(&log.dir, log.identity, generation, log.prefill_bytes))
             {
                 Ok(f) => {
-                    file = f;
-                    position = WAL_HEADER_BYTES as u64;
-                    size = WAL_HEADER_BYTES as u64 + prefill_bytes;
+                    log.file = f;
+                    log.position = WAL_HEADER_BYTES as u64;
+                    log.size = WAL_HEADER_BYTES as u64 + log.prefill_bytes;
                 }
                 Err(e) => {
                     failed = true;
@@ -1147,7 +1160,7 @@ fn io_thread(
             },
             Some(IoRequest::Roll { .. }) => {}
             Some(IoRequest::Stop) => {
-                let _ = file.sync_all();
+                let _ = log.file.sync_all();
                 return;
             }
             Some(append) => next = Some(append),
