@@ -138,6 +138,54 @@ fn durable_writes(in_flight: usize, seconds: f64) -> f64 {
     rate
 }
 
+/// The longest time the core is busy with compaction (freezing the
+/// overlay, then switching to the new snapshot) with `changes` keys in the
+/// overlay, while the merge itself runs on its own thread.
+fn compaction_pause(changes: u64) -> (Duration, Duration, Duration) {
+    let dir = temp("compaction");
+    let store = ShardStore::open(
+        &dir,
+        IDENTITY,
+        StoreOptions {
+            durability: Durability::None,
+            compact_wal_bytes: u64::MAX,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let mut pool = LocalPool::new();
+    let spawner = pool.spawner();
+    let _ = spawner.spawn_local_obj(futures_task::LocalFutureObj::new(Box::new(
+        store.clone().pump(),
+    )));
+    for k in 0..changes {
+        let f = store.commit(&[Op::Put {
+            table: 2,
+            key: imsi_key(k),
+            value: vec![3; 100],
+        }]);
+        pool.run_until(f).unwrap();
+        if k % 4096 == 0 {
+            pool.run_until_stalled();
+        }
+    }
+    pool.run_until_stalled();
+    let t = Instant::now();
+    store.start_compaction();
+    let start = t.elapsed();
+    let began = Instant::now();
+    let mut longest = Duration::ZERO;
+    while store.compacting() {
+        let t = Instant::now();
+        pool.run_until_stalled();
+        longest = longest.max(t.elapsed());
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let total = began.elapsed();
+    let _ = std::fs::remove_dir_all(dir);
+    (start, longest, total)
+}
+
 criterion_group!(benches, bench_reads);
 
 fn main() {
@@ -148,4 +196,9 @@ fn main() {
     for n in [1usize, 16, 256] {
         println!("{n:>10} {:>14.0}", durable_writes(n, 3.0));
     }
+    let (start, longest_tick, total) = compaction_pause(1_000_000);
+    println!(
+        "\ncompaction of 1M changes: start on core {:?}, longest core tick meanwhile {:?} (includes the switch), merge in background {:?}",
+        start, longest_tick, total
+    );
 }

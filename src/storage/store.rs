@@ -915,21 +915,28 @@ impl ShardStore {
         match result {
             Ok((g, snap)) => {
                 *self.snapshot.borrow_mut() = Some(snap);
-                // The frozen overlay is dropped by the compaction thread's
-                // last reference or here: a large one is freed off the core.
+                // Freeing a large overlay and unlinking the replaced files
+                // take milliseconds: both happen off the core.
                 let frozen = c.frozen;
-                let _ = std::thread::Builder::new()
-                    .name("authplane-free".into())
-                    .spawn(move || drop(frozen));
-                for old in generations(&self.dir, "wal-", ".log").unwrap_or_default() {
-                    if old <= g {
-                        let _ = std::fs::remove_file(wal_path(&self.dir, old));
+                let dir = self.dir.clone();
+                let cleanup = move || {
+                    drop(frozen);
+                    for old in generations(&dir, "wal-", ".log").unwrap_or_default() {
+                        if old <= g {
+                            let _ = std::fs::remove_file(wal_path(&dir, old));
+                        }
                     }
-                }
-                for old in generations(&self.dir, "table-", ".rkyv").unwrap_or_default() {
-                    if old < g {
-                        let _ = std::fs::remove_file(table_path(&self.dir, old));
+                    for old in generations(&dir, "table-", ".rkyv").unwrap_or_default() {
+                        if old < g {
+                            let _ = std::fs::remove_file(table_path(&dir, old));
+                        }
                     }
+                };
+                if let Err(e) = std::thread::Builder::new()
+                    .name("authplane-cleanup".into())
+                    .spawn(cleanup)
+                {
+                    tracing::warn!(error = %e, "cannot start the cleanup thread; old files stay until the next compaction");
                 }
                 tracing::info!(dir = %self.dir.display(), generation = g, "compaction done");
             }
