@@ -675,10 +675,20 @@ pub async fn find_by_imsi(core: &Core, imsi: &Imsi) -> Result<Option<Auc>, ApiEr
     let id = index::lookup(core, tables::IMSI_INDEX, imsi.as_str().as_bytes().to_vec())
         .await
         .map_err(|e| claim_error("imsi", e))?;
-    let Some(id) = id else { return Ok(None) };
-    Ok(load(core, id)
-        .await?
-        .filter(|a| a.imsi.as_deref() == Some(imsi.as_str())))
+    if let Some(id) = id {
+        if let Some(auc) = load(core, id)
+            .await?
+            .filter(|a| a.imsi.as_deref() == Some(imsi.as_str()))
+        {
+            return Ok(Some(auc));
+        }
+    }
+    // The seed's walkthrough: an AuC without an IMSI, referenced by the
+    // subscriber that has it.
+    match super::subscriber::find_by_imsi(core, imsi.as_str()).await? {
+        Some(sub) => load(core, sub.auc_id).await,
+        None => Ok(None),
+    }
 }
 
 /// `GET /auc/imsi/{imsi}`.

@@ -6,6 +6,7 @@ pub mod apn;
 pub mod auc;
 pub mod generate;
 pub mod index;
+pub mod subscriber;
 pub mod vectors;
 
 use serde::Serialize;
@@ -28,6 +29,13 @@ pub mod tables {
     pub const IMSI_INDEX: TableId = 3;
     /// ICCID → auc_id.
     pub const ICCID_INDEX: TableId = 4;
+    /// subscriber_id (u64 BE) → subscriber (JSON).
+    pub const SUBSCRIBER: TableId = 5;
+    /// IMSI → subscriber_id.
+    pub const SUB_IMSI_INDEX: TableId = 6;
+    /// MSISDN → subscriber_id.
+    pub const MSISDN_INDEX: TableId = 7;
+    pub const META_SUB_NEXT: &[u8] = b"subscriber_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = 1;
@@ -77,6 +85,38 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         "/auc/aka/resync/imsi/{imsi}/auts/{auts}/rand/{rand}",
         p,
         Async(vectors::resync),
+    )?;
+    r.add(Method::Put, "/subscriber", p, Async(subscriber::put))?;
+    r.add(Method::Get, "/subscriber/list", p, Async(subscriber::list))?;
+    r.add(
+        Method::Get,
+        "/subscriber/imsi/{imsi}",
+        p,
+        Async(subscriber::get_by_imsi),
+    )?;
+    r.add(
+        Method::Get,
+        "/subscriber/msisdn/{msisdn}",
+        p,
+        Async(subscriber::get_by_msisdn),
+    )?;
+    r.add(
+        Method::Get,
+        "/subscriber/{subscriber_id}",
+        p,
+        Async(subscriber::get),
+    )?;
+    r.add(
+        Method::Patch,
+        "/subscriber/{subscriber_id}",
+        p,
+        Async(subscriber::patch),
+    )?;
+    r.add(
+        Method::Delete,
+        "/subscriber/{subscriber_id}",
+        p,
+        Async(subscriber::delete),
     )?;
     r.add(Method::Put, "/apn", p, Async(apn::put))?;
     r.add(Method::Get, "/apn/list", p, Async(apn::list))?;
