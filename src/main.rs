@@ -159,6 +159,12 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         },
         catalog: Arc::new(catalog),
     };
+    if config.services.hss && config.hss.kek.is_none() {
+        let warning = "hss.key_encryption_key is not set: Ki and OPc are stored UNENCRYPTED in the \
+                       data directory. Set AUTHPLANE_HSS__KEY_ENCRYPTION_KEY to 32 or 64 hex digits.";
+        tracing::warn!("{warning}");
+        eprintln!("WARNING: {warning}");
+    }
     if config.storage.durability == authplane::storage::Durability::None {
         tracing::warn!("storage.durability = \"none\": acknowledged writes can be lost in a crash");
     }

@@ -279,11 +279,15 @@ struct RawLog {
 }
 
 /// The HSS service's settings.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HssConfig {
     pub lock_provisioning: bool,
     pub provisioning_key: String,
+    key_encryption_key: String,
+    /// The parsed `key_encryption_key` (set at validation).
+    #[serde(skip)]
+    pub kek: Option<std::sync::Arc<crate::domain::keywrap::Kek>>,
     pub enable_insecure_auc: bool,
     pub default_page_size: u32,
     pub sqn_scheme: SqnSchemeName,
@@ -318,6 +322,7 @@ impl std::fmt::Debug for HssConfig {
         f.debug_struct("HssConfig")
             .field("lock_provisioning", &self.lock_provisioning)
             .field("provisioning_key", &"<redacted>")
+            .field("kek", &self.kek)
             .field("enable_insecure_auc", &self.enable_insecure_auc)
             .field("default_page_size", &self.default_page_size)
             .field("sqn_scheme", &self.sqn_scheme)
@@ -394,7 +399,13 @@ pub fn available_cores() -> u16 {
 }
 
 impl RawConfig {
-    fn validate<E>(self, err: impl Fn(&str, String) -> E) -> Result<Config, E> {
+    fn validate<E>(mut self, err: impl Fn(&str, String) -> E) -> Result<Config, E> {
+        if !self.hss.key_encryption_key.is_empty() {
+            let kek = crate::domain::keywrap::Kek::from_hex(&self.hss.key_encryption_key)
+                .map_err(|e| err("hss.key_encryption_key", e.problem.into()))?;
+            self.hss.kek = Some(std::sync::Arc::new(kek));
+            self.hss.key_encryption_key.clear();
+        }
         let s = self.server;
         let listen: SocketAddr = s
             .listen

@@ -10,6 +10,7 @@ pub mod api_error;
 pub mod http1;
 pub mod ids;
 pub mod kdf;
+pub mod keywrap;
 pub mod milenage;
 pub mod router;
 pub mod shard;

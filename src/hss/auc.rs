@@ -7,20 +7,19 @@
 
 use std::borrow::Cow;
 
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
-
 use super::index::{self, owner_of};
 use super::{check_provisioning, tables, Deleted};
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::{hex_exact, Iccid, Imsi};
+use crate::domain::keywrap::{Kek, KeyMaterial};
 use crate::domain::router::Params;
 use crate::domain::shard::shard_of;
 use crate::runtime::{clock, Core, LocalBoxFuture};
 use crate::server::{json_body, mesh_error, store_error, Ctx, Reply};
 use crate::storage::record::{FieldWriter, Fields, Record, RecordError};
 use crate::storage::Op;
+use serde::{Deserialize, Serialize};
 
 /// Largest SQN (48 bits).
 pub const MAX_SQN: u64 = (1 << 48) - 1;
@@ -58,8 +57,9 @@ const SECRET_TEXT: [&str; 4] = ["kid", "psk", "des", "adm1"];
 #[derive(Clone)]
 pub struct Auc {
     pub id: u64,
-    pub ki: Zeroizing<[u8; 16]>,
-    pub opc: Zeroizing<[u8; 16]>,
+    /// Ki and OPc, wrapped under the KEK when one is configured.
+    pub ki: KeyMaterial,
+    pub opc: KeyMaterial,
     pub amf: [u8; 2],
     pub sqn: u64,
     pub imsi: Option<String>,
@@ -92,8 +92,15 @@ impl Record for Auc {
 
     fn encode_fields(&self, w: &mut FieldWriter) {
         w.u64(1, self.id);
-        w.bytes(2, &*self.ki);
-        w.bytes(3, &*self.opc);
+        for (tag, key) in [(2, &self.ki), (3, &self.opc)] {
+            match key {
+                KeyMaterial::Clear(k) => w.bytes(tag, &**k),
+                KeyMaterial::Wrapped { bytes, kek } => {
+                    w.bytes(tag, bytes);
+                    w.bytes(10, kek);
+                }
+            }
+        }
         w.bytes(4, &self.amf);
         w.u64(5, self.sqn);
         w.str(6, self.imsi.as_deref());
@@ -105,10 +112,18 @@ impl Record for Auc {
     }
 
     fn decode_fields(_schema: u16, f: &Fields<'_>) -> Result<Self, RecordError> {
-        let key = |tag, name| -> Result<Zeroizing<[u8; 16]>, RecordError> {
+        // 16 bytes: in clear; 24 bytes: wrapped under the KEK named by tag 10.
+        let key = |tag, name| -> Result<KeyMaterial, RecordError> {
             let b = f.bytes(tag).ok_or(RecordError::Field(name))?;
-            let a = <[u8; 16]>::try_from(b).map_err(|_| RecordError::Field(name))?;
-            Ok(Zeroizing::new(a))
+            if let Ok(clear) = <[u8; 16]>::try_from(b) {
+                return Ok(KeyMaterial::Clear(zeroize::Zeroizing::new(clear)));
+            }
+            let bytes = <[u8; 24]>::try_from(b).map_err(|_| RecordError::Field(name))?;
+            let kek = f
+                .bytes(10)
+                .and_then(|k| <[u8; 4]>::try_from(k).ok())
+                .ok_or(RecordError::Field("kek fingerprint"))?;
+            Ok(KeyMaterial::Wrapped { bytes, kek })
         };
         let amf = f
             .bytes(4)
@@ -222,14 +237,17 @@ impl AucBody<'_> {
         ]
     }
 
-    /// Applies the body to `auc` (a new one for PUT), validating each field.
-    fn apply(&self, auc: &mut Auc, now: u64) -> Result<(), ApiError> {
+    /// Applies the body to `auc` (a new one for PUT), validating each field;
+    /// keys are sealed under `kek`.
+    fn apply(&self, auc: &mut Auc, now: u64, kek: Option<&Kek>) -> Result<(), ApiError> {
         let bad = |e: crate::domain::ids::InvalidId| ApiError::bad_request(e.to_string());
         if let Some(ki) = &self.ki {
-            auc.ki = Zeroizing::new(hex_exact::<16>("ki", ki).map_err(bad)?);
+            let k = zeroize::Zeroizing::new(hex_exact::<16>("ki", ki).map_err(bad)?);
+            auc.ki = KeyMaterial::seal(&k, kek);
         }
         if let Some(opc) = &self.opc {
-            auc.opc = Zeroizing::new(hex_exact::<16>("opc", opc).map_err(bad)?);
+            let k = zeroize::Zeroizing::new(hex_exact::<16>("opc", opc).map_err(bad)?);
+            auc.opc = KeyMaterial::seal(&k, kek);
         }
         if let Some(amf) = &self.amf {
             auc.amf = hex_exact::<2>("amf", amf).map_err(bad)?;
@@ -276,7 +294,9 @@ impl AucBody<'_> {
 /// serialized straight into the response (no value tree).
 pub struct AucView<'a> {
     pub auc: &'a Auc,
+    /// Show Ki and OPc (insecure mode), opened with this KEK.
     pub insecure: bool,
+    pub kek: Option<&'a Kek>,
 }
 
 impl Serialize for AucView<'_> {
@@ -286,8 +306,9 @@ impl Serialize for AucView<'_> {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("auc_id", &a.id)?;
         if self.insecure {
-            m.serialize_entry("ki", &hex::encode_upper(*a.ki))?;
-            m.serialize_entry("opc", &hex::encode_upper(*a.opc))?;
+            let show = |k: &KeyMaterial| k.open(self.kek).ok().map(|k| hex::encode_upper(*k));
+            m.serialize_entry("ki", &show(&a.ki))?;
+            m.serialize_entry("opc", &show(&a.opc))?;
         }
         m.serialize_entry("amf", &hex::encode_upper(a.amf))?;
         m.serialize_entry("sqn", &a.sqn)?;
@@ -452,6 +473,7 @@ fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError
         &AucView {
             auc,
             insecure: ctx.config.hss.enable_insecure_auc,
+            kek: ctx.config.hss.kek.as_deref(),
         },
     )
 }
@@ -484,8 +506,8 @@ pub fn put<'a>(
         }
         let mut auc = Auc {
             id: 0,
-            ki: Zeroizing::new([0; 16]),
-            opc: Zeroizing::new([0; 16]),
+            ki: KeyMaterial::seal(&[0; 16], None),
+            opc: KeyMaterial::seal(&[0; 16], None),
             amf: [0; 2],
             sqn: 0,
             imsi: None,
@@ -493,7 +515,11 @@ pub fn put<'a>(
             text: Default::default(),
             last_modified: 0,
         };
-        body.apply(&mut auc, clock::unix_seconds())?;
+        body.apply(
+            &mut auc,
+            clock::unix_seconds(),
+            ctx.config.hss.kek.as_deref(),
+        )?;
         let core = &ctx.core;
         let owner = match &auc.imsi {
             Some(imsi) => shard_of(imsi.as_bytes(), core.shards()),
@@ -560,7 +586,11 @@ pub fn patch<'a>(
         let core = &ctx.core;
         let before = load(core, id).await?.ok_or(ApiError::NotFound)?;
         let mut after = before.clone();
-        body.apply(&mut after, clock::unix_seconds())?;
+        body.apply(
+            &mut after,
+            clock::unix_seconds(),
+            ctx.config.hss.kek.as_deref(),
+        )?;
         let claimed = claim_keys(core, &after, Some(&before)).await?;
         // Read-modify-write on the owner with no await in between, so a
         // concurrent change (an SQN issued meanwhile) is not lost.
@@ -758,13 +788,17 @@ pub fn list<'a>(
         }
         all.sort_by(|a, b| a.0.cmp(&b.0));
         let insecure = ctx.config.hss.enable_insecure_auc;
+        let kek = ctx.config.hss.kek.as_deref();
         let aucs: Vec<Auc> = all
             .iter()
             .skip(page * size)
             .take(size)
             .filter_map(|(_, v)| Auc::from_bytes(v).ok())
             .collect();
-        let items: Vec<AucView<'_>> = aucs.iter().map(|auc| AucView { auc, insecure }).collect();
+        let items: Vec<AucView<'_>> = aucs
+            .iter()
+            .map(|auc| AucView { auc, insecure, kek })
+            .collect();
         reply.json(200, &items)
     })
 }
@@ -779,8 +813,8 @@ mod tests {
         text[ICCID] = Some("8988211000000000001".into());
         Auc {
             id: 42,
-            ki: Zeroizing::new([0x46; 16]),
-            opc: Zeroizing::new([0xe8; 16]),
+            ki: KeyMaterial::seal(&[0x46; 16], None),
+            opc: KeyMaterial::seal(&[0xe8; 16], None),
             amf: [0x80, 0],
             sqn: 12345,
             imsi: Some("001010000000001".into()),
@@ -796,7 +830,7 @@ mod tests {
         let bytes = a.to_bytes();
         let b = Auc::from_bytes(&bytes).unwrap();
         assert_eq!(b.id, 42);
-        assert_eq!(*b.ki, [0x46; 16]);
+        assert_eq!(*b.ki.open(None).unwrap(), [0x46; 16]);
         assert_eq!(b.imsi.as_deref(), Some("001010000000001"));
         assert_eq!(b.iccid(), Some("8988211000000000001"));
         assert_eq!(b.text[0].as_deref(), Some("batch-7"));
@@ -812,8 +846,15 @@ mod tests {
     }
 
     fn view(a: &Auc, insecure: bool) -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_slice(&simd_json::serde::to_vec(&AucView { auc: a, insecure }).unwrap())
-            .unwrap()
+        serde_json::from_slice(
+            &simd_json::serde::to_vec(&AucView {
+                auc: a,
+                insecure,
+                kek: None,
+            })
+            .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]

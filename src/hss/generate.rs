@@ -5,8 +5,6 @@
 
 use std::path::Path;
 
-use zeroize::Zeroizing;
-
 use super::auc::Auc;
 use super::tables;
 use crate::domain::shard::{shard_of, ShardId};
@@ -42,8 +40,8 @@ pub fn generate(dir: &Path, subscribers: u64, cores: u16, first_imsi: u64) -> an
         let (ki, opc) = synthetic_keys(imsi_num);
         let auc = Auc {
             id,
-            ki: Zeroizing::new(ki),
-            opc: Zeroizing::new(opc),
+            ki: crate::domain::keywrap::KeyMaterial::seal(&ki, None),
+            opc: crate::domain::keywrap::KeyMaterial::seal(&opc, None),
             amf: [0x80, 0],
             sqn: 0,
             imsi: Some(imsi.clone()),

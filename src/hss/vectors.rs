@@ -3,6 +3,7 @@
 //! durable before a vector carrying it leaves the server.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
@@ -14,6 +15,7 @@ use crate::domain::api_error::ApiError;
 use crate::domain::http1::{form_pairs, Request};
 use crate::domain::ids::{hex_exact, plmn, Imsi};
 use crate::domain::kdf;
+use crate::domain::keywrap::Kek;
 use crate::domain::milenage::{self, autn, sqn_bytes, Milenage};
 use crate::domain::router::Params;
 use crate::domain::sqn::{after_resync, SqnScheme};
@@ -60,11 +62,25 @@ impl Vector {
 /// the commit (so a concurrent request already sees them as used),
 /// computes the vectors while the commit syncs, and returns them once the
 /// SQN is durable.
+/// Opens an AuC's Ki and OPc (a failure is the server's configuration: a
+/// 500 that names it, never wrong vectors).
+fn keys(auc: &Auc, kek: Option<&Kek>) -> Result<Milenage, ApiError> {
+    let open = |k: &crate::domain::keywrap::KeyMaterial| {
+        k.open(kek).map_err(|e| {
+            tracing::error!(auc_id = auc.id, error = %e, "cannot open the subscriber's keys");
+            ApiError::Internal(format!("cannot open the subscriber's keys: {e}"))
+        })
+    };
+    let (ki, opc) = (open(&auc.ki)?, open(&auc.opc)?);
+    Ok(Milenage::new(&ki, &opc))
+}
+
 async fn issue_here(
     core: &Core,
     id: u64,
     n: u64,
     scheme: SqnScheme,
+    kek: Option<Arc<Kek>>,
 ) -> Result<Vec<Vector>, ApiError> {
     let key = id.to_be_bytes();
     let bytes = core
@@ -75,6 +91,8 @@ async fn issue_here(
         tracing::error!(auc_id = id, error = %e, "damaged AuC record");
         ApiError::Internal("damaged record".into())
     })?;
+    // Keys first: nothing is issued if they cannot be opened.
+    let m = keys(&auc, kek.as_deref())?;
     let (sqns, last) = scheme
         .next(auc.sqn, n)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -84,7 +102,6 @@ async fn issue_here(
         key: key.to_vec(),
         value: auc.to_bytes(),
     }]);
-    let m = Milenage::new(&auc.ki, &auc.opc);
     let vectors = sqns
         .into_iter()
         .map(|s| {
@@ -109,8 +126,9 @@ async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> 
     let auc = find_by_imsi(core, imsi).await?.ok_or(ApiError::NotFound)?;
     let id = auc.id;
     let scheme = ctx.config.hss.sqn_scheme();
+    let kek = ctx.config.hss.kek.clone();
     core.on(owner_of(id, core.shards()), move |c| async move {
-        issue_here(&c, id, n, scheme).await
+        issue_here(&c, id, n, scheme, kek).await
     })
     .await
     .map_err(mesh_error)?
@@ -308,6 +326,7 @@ pub fn resync<'a>(
             .await?
             .ok_or(ApiError::NotFound)?
             .id;
+        let kek = ctx.config.hss.kek.clone();
         let (sqn_ms, sqn) = core
             .on(owner_of(id, core.shards()), move |c| async move {
                 let key = id.to_be_bytes();
@@ -317,7 +336,7 @@ pub fn resync<'a>(
                     .ok_or(ApiError::NotFound)?;
                 let mut auc = Auc::from_bytes(&bytes)
                     .map_err(|_| ApiError::Internal("damaged record".into()))?;
-                let m = Milenage::new(&auc.ki, &auc.opc);
+                let m = keys(&auc, kek.as_deref())?;
                 let sqn_ms = milenage::verify_auts(&m, &rand, &auts)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let next = after_resync(auc.sqn, sqn_ms);

@@ -271,3 +271,70 @@ fn sqns_issued_after_a_sigkill_exceed_every_sqn_returned_before() {
         max_before = max_before.max(sqns.iter().copied().max().unwrap_or(0));
     }
 }
+
+/// Every file under `dir`, concatenated.
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_bytes(&p));
+        } else {
+            out.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn ki_and_opc_are_wrapped_at_rest_and_a_wrong_kek_is_a_clear_error() {
+    let kek = (
+        "AUTHPLANE_HSS__KEY_ENCRYPTION_KEY",
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    );
+    let s = Server::start_in(crate::harness::temp_dir("kek"), &["--cores", "1"], &[kek]);
+    provision(&s, "001010000000007");
+    let v = s.get("/auc/aka/vector_count/1/imsi/001010000000007").json();
+    check(&[case("eps", &v[0], None, None)]);
+    let dir = s.kill();
+    let stored = all_bytes(&dir);
+    for secret in [K, OPC] {
+        let raw = hex::decode(secret).unwrap();
+        assert!(
+            !stored.windows(16).any(|w| w == raw.as_slice()),
+            "a key is stored in clear"
+        );
+    }
+    // Another KEK: a 500 that names the problem, and no SQN is used.
+    let other = (
+        "AUTHPLANE_HSS__KEY_ENCRYPTION_KEY",
+        "ff112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    );
+    let s = Server::start_in(dir, &["--cores", "1"], &[other]);
+    let r = s.get("/auc/aka/vector_count/1/imsi/001010000000007");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("key-encryption key"),
+        "{}",
+        r.text()
+    );
+    let sqn_before = s.get("/auc/imsi/001010000000007").json()["sqn"].clone();
+    let dir = s.kill();
+    // No KEK: the start warns, and the keys cannot be opened.
+    let s = Server::start_in(dir, &["--cores", "1"], &[]);
+    assert_eq!(
+        s.get("/auc/aka/vector_count/1/imsi/001010000000007").status,
+        500
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(s.logs().iter().any(|l| l.contains("UNENCRYPTED")));
+    let dir = s.kill();
+    // The right KEK again: vectors, continuing after the last SQN.
+    let s = Server::start_in(dir, &["--cores", "1"], &[kek]);
+    assert_eq!(s.get("/auc/imsi/001010000000007").json()["sqn"], sqn_before);
+    let v = s.get("/auc/aka/vector_count/1/imsi/001010000000007").json();
+    check(&[case("eps", &v[0], None, None)]);
+}
