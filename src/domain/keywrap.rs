@@ -14,6 +14,8 @@ pub struct Kek {
     fingerprint: [u8; 4],
 }
 
+// One KEK per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Aes128(KekAes128),
     Aes256(KekAes256),
