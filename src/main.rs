@@ -48,10 +48,28 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// HSS commands.
+    Hss {
+        #[command(subcommand)]
+        command: HssCommand,
+    },
     /// Offline data directory commands (refused while a server holds it).
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HssCommand {
+    /// Import a SIM vendor CSV file (columns by header: imsi, ki, opc or op,
+    /// iccid, amf, sqn) into the data directory, offline. Re-running a
+    /// file changes nothing. Exits 2 when some lines were refused.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
     },
 }
 
@@ -303,5 +321,40 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Data { command } => data_command(&command),
+        Command::Hss {
+            command: HssCommand::Import { file, overrides },
+        } => {
+            let config = layers(&overrides)?.build()?;
+            let started = authplane::runtime::clock::now();
+            let report = authplane::hss::import::import(
+                &file,
+                &config.storage.data_dir,
+                config.server.cores,
+                config.hss.kek.as_deref(),
+                authplane::runtime::clock::unix_seconds(),
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?;
+            for (line, reason) in &report.errors {
+                eprintln!("{}:{line}: {reason}", file.display());
+            }
+            let total = report.created + report.updated + report.unchanged;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{total} lines imported in {secs:.2} s ({:.0}/s): {} created, {} updated, {} unchanged; {} refused",
+                total as f64 / secs.max(1e-9),
+                report.created,
+                report.updated,
+                report.unchanged,
+                report.errors.len()
+            );
+            if config.hss.kek.is_none() {
+                eprintln!("WARNING: hss.key_encryption_key is not set: Ki and OPc were stored UNENCRYPTED.");
+            }
+            Ok(if report.errors.is_empty() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(2)
+            })
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod apn;
 pub mod auc;
 pub mod generate;
+pub mod import;
 pub mod index;
 pub mod subscriber;
 pub mod vectors;

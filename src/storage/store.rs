@@ -146,6 +146,28 @@ impl Overlay {
         self.len() == 0
     }
 
+    /// Puts a value offline (by a command, not a request), moving key and
+    /// value in.
+    pub fn put_offline(&mut self, table: TableId, key: Vec<u8>, value: Vec<u8>) {
+        let t = usize::from(table);
+        if self.tables.len() <= t {
+            self.tables.resize_with(t + 1, HashMap::default);
+        }
+        self.tables[t].insert(
+            key.into_boxed_slice(),
+            Slot {
+                value: Some(value.into_boxed_slice()),
+                lsn: 0,
+            },
+        );
+    }
+
+    /// The value of (table, key) if the overlay changed it: `Some(None)`
+    /// for a deletion.
+    pub fn lookup(&self, table: TableId, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.get(table, key).map(|s| s.value.as_deref())
+    }
+
     /// Every key and its final value (None: deleted).
     pub fn values(&self) -> impl Iterator<Item = (TableId, &[u8], Option<&[u8]>)> {
         self.entries().map(|(t, k, s)| (t, k, s.value.as_deref()))
