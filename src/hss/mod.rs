@@ -7,6 +7,7 @@ pub mod auc;
 pub mod generate;
 pub mod import;
 pub mod index;
+pub mod routing;
 pub mod subscriber;
 pub mod vectors;
 
@@ -37,6 +38,11 @@ pub mod tables {
     /// MSISDN → subscriber_id.
     pub const MSISDN_INDEX: TableId = 7;
     pub const META_SUB_NEXT: &[u8] = b"subscriber_next";
+    /// subscriber_id ‖ apn_id → routing entry (JSON).
+    pub const ROUTING: TableId = 8;
+    /// subscriber_routing_id → subscriber_id ‖ apn_id.
+    pub const ROUTING_BY_ID: TableId = 9;
+    pub const META_ROUTING_NEXT: &[u8] = b"routing_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = 1;
@@ -89,6 +95,25 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     )?;
     r.add(Method::Put, "/subscriber", p, Async(subscriber::put))?;
     r.add(Method::Get, "/subscriber/list", p, Async(subscriber::list))?;
+    r.add(Method::Put, "/subscriber/routing", p, Async(routing::put))?;
+    r.add(
+        Method::Get,
+        "/subscriber/routing/{subscriber_id}/{apn_id}",
+        p,
+        Async(routing::get),
+    )?;
+    r.add(
+        Method::Delete,
+        "/subscriber/routing/{subscriber_id}/{apn_id}",
+        p,
+        Async(routing::delete),
+    )?;
+    r.add(
+        Method::Patch,
+        "/subscriber/routing/{subscriber_routing_id}",
+        p,
+        Async(routing::patch),
+    )?;
     r.add(
         Method::Get,
         "/subscriber/imsi/{imsi}",

@@ -151,3 +151,85 @@ fn references_and_uniqueness_are_checked() {
     assert_eq!(dup.status, 400);
     assert!(dup.json()["reason"].as_str().unwrap().contains("msisdn"));
 }
+
+#[test]
+fn subscriber_routing_entries() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let auc_id = s.send_json("PUT", "/auc/", AUC).json()["auc_id"]
+        .as_u64()
+        .unwrap();
+    let apn_id = s.send_json("PUT", "/apn/", APN).json()["apn_id"]
+        .as_u64()
+        .unwrap();
+    let sub = s
+        .send_json(
+            "PUT",
+            "/subscriber/",
+            &subscriber(auc_id, apn_id, "001010000000009", "4917900009"),
+        )
+        .json();
+    let sid = sub["subscriber_id"].as_u64().unwrap();
+    let body =
+        json!({"subscriber_id": sid, "apn_id": apn_id, "ip_version": 0, "ip_address": "10.45.0.7"})
+            .to_string();
+    let r = s.send_json("PUT", "/subscriber/routing/", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rid = r.json()["subscriber_routing_id"].as_u64().unwrap();
+    // One entry per (subscriber, APN).
+    assert_eq!(
+        s.send_json("PUT", "/subscriber/routing/", &body).status,
+        400
+    );
+    let got = s.get(&format!("/subscriber/routing/{sid}/{apn_id}")).json();
+    assert_eq!(got["ip_address"], "10.45.0.7");
+    let r = s.send_json(
+        "PATCH",
+        &format!("/subscriber/routing/{rid}"),
+        r#"{"ip_address":"2001:db8::7","ip_version":1}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.get(&format!("/subscriber/routing/{sid}/{apn_id}")).json()["ip_address"],
+        "2001:db8::7"
+    );
+    // References and validation.
+    for bad in [
+        json!({"subscriber_id": sid + 100, "apn_id": apn_id}),
+        json!({"subscriber_id": sid, "apn_id": apn_id + 100}),
+        json!({"subscriber_id": sid, "apn_id": apn_id, "ip_address": "not-an-ip"}),
+    ] {
+        assert_eq!(
+            s.send_json("PUT", "/subscriber/routing/", &bad.to_string())
+                .status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        s.send_json(
+            "PATCH",
+            &format!("/subscriber/routing/{rid}"),
+            r#"{"ip_version":9}"#
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        s.send_json("DELETE", &format!("/subscriber/routing/{sid}/{apn_id}"), "")
+            .json(),
+        json!({"Result": "OK"})
+    );
+    assert_eq!(
+        s.get(&format!("/subscriber/routing/{sid}/{apn_id}")).status,
+        404
+    );
+    assert_eq!(
+        s.send_json(
+            "PATCH",
+            &format!("/subscriber/routing/{rid}"),
+            r#"{"ip_version":0}"#
+        )
+        .status,
+        404
+    );
+}
