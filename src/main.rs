@@ -218,7 +218,7 @@ fn shards_of(dir: &std::path::Path) -> anyhow::Result<u16> {
 
 fn data_command(command: &DataCommand) -> anyhow::Result<std::process::ExitCode> {
     use authplane::domain::shard::ShardId;
-    use authplane::storage::store::{recover, write_snapshot};
+    use authplane::storage::store::{compact_recovered, recover};
     let dir = match command {
         DataCommand::Check { dir } | DataCommand::Compact { dir } => dir,
         DataCommand::Generate {
@@ -280,25 +280,14 @@ fn data_command(command: &DataCommand) -> anyhow::Result<std::process::ExitCode>
             };
             println!("  {}: {} records, {state}", log.path.display(), log.records);
         }
-        if repair && !rec.overlay.is_empty() {
-            let g = rec
-                .generation
-                .max(rec.report.snapshot_generation.unwrap_or(0) + 1);
-            let snap = write_snapshot(&path, identity, g, rec.snapshot.as_deref(), &rec.overlay)?;
-            for entry in std::fs::read_dir(&path)?.flatten() {
-                let file = entry.file_name();
-                let file = file.to_string_lossy();
-                let older = |prefix: &str, suffix: &str, keep_equal: bool| {
-                    file.strip_prefix(prefix)
-                        .and_then(|f| f.strip_suffix(suffix))
-                        .and_then(|f| f.parse::<u64>().ok())
-                        .is_some_and(|n| if keep_equal { n < g } else { n <= g })
-                };
-                if older("wal-", ".log", false) || older("table-", ".rkyv", true) {
-                    std::fs::remove_file(entry.path())?;
-                }
+        if repair {
+            if let Some(snap) = compact_recovered(&path, identity, &rec)? {
+                println!(
+                    "  compacted into generation {}: {} entries",
+                    snap.header.generation,
+                    snap.len()
+                );
             }
-            println!("  compacted into generation {g}: {} entries", snap.len());
         }
     }
     Ok(if damaged {

@@ -409,16 +409,7 @@ fn counter_op(core: &Core, counter: u64) -> Op {
 }
 
 fn claim_error(what: &str, e: index::ClaimError) -> ApiError {
-    match e {
-        index::ClaimError::Taken(id) => {
-            ApiError::bad_request(format!("{what} already provisioned (auc_id {id})"))
-        }
-        index::ClaimError::Pending => ApiError::bad_request(format!(
-            "{what} is being provisioned by a concurrent request"
-        )),
-        index::ClaimError::Store(s) => store_error(s),
-        index::ClaimError::Mesh(m) => mesh_error(m),
-    }
+    index::claim_error(what, "auc_id", e)
 }
 
 /// Claims the IMSI and ICCID of `auc` (those that differ from `before`).
@@ -427,38 +418,23 @@ async fn claim_keys(
     auc: &Auc,
     before: Option<&Auc>,
 ) -> Result<Vec<(u8, Vec<u8>)>, ApiError> {
-    let mut claimed = Vec::new();
-    let wanted = [
-        (
-            tables::IMSI_INDEX,
-            auc.imsi.clone(),
-            before.and_then(|b| b.imsi.clone()),
-            holds_imsi as index::Holds,
-            "imsi",
-        ),
-        (
-            tables::ICCID_INDEX,
-            auc.iccid().map(str::to_owned),
-            before.and_then(|b| b.iccid().map(str::to_owned)),
-            holds_iccid,
-            "iccid",
-        ),
+    let wanted = vec![
+        index::Wanted {
+            table: tables::IMSI_INDEX,
+            new: auc.imsi.clone(),
+            old: before.and_then(|b| b.imsi.clone()),
+            holds: holds_imsi,
+            what: "imsi",
+        },
+        index::Wanted {
+            table: tables::ICCID_INDEX,
+            new: auc.iccid().map(str::to_owned),
+            old: before.and_then(|b| b.iccid().map(str::to_owned)),
+            holds: holds_iccid,
+            what: "iccid",
+        },
     ];
-    for (table, key, old, holds, what) in wanted {
-        let Some(key) = key.filter(|k| Some(k) != old.as_ref()) else {
-            continue;
-        };
-        match index::claim(core, table, key.clone().into_bytes(), auc.id, holds).await {
-            Ok(()) => claimed.push((table, key.into_bytes())),
-            Err(e) => {
-                for (t, k) in claimed {
-                    let _ = index::remove(core, t, k, auc.id).await;
-                }
-                return Err(claim_error(what, e));
-            }
-        }
-    }
-    Ok(claimed)
+    index::claim_changed(core, auc.id, "auc_id", wanted).await
 }
 
 async fn release_all(core: &Core, claimed: Vec<(u8, Vec<u8>)>) {
@@ -774,19 +750,7 @@ pub fn list<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let (page, size) = super::page(ctx, &req)?;
-        let want = (page + 1) * size;
-        let mut all = Vec::new();
-        for k in 0..ctx.core.shards() {
-            let part = ctx
-                .core
-                .on(crate::domain::shard::ShardId(k), move |c| async move {
-                    c.store.scan(tables::AUC, None, want)
-                })
-                .await
-                .map_err(mesh_error)?;
-            all.extend(part);
-        }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let all = super::scan_all(ctx, tables::AUC, (page + 1) * size).await?;
         let insecure = ctx.config.hss.enable_insecure_auc;
         let kek = ctx.config.hss.kek.as_deref();
         let aucs: Vec<Auc> = all

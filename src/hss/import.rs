@@ -20,7 +20,7 @@ use crate::domain::milenage::opc_from_op;
 use crate::domain::shard::{shard_of, ShardId};
 use crate::runtime::data::DataDir;
 use crate::storage::record::Record;
-use crate::storage::store::{recover, write_snapshot, Overlay, Recovered};
+use crate::storage::store::{compact_recovered, recover, Recovered};
 use crate::storage::Identity;
 
 /// What an import did.
@@ -327,29 +327,6 @@ pub fn import(
 
 /// Writes a shard's state as a new snapshot and drops what it replaces.
 fn write_shard(part: ShardImport) -> anyhow::Result<()> {
-    let ShardImport {
-        dir, identity, rec, ..
-    } = part;
-    if rec.overlay.is_empty() {
-        return Ok(());
-    }
-    let g = rec
-        .generation
-        .max(rec.report.snapshot_generation.unwrap_or(0) + 1);
-    let overlay: &Overlay = &rec.overlay;
-    write_snapshot(&dir, identity, g, rec.snapshot.as_deref(), overlay)?;
-    for entry in std::fs::read_dir(&dir)?.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let older = |prefix: &str, suffix: &str, strict: bool| {
-            name.strip_prefix(prefix)
-                .and_then(|f| f.strip_suffix(suffix))
-                .and_then(|f| f.parse::<u64>().ok())
-                .is_some_and(|n| if strict { n < g } else { n <= g })
-        };
-        if older("wal-", ".log", false) || older("table-", ".rkyv", true) {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
+    compact_recovered(&part.dir, part.identity, &part.rec)?;
     Ok(())
 }

@@ -14,8 +14,10 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
+use crate::domain::api_error::ApiError;
 use crate::domain::shard::{shard_of, ShardId};
 use crate::runtime::{Core, MeshError};
+use crate::server::{mesh_error, store_error};
 use crate::storage::{Op, StoreError, TableId};
 
 /// Whether record `id` (read on its own shard) still carries `key`.
@@ -139,4 +141,56 @@ pub async fn lookup(core: &Core, table: TableId, key: Vec<u8>) -> Result<Option<
         Ok(ic.store.read_durable(table, &key, decode_id).await?)
     })
     .await?
+}
+
+/// The client's error for a failed claim of `what` (`holder` names the kind
+/// of record holding it).
+pub fn claim_error(what: &str, holder: &str, e: ClaimError) -> ApiError {
+    match e {
+        ClaimError::Taken(id) => {
+            ApiError::bad_request(format!("{what} already provisioned ({holder} {id})"))
+        }
+        ClaimError::Pending => ApiError::bad_request(format!(
+            "{what} is being provisioned by a concurrent request"
+        )),
+        ClaimError::Store(s) => store_error(s),
+        ClaimError::Mesh(m) => mesh_error(m),
+    }
+}
+
+/// One unique key of a record: its index, the new value, the value before
+/// the change, how to check a holder, and its name for errors.
+pub struct Wanted {
+    pub table: TableId,
+    pub new: Option<String>,
+    pub old: Option<String>,
+    pub holds: Holds,
+    pub what: &'static str,
+}
+
+/// Claims, for record `id`, every key whose value changes; on a failure the
+/// claims made so far are removed. Returns the claims to release after the
+/// record is written.
+pub async fn claim_changed(
+    core: &Core,
+    id: u64,
+    holder: &str,
+    wanted: Vec<Wanted>,
+) -> Result<Vec<(TableId, Vec<u8>)>, ApiError> {
+    let mut claimed = Vec::new();
+    for w in wanted {
+        let Some(key) = w.new.filter(|k| Some(k) != w.old.as_ref()) else {
+            continue;
+        };
+        match claim(core, w.table, key.clone().into_bytes(), id, w.holds).await {
+            Ok(()) => claimed.push((w.table, key.into_bytes())),
+            Err(e) => {
+                for (t, k) in claimed {
+                    let _ = remove(core, t, k, id).await;
+                }
+                return Err(claim_error(w.what, holder, e));
+            }
+        }
+    }
+    Ok(claimed)
 }

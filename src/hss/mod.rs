@@ -203,3 +203,25 @@ pub fn page(ctx: &Ctx, req: &Request<'_>) -> Result<(usize, usize), ApiError> {
     }
     Ok((page, size))
 }
+
+/// Up to `want` entries of `table` from every shard, in key order (ids are
+/// big-endian, so key order is id order).
+pub async fn scan_all(
+    ctx: &Ctx,
+    table: crate::storage::TableId,
+    want: usize,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ApiError> {
+    let mut all = Vec::new();
+    for k in 0..ctx.core.shards() {
+        let part = ctx
+            .core
+            .on(crate::domain::shard::ShardId(k), move |c| async move {
+                c.store.scan(table, None, want)
+            })
+            .await
+            .map_err(crate::server::mesh_error)?;
+        all.extend(part);
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(all)
+}

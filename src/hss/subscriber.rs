@@ -12,7 +12,7 @@ use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::{Imsi, Msisdn};
 use crate::domain::router::Params;
-use crate::domain::shard::{shard_of, ShardId};
+use crate::domain::shard::shard_of;
 use crate::runtime::{clock, Core, LocalBoxFuture};
 use crate::server::{json_body, mesh_error, store_error, Ctx, Reply};
 use crate::storage::Op;
@@ -219,16 +219,7 @@ pub async fn find_by_imsi(core: &Core, imsi: &str) -> Result<Option<Subscriber>,
 }
 
 fn claim_error(what: &str, e: index::ClaimError) -> ApiError {
-    match e {
-        index::ClaimError::Taken(id) => {
-            ApiError::bad_request(format!("{what} already used by subscriber {id}"))
-        }
-        index::ClaimError::Pending => ApiError::bad_request(format!(
-            "{what} is being provisioned by a concurrent request"
-        )),
-        index::ClaimError::Store(s) => store_error(s),
-        index::ClaimError::Mesh(m) => mesh_error(m),
-    }
+    index::claim_error(what, "subscriber", e)
 }
 
 /// Claims the IMSI and MSISDN of `sub` that differ from `before`.
@@ -237,46 +228,23 @@ async fn claim_keys(
     sub: &Subscriber,
     before: Option<&Subscriber>,
 ) -> Result<Vec<(u8, Vec<u8>)>, ApiError> {
-    let wanted = [
-        (
-            tables::SUB_IMSI_INDEX,
-            Some(sub.imsi.clone()),
-            before.map(|b| b.imsi.clone()),
-            holds_imsi as index::Holds,
-            "imsi",
-        ),
-        (
-            tables::MSISDN_INDEX,
-            sub.msisdn.clone(),
-            before.and_then(|b| b.msisdn.clone()),
-            holds_msisdn,
-            "msisdn",
-        ),
+    let wanted = vec![
+        index::Wanted {
+            table: tables::SUB_IMSI_INDEX,
+            new: Some(sub.imsi.clone()),
+            old: before.map(|b| b.imsi.clone()),
+            holds: holds_imsi,
+            what: "imsi",
+        },
+        index::Wanted {
+            table: tables::MSISDN_INDEX,
+            new: sub.msisdn.clone(),
+            old: before.and_then(|b| b.msisdn.clone()),
+            holds: holds_msisdn,
+            what: "msisdn",
+        },
     ];
-    let mut claimed = Vec::new();
-    for (table, key, old, holds, what) in wanted {
-        let Some(key) = key.filter(|k| Some(k) != old.as_ref()) else {
-            continue;
-        };
-        match index::claim(
-            core,
-            table,
-            key.clone().into_bytes(),
-            sub.subscriber_id,
-            holds,
-        )
-        .await
-        {
-            Ok(()) => claimed.push((table, key.into_bytes())),
-            Err(e) => {
-                for (t, k) in claimed {
-                    let _ = index::remove(core, t, k, sub.subscriber_id).await;
-                }
-                return Err(claim_error(what, e));
-            }
-        }
-    }
-    Ok(claimed)
+    index::claim_changed(core, sub.subscriber_id, "subscriber", wanted).await
 }
 
 /// Writes `sub` on its shard (after its keys were claimed), then releases
@@ -540,19 +508,7 @@ pub fn list<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let (page, size) = super::page(ctx, &req)?;
-        let want = (page + 1) * size;
-        let mut all = Vec::new();
-        for k in 0..ctx.core.shards() {
-            let part = ctx
-                .core
-                .on(ShardId(k), move |c| async move {
-                    c.store.scan(tables::SUBSCRIBER, None, want)
-                })
-                .await
-                .map_err(mesh_error)?;
-            all.extend(part);
-        }
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        let all = super::scan_all(ctx, tables::SUBSCRIBER, (page + 1) * size).await?;
         let subs: Vec<Subscriber> = all
             .iter()
             .skip(page * size)

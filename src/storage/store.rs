@@ -943,15 +943,8 @@ impl ShardStore {
                 let dir = self.dir.clone();
                 let cleanup = move || {
                     drop(frozen);
-                    for old in generations(&dir, "wal-", ".log").unwrap_or_default() {
-                        if old <= g {
-                            let _ = std::fs::remove_file(wal_path(&dir, old));
-                        }
-                    }
-                    for old in generations(&dir, "table-", ".rkyv").unwrap_or_default() {
-                        if old < g {
-                            let _ = std::fs::remove_file(table_path(&dir, old));
-                        }
+                    if let Err(e) = remove_replaced(&dir, g) {
+                        tracing::warn!(error = %e, "cannot remove replaced files");
                     }
                 };
                 if let Err(e) = std::thread::Builder::new()
@@ -992,6 +985,42 @@ impl ShardStore {
             let _ = t.join();
         }
     }
+}
+
+/// Removes the logs and snapshots that snapshot generation `g` replaces.
+pub fn remove_replaced(dir: &Path, g: u64) -> Result<(), StoreError> {
+    for old in generations(dir, "wal-", ".log")? {
+        if old <= g {
+            let path = wal_path(dir, old);
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    for old in generations(dir, "table-", ".rkyv")? {
+        if old < g {
+            let path = table_path(dir, old);
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Offline (no server running): writes what `rec` recovered, with its
+/// changes, as a new snapshot and removes the files it replaces. Returns
+/// the new snapshot, or None when there was nothing to fold in.
+pub fn compact_recovered(
+    dir: &Path,
+    identity: Identity,
+    rec: &Recovered,
+) -> Result<Option<Snapshot>, StoreError> {
+    if rec.overlay.is_empty() {
+        return Ok(None);
+    }
+    let g = rec
+        .generation
+        .max(rec.report.snapshot_generation.unwrap_or(0) + 1);
+    let snap = write_snapshot(dir, identity, g, rec.snapshot.as_deref(), &rec.overlay)?;
+    remove_replaced(dir, g)?;
+    Ok(Some(snap))
 }
 
 /// Merges `base` and `frozen` into `table-<generation>.rkyv` (temp file,
