@@ -1,0 +1,300 @@
+//! The load engine: a few client threads (one per core, each an io_uring
+//! executor), many keep-alive connections on each.
+//!
+//! Open loop: every connection sends on a fixed schedule (rate ÷
+//! connections) and measures latency from the **intended** send time, so a
+//! stall of the server counts against every request that should have been
+//! sent during it (coordinated-omission correction, as wrk2). Closed loop:
+//! each connection sends its next request when the answer arrives.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use monoio::buf::{IoBufMut, SliceMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use rand::SeedableRng;
+
+use authplane::runtime::clock;
+
+use crate::scenario::Scenario;
+
+/// Open or closed loop.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Closed,
+    Open { rate: f64 },
+}
+
+/// One run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: SocketAddr,
+    pub mode: Mode,
+    pub connections: usize,
+    pub threads: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Stop after this many requests in all (provisioning); None: run for
+    /// the duration.
+    pub requests: Option<u64>,
+    pub scenario: Scenario,
+}
+
+/// Latency is recorded in microseconds, 1 µs to 60 s, 3 significant digits.
+pub const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// What a run (or part of it) measured.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    pub latency_us: Histogram<u64>,
+    /// Correct answers counted (after warm-up).
+    pub ok: u64,
+    /// Errors by kind (after warm-up).
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Seconds over which `ok` and `errors` were counted.
+    pub measured_secs: f64,
+}
+
+impl Stats {
+    fn new() -> Stats {
+        Stats {
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram())),
+            ok: 0,
+            errors: BTreeMap::new(),
+            measured_secs: 0.0,
+        }
+    }
+
+    fn merge(&mut self, other: &Stats) {
+        let _ = self.latency_us.add(&other.latency_us);
+        self.ok += other.ok;
+        for (k, v) in &other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        self.measured_secs = self.measured_secs.max(other.measured_secs);
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Completed requests per second (correct or not).
+    pub fn throughput(&self) -> f64 {
+        (self.ok + self.error_count()) as f64 / self.measured_secs.max(1e-9)
+    }
+}
+
+fn unreachable_histogram() -> Histogram<u64> {
+    // Histogram::new(3) cannot fail for 3 significant digits.
+    Histogram::new_with_max(MAX_LATENCY_US, 2).unwrap_or_else(|_| std::process::abort())
+}
+
+/// Runs `plan` and returns what it measured.
+pub fn run(plan: &Plan) -> anyhow::Result<Stats> {
+    let threads = plan.threads.max(1).min(plan.connections.max(1));
+    // Every thread starts on the same schedule.
+    let start = clock::now() + Duration::from_millis(100);
+    let cpus = core_affinity::get_core_ids().unwrap_or_default();
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let plan = plan.clone();
+        let cpu = cpus.get(t % cpus.len().max(1)).copied();
+        let conns: Vec<usize> = (0..plan.connections).filter(|c| c % threads == t).collect();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("load-{t}"))
+                .spawn(move || -> anyhow::Result<Stats> {
+                    if let Some(cpu) = cpu {
+                        core_affinity::set_for_current(cpu);
+                    }
+                    let mut uring = io_uring::IoUring::builder();
+                    uring.setup_coop_taskrun();
+                    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                        .uring_builder(uring)
+                        .enable_timer()
+                        .build()?;
+                    Ok(rt.block_on(thread_main(plan, conns, start)))
+                })?,
+        );
+    }
+    let mut total = Stats::new();
+    for h in handles {
+        let s = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
+        total.merge(&s);
+    }
+    Ok(total)
+}
+
+async fn thread_main(plan: Plan, conns: Vec<usize>, start: Instant) -> Stats {
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|c| {
+            let plan = plan.clone();
+            monoio::spawn(async move { connection(&plan, c, start).await })
+        })
+        .collect();
+    let mut stats = Stats::new();
+    for t in tasks {
+        stats.merge(&t.await);
+    }
+    stats
+}
+
+/// A keep-alive connection with a reusable read buffer.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect(addr).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        })
+    }
+
+    /// Sends `req` and reads one whole response: (status, body).
+    async fn exchange(&mut self, req: Vec<u8>) -> (Vec<u8>, Result<(u16, Vec<u8>), &'static str>) {
+        let (res, req) = self.stream.write_all(req).await;
+        if res.is_err() {
+            return (req, Err("connection"));
+        }
+        loop {
+            if let Some(done) = parse_response(&mut self.buf) {
+                return (req, done);
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(16 * 1024);
+            }
+            let len = self.buf.len();
+            let cap = self.buf.capacity();
+            let buf = std::mem::take(&mut self.buf);
+            let (res, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
+            self.buf = SliceMut::into_inner(slice);
+            match res {
+                Ok(0) | Err(_) => return (req, Err("connection")),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// One whole response off the front of `buf`, if it has arrived.
+fn parse_response(buf: &mut Vec<u8>) -> Option<Result<(u16, Vec<u8>), &'static str>> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut r = httparse::Response::new(&mut headers);
+    let head = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return None,
+        Err(_) => return Some(Err("bad_http")),
+    };
+    let status = r.code.unwrap_or(0);
+    let len = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .unwrap_or(0);
+    if buf.len() < head + len {
+        return None;
+    }
+    let body = buf[head..head + len].to_vec();
+    buf.drain(..head + len);
+    Some(Ok((status, body)))
+}
+
+async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
+    let mut stats = Stats::new();
+    let measure_from = start + plan.warmup;
+    let end = measure_from + plan.duration;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5eed ^ index as u64);
+    let interval = match plan.mode {
+        Mode::Open { rate } => Some(Duration::from_secs_f64(
+            plan.connections as f64 / rate.max(1e-9),
+        )),
+        Mode::Closed => None,
+    };
+    // Spread the connections' schedules over one interval.
+    let offset = interval.map_or(Duration::ZERO, |i| {
+        i.mul_f64(index as f64 / plan.connections.max(1) as f64)
+    });
+    monoio::time::sleep_until(monoio::time::Instant::from_std(start)).await;
+    let mut conn = match Conn::open(plan.target).await {
+        Ok(c) => c,
+        Err(_) => {
+            *stats.errors.entry("connect").or_default() += 1;
+            return stats;
+        }
+    };
+    let mut req = Vec::with_capacity(512);
+    let mut k: u64 = 0;
+    loop {
+        let seq = index as u64 + k * plan.connections as u64;
+        if plan.requests.is_some_and(|n| seq >= n) {
+            break;
+        }
+        let intended = match interval {
+            Some(i) => start + offset + i.mul_f64(k as f64),
+            None => clock::now(),
+        };
+        if plan.requests.is_none() && intended >= end {
+            break;
+        }
+        if intended > clock::now() {
+            monoio::time::sleep_until(monoio::time::Instant::from_std(intended)).await;
+        }
+        let sent = plan.scenario.request(&mut rng, seq, &mut req);
+        let (back, outcome) = conn.exchange(std::mem::take(&mut req)).await;
+        req = back;
+        let done = clock::now();
+        let counted = plan.requests.is_some() || intended >= measure_from;
+        match outcome {
+            Ok((status, body)) => {
+                if counted {
+                    let us = u64::try_from(done.saturating_duration_since(intended).as_micros())
+                        .unwrap_or(u64::MAX);
+                    stats
+                        .latency_us
+                        .saturating_record(us.clamp(1, MAX_LATENCY_US));
+                    match plan.scenario.check(sent, status, &body) {
+                        Ok(()) => stats.ok += 1,
+                        Err(kind) => *stats.errors.entry(kind).or_default() += 1,
+                    }
+                }
+            }
+            Err(kind) => {
+                if counted {
+                    *stats.errors.entry(kind).or_default() += 1;
+                }
+                match Conn::open(plan.target).await {
+                    Ok(c) => conn = c,
+                    Err(_) => {
+                        *stats.errors.entry("connect").or_default() += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        k += 1;
+    }
+    stats.measured_secs = match plan.requests {
+        Some(_) => clock::now().saturating_duration_since(start).as_secs_f64(),
+        None => plan.duration.as_secs_f64(),
+    };
+    stats
+}

@@ -1,0 +1,128 @@
+//! Reporting: a table for people, JSON for scripts, and an HdrHistogram
+//! percentile file (`.hgrm`, the format wrk2 and HdrHistogram's plotter
+//! read).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::engine::Stats;
+
+const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 100.0];
+
+/// The summary of a run, as printed and as `--json`.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub mode: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub errors_by_kind: std::collections::BTreeMap<String, u64>,
+    pub throughput_per_s: f64,
+    pub latency_us: Latency,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+    pub mean: f64,
+    pub count: u64,
+}
+
+pub fn summarize(stats: &Stats, scenario: &str, mode: &str) -> Summary {
+    let h = &stats.latency_us;
+    let p = |q: f64| h.value_at_percentile(q);
+    Summary {
+        scenario: scenario.to_owned(),
+        mode: mode.to_owned(),
+        requests: stats.ok + stats.error_count(),
+        ok: stats.ok,
+        errors: stats.error_count(),
+        errors_by_kind: stats
+            .errors
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        throughput_per_s: stats.throughput(),
+        latency_us: Latency {
+            p50: p(PERCENTILES[0]),
+            p90: p(PERCENTILES[1]),
+            p99: p(PERCENTILES[2]),
+            p99_9: p(PERCENTILES[3]),
+            max: h.max(),
+            mean: h.mean(),
+            count: h.len(),
+        },
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.3} ms", us as f64 / 1000.0)
+}
+
+/// The table for people.
+pub fn table(s: &Summary) -> String {
+    let mut out = String::new();
+    let l = &s.latency_us;
+    let _ = writeln!(out, "scenario {} ({})", s.scenario, s.mode);
+    let _ = writeln!(
+        out,
+        "  requests   {:>12}   ok {}   errors {}",
+        s.requests, s.ok, s.errors
+    );
+    for (k, v) in &s.errors_by_kind {
+        let _ = writeln!(out, "    {k:<20} {v}");
+    }
+    let _ = writeln!(out, "  throughput {:>12.0} req/s", s.throughput_per_s);
+    let _ = writeln!(
+        out,
+        "  latency    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.p99_9),
+        ms(l.max)
+    );
+    out
+}
+
+/// The percentile distribution in HdrHistogram's text format (values in
+/// milliseconds).
+pub fn hgrm(stats: &Stats) -> String {
+    let h = &stats.latency_us;
+    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    for v in h.iter_quantiles(2) {
+        let q = v.quantile_iterated_to();
+        let inv = if q < 1.0 {
+            1.0 / (1.0 - q)
+        } else {
+            f64::INFINITY
+        };
+        let _ = writeln!(
+            out,
+            "{:12.3} {:14.12} {:10} {:14.2}",
+            v.value_iterated_to() as f64 / 1000.0,
+            q,
+            v.count_since_last_iteration(),
+            inv
+        );
+    }
+    let _ = writeln!(
+        out,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]",
+        h.mean() / 1000.0,
+        h.stdev() / 1000.0
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {:12.3}, Total count    = {:12}]",
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+    out
+}

@@ -1,0 +1,173 @@
+//! What each request is and how its answer is checked. A wrong answer is an
+//! error of its own kind, never throughput.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use authplane::domain::milenage::{sqn_to_u64, Milenage};
+
+/// Which scenario to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// `GET /oam/ping`, checked for `{"result":"OK"}`.
+    Ping,
+    /// Creates the population: one `PUT /auc/` per subscriber, with keys
+    /// derived from the seed (so `aka` can check vectors without a file).
+    HssProvision,
+    /// `vector_count/1` for a random subscriber of the population; every
+    /// AUTN, XRES, CK and IK recomputed with the project's Milenage.
+    Aka,
+}
+
+/// The population's keys: derived from a seed and the subscriber's index.
+#[derive(Debug, Clone)]
+pub struct Population {
+    pub seed: u64,
+    pub first_imsi: u64,
+    pub size: u64,
+}
+
+impl Population {
+    pub fn imsi(&self, i: u64) -> String {
+        format!("{:015}", self.first_imsi + i)
+    }
+
+    pub fn keys(&self, i: u64) -> ([u8; 16], [u8; 16]) {
+        let derive = |label: &[u8]| {
+            let mut h = Sha256::new();
+            h.update(self.seed.to_be_bytes());
+            h.update(label);
+            h.update(i.to_be_bytes());
+            let d = h.finalize();
+            let mut k = [0u8; 16];
+            k.copy_from_slice(&d[..16]);
+            k
+        };
+        (derive(b"ki"), derive(b"opc"))
+    }
+}
+
+/// One request to send and what its answer must be.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// The subscriber it concerns (scenarios with a population).
+    pub subscriber: u64,
+}
+
+/// A scenario: builds requests and checks their answers.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub kind: Kind,
+    pub population: Population,
+    pub host: String,
+}
+
+/// Why an answer is wrong.
+pub type Wrong = &'static str;
+
+impl Scenario {
+    /// Writes the next request into `out`. `seq` numbers requests of a
+    /// connection (the provisioning scenario walks the population with it).
+    pub fn request(&self, rng: &mut impl Rng, seq: u64, out: &mut Vec<u8>) -> Sent {
+        out.clear();
+        match self.kind {
+            Kind::Ping => {
+                out.extend_from_slice(
+                    format!("GET /oam/ping HTTP/1.1\r\nHost: {}\r\n\r\n", self.host).as_bytes(),
+                );
+                Sent { subscriber: 0 }
+            }
+            Kind::HssProvision => {
+                let i = seq % self.population.size.max(1);
+                let (ki, opc) = self.population.keys(i);
+                let body = format!(
+                    r#"{{"ki":"{}","opc":"{}","amf":"8000","sqn":0,"imsi":"{}"}}"#,
+                    hex::encode(ki),
+                    hex::encode(opc),
+                    self.population.imsi(i)
+                );
+                out.extend_from_slice(
+                    format!(
+                        "PUT /auc/ HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        self.host,
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                Sent { subscriber: i }
+            }
+            Kind::Aka => {
+                let i = rng.random_range(0..self.population.size.max(1));
+                out.extend_from_slice(
+                    format!(
+                        "GET /auc/aka/vector_count/1/imsi/{} HTTP/1.1\r\nHost: {}\r\n\r\n",
+                        self.population.imsi(i),
+                        self.host
+                    )
+                    .as_bytes(),
+                );
+                Sent { subscriber: i }
+            }
+        }
+    }
+
+    /// Checks an answer.
+    pub fn check(&self, sent: Sent, status: u16, body: &[u8]) -> Result<(), Wrong> {
+        if status != 200 {
+            return Err(match status {
+                400..=499 => "http_4xx",
+                503 => "http_503",
+                _ => "http_5xx",
+            });
+        }
+        match self.kind {
+            Kind::Ping => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                (v["result"] == "OK").then_some(()).ok_or("wrong_answer")
+            }
+            Kind::HssProvision => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                (v["imsi"] == self.population.imsi(sent.subscriber).as_str())
+                    .then_some(())
+                    .ok_or("wrong_answer")
+            }
+            Kind::Aka => self.check_vector(sent.subscriber, body),
+        }
+    }
+
+    fn check_vector(&self, i: u64, body: &[u8]) -> Result<(), Wrong> {
+        #[derive(serde::Deserialize)]
+        struct V {
+            rand: String,
+            autn: String,
+            xres: String,
+            ck: String,
+            ik: String,
+        }
+        let vs: Vec<V> = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+        let v = vs.first().ok_or("wrong_vector")?;
+        let h16 = |s: &str| -> Result<[u8; 16], Wrong> {
+            let mut a = [0u8; 16];
+            hex::decode_to_slice(s, &mut a).map_err(|_| "bad_json")?;
+            Ok(a)
+        };
+        let (rand, autn) = (h16(&v.rand)?, h16(&v.autn)?);
+        let (ki, opc) = self.population.keys(i);
+        let m = Milenage::new(&ki, &opc);
+        let amf = [autn[6], autn[7]];
+        // AK depends on RAND only: recover SQN from AUTN with it.
+        let ak = m.compute(&rand, &[0; 6], &amf).ak;
+        let mut sqn = [0u8; 6];
+        for (k, b) in sqn.iter_mut().enumerate() {
+            *b = autn[k] ^ ak[k];
+        }
+        let o = m.compute(&rand, &sqn, &amf);
+        let ok = autn[8..] == o.mac_a
+            && hex::encode(o.res) == v.xres
+            && h16(&v.ck)? == o.ck
+            && h16(&v.ik)? == o.ik
+            && sqn_to_u64(&sqn) > 0;
+        ok.then_some(()).ok_or("wrong_vector")
+    }
+}
