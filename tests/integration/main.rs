@@ -17,4 +17,5 @@ mod hss_vectors;
 mod http;
 mod layers;
 mod lifecycle;
+mod load;
 mod mesh;
