@@ -2,10 +2,14 @@
 //! executor), many keep-alive connections on each.
 //!
 //! Open loop: every connection sends on a fixed schedule (rate ÷
-//! connections) and measures latency from the **intended** send time, so a
-//! stall of the server counts against every request that should have been
-//! sent during it (coordinated-omission correction, as wrk2). Closed loop:
-//! each connection sends its next request when the answer arrives.
+//! connections). When the previous answer came after a request's intended
+//! send time, the server held the connection up: latency is measured from
+//! the **intended** time, so a stall counts against every request that
+//! should have been sent during it (coordinated-omission correction, as
+//! wrk2). When the answer came in time, the connection waits on a timer
+//! (1 ms slots) and latency is measured from the actual send, so the timer's
+//! slack is not charged to the server. Closed loop: each connection sends
+//! its next request when the answer arrives.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -257,9 +261,13 @@ async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
         if plan.requests.is_none() && (intended >= end || clock::now() >= end) {
             break;
         }
-        if intended > clock::now() {
+        // Behind schedule (held up by the server): measure from the intended
+        // time. On time: wait, and measure from the actual send.
+        let behind = clock::now() >= intended;
+        if !behind {
             monoio::time::sleep_until(monoio::time::Instant::from_std(intended)).await;
         }
+        let measured_from = if behind { intended } else { clock::now() };
         let sent = plan.scenario.request(&mut rng, seq, &mut req);
         let (back, outcome) = conn.exchange(std::mem::take(&mut req)).await;
         req = back;
@@ -268,8 +276,9 @@ async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
         match outcome {
             Ok((status, body)) => {
                 if counted {
-                    let us = u64::try_from(done.saturating_duration_since(intended).as_micros())
-                        .unwrap_or(u64::MAX);
+                    let us =
+                        u64::try_from(done.saturating_duration_since(measured_from).as_micros())
+                            .unwrap_or(u64::MAX);
                     stats
                         .latency_us
                         .saturating_record(us.clamp(1, MAX_LATENCY_US));

