@@ -45,6 +45,8 @@ pub struct Plan {
     /// the duration.
     pub requests: Option<u64>,
     pub scenario: Scenario,
+    /// Counts answered requests as they come (for a progress bar).
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Latency is recorded in microseconds, 1 µs to 60 s, 3 significant digits.
@@ -272,7 +274,20 @@ async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
         let (back, outcome) = conn.exchange(std::mem::take(&mut req)).await;
         req = back;
         let done = clock::now();
+        if plan.scenario.close_each && outcome.is_ok() {
+            // Each request on its own connection, as the server wants.
+            match Conn::open(plan.target).await {
+                Ok(c) => conn = c,
+                Err(_) => {
+                    *stats.errors.entry("connect").or_default() += 1;
+                    break;
+                }
+            }
+        }
         let counted = plan.requests.is_some() || intended >= measure_from;
+        if let Some(p) = &plan.progress {
+            p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         match outcome {
             Ok((status, body)) => {
                 if counted {

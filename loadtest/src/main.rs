@@ -9,7 +9,7 @@ use clap::Parser;
 
 use authplane_load::engine::{self, Mode, Plan};
 use authplane_load::report;
-use authplane_load::scenario::{Kind, Population, Scenario};
+use authplane_load::scenario::{Kind, Pick, Population, Scenario};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,6 +55,24 @@ struct Cli {
     /// Write the latency percentile distribution (HdrHistogram .hgrm) here.
     #[arg(long)]
     hgrm: Option<PathBuf>,
+    /// Write a latency-by-percentile plot (SVG) here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Pick subscribers with a Zipf distribution of this exponent (e.g.
+    /// 1.1) instead of uniformly.
+    #[arg(long)]
+    zipf: Option<f64>,
+    /// Ask for `Connection: close` and open a connection per request (for
+    /// servers that close every connection, such as PyHSS).
+    #[arg(long)]
+    close_each: bool,
+    /// A second target: run the same load against both in alternation
+    /// (A B A B ...) and print the ratio B/A of each pair.
+    #[arg(long)]
+    compare: Option<SocketAddr>,
+    /// Rounds of A B with --compare.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -86,9 +104,11 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 size: cli.subscribers,
             },
             host: cli.target.to_string(),
+            pick: cli.zipf.map_or(Pick::Uniform, Pick::Zipf),
+            close_each: cli.close_each,
         },
+        progress: None,
     };
-    let stats = engine::run(&plan)?;
     let mode = match cli.rate {
         Some(r) => format!("open loop at {r} req/s"),
         None => "closed loop".into(),
@@ -97,6 +117,39 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         .as_str()
         .unwrap_or("scenario")
         .to_owned();
+
+    if let Some(b) = cli.compare {
+        return compare(&cli, plan, b, &name, &mode);
+    }
+
+    let progress = provisioning.then(|| {
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let bar = indicatif::ProgressBar::new(cli.subscribers);
+        let c = counter.clone();
+        let n = cli.subscribers;
+        let thread = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(move || loop {
+                let done = c.load(std::sync::atomic::Ordering::Relaxed);
+                bar.set_position(done);
+                if done >= n {
+                    bar.finish_and_clear();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            });
+        (counter, thread)
+    });
+    let mut plan = plan;
+    plan.progress = progress.as_ref().map(|(c, _)| c.clone());
+    let stats = engine::run(&plan);
+    if let Some((c, t)) = progress {
+        c.store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(t) = t {
+            let _ = t.join();
+        }
+    }
+    let stats = stats?;
     let summary = report::summarize(&stats, &name, &mode);
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -107,7 +160,64 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         std::fs::write(path, report::hgrm(&stats))
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    if let Some(path) = &cli.svg {
+        report::svg(&[(&name, &stats)], path)?;
+    }
     Ok(if summary.errors == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
+}
+
+/// Runs `plan` against its target (A) and `b` in alternation and prints
+/// every run and the ratio B/A of each pair.
+fn compare(
+    cli: &Cli,
+    plan: Plan,
+    b: SocketAddr,
+    name: &str,
+    mode: &str,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut plan_b = plan.clone();
+    plan_b.target = b;
+    plan_b.scenario.host = b.to_string();
+    let mut errors = 0;
+    let mut last = None;
+    println!(
+        "{:<10} {:>12} {:>10} {:>10} {:>8}",
+        "run", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for r in 1..=cli.rounds.max(1) {
+        let a = engine::run(&plan)?;
+        let bs = engine::run(&plan_b)?;
+        for (label, s) in [("A", &a), ("B", &bs)] {
+            errors += s.error_count();
+            println!(
+                "{:<10} {:>12.0} {:>10.3} {:>10.3} {:>8}",
+                format!("{label} r{r}"),
+                s.throughput(),
+                s.latency_us.value_at_percentile(50.0) as f64 / 1000.0,
+                s.latency_us.value_at_percentile(99.0) as f64 / 1000.0,
+                s.error_count()
+            );
+        }
+        let p99 = |s: &engine::Stats| s.latency_us.value_at_percentile(99.0).max(1) as f64;
+        println!(
+            "  pair {r}: B/A throughput {:.2}, B/A p99 {:.2}",
+            bs.throughput() / a.throughput().max(1e-9),
+            p99(&bs) / p99(&a)
+        );
+        last = Some((a, bs));
+    }
+    if let (Some(path), Some((a, bs))) = (&cli.svg, &last) {
+        report::svg(
+            &[(&format!("A {name}"), a), (&format!("B {name}"), bs)],
+            path,
+        )?;
+    }
+    let _ = mode;
+    Ok(if errors == 0 {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::from(1)

@@ -126,3 +126,56 @@ pub fn hgrm(stats: &Stats) -> String {
     );
     out
 }
+
+/// A latency-by-percentile plot (SVG), one line per named run, x on the
+/// usual HdrHistogram scale (1/(1-percentile), logarithmic).
+pub fn svg(runs: &[(&str, &Stats)], path: &std::path::Path) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut max_ms: f64 = 0.001;
+    for (name, stats) in runs {
+        let mut pts = Vec::new();
+        for v in stats.latency_us.iter_quantiles(2) {
+            let q = v.quantile_iterated_to();
+            if q >= 0.99999 {
+                break;
+            }
+            let ms = v.value_iterated_to() as f64 / 1000.0;
+            max_ms = max_ms.max(ms);
+            pts.push((1.0 / (1.0 - q), ms));
+        }
+        series.push(((*name).to_owned(), pts));
+    }
+    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("latency by percentile", ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((1.0f64..100_000.0).log_scale(), 0.0..max_ms * 1.1)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc("percentile: 1/(1-p)  (10 = p90, 100 = p99, 1000 = p99.9)")
+        .y_desc("ms")
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let colours = [BLUE, RED, GREEN, MAGENTA, BLACK];
+    for (i, (name, pts)) in series.into_iter().enumerate() {
+        let colour = colours[i % colours.len()];
+        chart
+            .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}

@@ -18,6 +18,17 @@ pub enum Kind {
     /// `vector_count/1` for a random subscriber of the population; every
     /// AUTN, XRES, CK and IK recomputed with the project's Milenage.
     Aka,
+    /// Resync with a valid AUTS built locally (as the USIM would) for a
+    /// random subscriber; the answer must carry its SQN_MS.
+    Resync,
+}
+
+/// How subscribers are picked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pick {
+    Uniform,
+    /// Zipf with exponent `s`: a few subscribers get most requests.
+    Zipf(f64),
 }
 
 /// The population's keys: derived from a seed and the subscriber's index.
@@ -53,6 +64,8 @@ impl Population {
 pub struct Sent {
     /// The subscriber it concerns (scenarios with a population).
     pub subscriber: u64,
+    /// The SQN_MS a resync request carried.
+    pub sqn_ms: u64,
 }
 
 /// A scenario: builds requests and checks their answers.
@@ -61,6 +74,10 @@ pub struct Scenario {
     pub kind: Kind,
     pub population: Population,
     pub host: String,
+    pub pick: Pick,
+    /// Ask the server to close the connection after each answer (for
+    /// servers that do anyway, such as PyHSS).
+    pub close_each: bool,
 }
 
 /// Why an answer is wrong.
@@ -71,12 +88,24 @@ impl Scenario {
     /// connection (the provisioning scenario walks the population with it).
     pub fn request(&self, rng: &mut impl Rng, seq: u64, out: &mut Vec<u8>) -> Sent {
         out.clear();
+        let conn = if self.close_each {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
         match self.kind {
             Kind::Ping => {
                 out.extend_from_slice(
-                    format!("GET /oam/ping HTTP/1.1\r\nHost: {}\r\n\r\n", self.host).as_bytes(),
+                    format!(
+                        "GET /oam/ping HTTP/1.1\r\nHost: {}\r\n{conn}\r\n",
+                        self.host
+                    )
+                    .as_bytes(),
                 );
-                Sent { subscriber: 0 }
+                Sent {
+                    subscriber: 0,
+                    sqn_ms: 0,
+                }
             }
             Kind::HssProvision => {
                 let i = seq % self.population.size.max(1);
@@ -89,26 +118,67 @@ impl Scenario {
                 );
                 out.extend_from_slice(
                     format!(
-                        "PUT /auc/ HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        "PUT /auc/ HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{conn}Content-Length: {}\r\n\r\n{body}",
                         self.host,
                         body.len()
                     )
                     .as_bytes(),
                 );
-                Sent { subscriber: i }
+                Sent {
+                    subscriber: i,
+                    sqn_ms: 0,
+                }
             }
             Kind::Aka => {
-                let i = rng.random_range(0..self.population.size.max(1));
+                let i = self.pick(rng);
                 out.extend_from_slice(
                     format!(
-                        "GET /auc/aka/vector_count/1/imsi/{} HTTP/1.1\r\nHost: {}\r\n\r\n",
+                        "GET /auc/aka/vector_count/1/imsi/{} HTTP/1.1\r\nHost: {}\r\n{conn}\r\n",
                         self.population.imsi(i),
                         self.host
                     )
                     .as_bytes(),
                 );
-                Sent { subscriber: i }
+                Sent {
+                    subscriber: i,
+                    sqn_ms: 0,
+                }
             }
+            Kind::Resync => {
+                let i = self.pick(rng);
+                let (ki, opc) = self.population.keys(i);
+                let m = Milenage::new(&ki, &opc);
+                let rand: [u8; 16] = rng.random();
+                let sqn_ms = rng.random_range(1..1u64 << 40);
+                let auts = authplane::domain::milenage::make_auts(&m, &rand, sqn_ms);
+                out.extend_from_slice(
+                    format!(
+                        "GET /auc/aka/resync/imsi/{}/auts/{}/rand/{} HTTP/1.1\r\nHost: {}\r\n{conn}\r\n",
+                        self.population.imsi(i),
+                        hex::encode(auts),
+                        hex::encode(rand),
+                        self.host
+                    )
+                    .as_bytes(),
+                );
+                Sent {
+                    subscriber: i,
+                    sqn_ms,
+                }
+            }
+        }
+    }
+
+    /// A subscriber of the population, by the configured distribution.
+    fn pick(&self, rng: &mut impl Rng) -> u64 {
+        let n = self.population.size.max(1);
+        match self.pick {
+            Pick::Uniform => rng.random_range(0..n),
+            Pick::Zipf(s) => match rand_distr::Zipf::new(n as f64, s) {
+                // Zipf yields 1..=n.
+                Ok(z) => (rng.sample(z) as u64).saturating_sub(1).min(n - 1),
+                Err(_) => rng.random_range(0..n),
+            },
         }
     }
 
@@ -133,6 +203,12 @@ impl Scenario {
                     .ok_or("wrong_answer")
             }
             Kind::Aka => self.check_vector(sent.subscriber, body),
+            Kind::Resync => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                let ok = v["sqn_ms"].as_u64() == Some(sent.sqn_ms)
+                    && v["sqn"].as_u64().is_some_and(|s| s >= sent.sqn_ms);
+                ok.then_some(()).ok_or("wrong_answer")
+            }
         }
     }
 

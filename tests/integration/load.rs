@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authplane_load::engine::{run, Mode, Plan, Stats};
-use authplane_load::scenario::{Kind, Population, Scenario};
+use authplane_load::scenario::{Kind, Pick, Population, Scenario};
 
 use crate::harness::Server;
 
@@ -29,7 +29,10 @@ fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
                 size: 500,
             },
             host: target.to_string(),
+            pick: Pick::Uniform,
+            close_each: false,
         },
+        progress: None,
     }
 }
 
@@ -63,6 +66,16 @@ fn every_built_scenario_runs_against_the_server_without_a_wrong_answer() {
     // Open loop: the schedule, not the server, sets the count.
     assert!((1800..=2200).contains(&aka.ok), "{}", aka.ok);
     consistent(&aka);
+
+    // Resync with AUTS built as a USIM would, Zipf-distributed subscribers,
+    // one connection per request.
+    let mut resync = plan(s.addr, Kind::Resync, Mode::Closed, 0.5);
+    resync.scenario.pick = Pick::Zipf(1.1);
+    resync.scenario.close_each = true;
+    let r = run(&resync).unwrap();
+    assert!(r.ok > 50, "{r:?}");
+    assert_eq!(r.error_count(), 0, "{:?}", r.errors);
+    consistent(&r);
 }
 
 /// A test server answering `/oam/ping` at once, except that the first
