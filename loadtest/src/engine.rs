@@ -45,6 +45,8 @@ pub struct Plan {
     /// the duration.
     pub requests: Option<u64>,
     pub scenario: Scenario,
+    /// Requests per write in closed loop (HTTP pipelining); 1: none.
+    pub pipeline: usize,
     /// Counts answered requests as they come (for a progress bar).
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
@@ -174,9 +176,15 @@ impl Conn {
         if res.is_err() {
             return (req, Err("connection"));
         }
+        let answer = self.read_one().await;
+        (req, answer)
+    }
+
+    /// Reads one whole response: (status, body).
+    async fn read_one(&mut self) -> Result<(u16, Vec<u8>), &'static str> {
         loop {
             if let Some(done) = parse_response(&mut self.buf) {
-                return (req, done);
+                return done;
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(16 * 1024);
@@ -187,11 +195,62 @@ impl Conn {
             let (res, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
             self.buf = SliceMut::into_inner(slice);
             match res {
-                Ok(0) | Err(_) => return (req, Err("connection")),
+                Ok(0) | Err(_) => return Err("connection"),
                 Ok(_) => {}
             }
         }
     }
+}
+
+/// Closed loop with pipelining: `plan.pipeline` requests in one write, then
+/// their answers in order; each one's latency runs from the write. Returns
+/// false when the connection broke.
+async fn pipelined(
+    plan: &Plan,
+    conn: &mut Conn,
+    rng: &mut rand::rngs::SmallRng,
+    seq: u64,
+    measure_from: Instant,
+    stats: &mut Stats,
+) -> bool {
+    let mut batch = Vec::with_capacity(plan.pipeline * 256);
+    let mut one = Vec::with_capacity(256);
+    let mut sents = Vec::with_capacity(plan.pipeline);
+    for i in 0..plan.pipeline {
+        sents.push(plan.scenario.request(rng, seq + i as u64, &mut one));
+        batch.extend_from_slice(&one);
+    }
+    let sent_at = clock::now();
+    let (res, _) = conn.stream.write_all(batch).await;
+    if res.is_err() {
+        *stats.errors.entry("connection").or_default() += 1;
+        return false;
+    }
+    for sent in sents {
+        let outcome = conn.read_one().await;
+        let counted = sent_at >= measure_from;
+        match outcome {
+            Ok((status, body)) => {
+                if counted {
+                    let us =
+                        u64::try_from(clock::now().saturating_duration_since(sent_at).as_micros())
+                            .unwrap_or(u64::MAX);
+                    stats
+                        .latency_us
+                        .saturating_record(us.clamp(1, MAX_LATENCY_US));
+                    match plan.scenario.check(sent, status, &body) {
+                        Ok(()) => stats.ok += 1,
+                        Err(kind) => *stats.errors.entry(kind).or_default() += 1,
+                    }
+                }
+            }
+            Err(kind) => {
+                *stats.errors.entry(kind).or_default() += 1;
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// One whole response off the front of `buf`, if it has arrived.
@@ -270,6 +329,16 @@ async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
             monoio::time::sleep_until(monoio::time::Instant::from_std(intended)).await;
         }
         let measured_from = if behind { intended } else { clock::now() };
+        if plan.pipeline > 1 && interval.is_none() && plan.requests.is_none() {
+            if !pipelined(plan, &mut conn, &mut rng, seq, measure_from, &mut stats).await {
+                match Conn::open(plan.target).await {
+                    Ok(c) => conn = c,
+                    Err(_) => break,
+                }
+            }
+            k += 1;
+            continue;
+        }
         let sent = plan.scenario.request(&mut rng, seq, &mut req);
         let (back, outcome) = conn.exchange(std::mem::take(&mut req)).await;
         req = back;

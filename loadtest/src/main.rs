@@ -73,6 +73,13 @@ struct Cli {
     /// Rounds of A B with --compare.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Requests per write (HTTP pipelining), closed loop only.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// A weighted mix of scenarios from a TOML file
+    /// (`[[scenario]]` tables with `kind` and `weight`).
+    #[arg(long)]
+    mix: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -80,7 +87,24 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let provisioning = cli.scenario == Kind::HssProvision;
+    let provisioning = cli.scenario == Kind::HssProvision && cli.mix.is_none();
+    anyhow::ensure!(
+        cli.pipeline <= 1 || (cli.rate.is_none() && !provisioning),
+        "--pipeline works in closed loop and not with hss-provision"
+    );
+    let mix = match &cli.mix {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let file: authplane_load::scenario::MixFile =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            Some(
+                file.cumulative()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let plan = Plan {
         target: cli.target,
         mode: match cli.rate {
@@ -106,17 +130,22 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             host: cli.target.to_string(),
             pick: cli.zipf.map_or(Pick::Uniform, Pick::Zipf),
             close_each: cli.close_each,
+            mix,
         },
+        pipeline: cli.pipeline.max(1),
         progress: None,
     };
     let mode = match cli.rate {
         Some(r) => format!("open loop at {r} req/s"),
         None => "closed loop".into(),
     };
-    let name = serde_json::to_value(cli.scenario)?
-        .as_str()
-        .unwrap_or("scenario")
-        .to_owned();
+    let name = match &cli.mix {
+        Some(p) => format!("mix {}", p.display()),
+        None => serde_json::to_value(cli.scenario)?
+            .as_str()
+            .unwrap_or("scenario")
+            .to_owned(),
+    };
 
     if let Some(b) = cli.compare {
         return compare(&cli, plan, b, &name, &mode);

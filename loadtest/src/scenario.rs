@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256};
 use authplane::domain::milenage::{sqn_to_u64, Milenage};
 
 /// Which scenario to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// `GET /oam/ping`, checked for `{"result":"OK"}`.
@@ -62,6 +64,8 @@ impl Population {
 /// One request to send and what its answer must be.
 #[derive(Debug, Clone, Copy)]
 pub struct Sent {
+    /// What was sent (in a mix, each request's own kind).
+    pub kind: Kind,
     /// The subscriber it concerns (scenarios with a population).
     pub subscriber: u64,
     /// The SQN_MS a resync request carried.
@@ -78,6 +82,45 @@ pub struct Scenario {
     /// Ask the server to close the connection after each answer (for
     /// servers that do anyway, such as PyHSS).
     pub close_each: bool,
+    /// A weighted mix of kinds (cumulative weights), instead of `kind`.
+    pub mix: Option<Vec<(Kind, u32)>>,
+}
+
+/// A mix file: `[[scenario]] kind = "aka" weight = 8`, one table per kind.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixFile {
+    pub scenario: Vec<MixEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    pub kind: Kind,
+    pub weight: u32,
+}
+
+impl MixFile {
+    /// Cumulative weights; provisioning cannot be mixed (it walks the
+    /// population once).
+    pub fn cumulative(&self) -> Result<Vec<(Kind, u32)>, String> {
+        let mut total = 0u32;
+        let mut out = Vec::new();
+        for e in &self.scenario {
+            if e.kind == Kind::HssProvision {
+                return Err("hss-provision cannot be part of a mix: run it first".into());
+            }
+            if e.weight == 0 {
+                continue;
+            }
+            total = total.checked_add(e.weight).ok_or("weights too large")?;
+            out.push((e.kind, total));
+        }
+        if out.is_empty() {
+            return Err("the mix has no scenario with a weight".into());
+        }
+        Ok(out)
+    }
 }
 
 /// Why an answer is wrong.
@@ -93,7 +136,17 @@ impl Scenario {
         } else {
             ""
         };
-        match self.kind {
+        let kind = match &self.mix {
+            Some(mix) => {
+                let total = mix.last().map_or(1, |(_, t)| *t);
+                let x = rng.random_range(0..total);
+                mix.iter()
+                    .find(|(_, t)| x < *t)
+                    .map_or(self.kind, |(k, _)| *k)
+            }
+            None => self.kind,
+        };
+        match kind {
             Kind::Ping => {
                 out.extend_from_slice(
                     format!(
@@ -103,6 +156,7 @@ impl Scenario {
                     .as_bytes(),
                 );
                 Sent {
+                    kind,
                     subscriber: 0,
                     sqn_ms: 0,
                 }
@@ -125,6 +179,7 @@ impl Scenario {
                     .as_bytes(),
                 );
                 Sent {
+                    kind,
                     subscriber: i,
                     sqn_ms: 0,
                 }
@@ -140,6 +195,7 @@ impl Scenario {
                     .as_bytes(),
                 );
                 Sent {
+                    kind,
                     subscriber: i,
                     sqn_ms: 0,
                 }
@@ -162,6 +218,7 @@ impl Scenario {
                     .as_bytes(),
                 );
                 Sent {
+                    kind,
                     subscriber: i,
                     sqn_ms,
                 }
@@ -191,7 +248,7 @@ impl Scenario {
                 _ => "http_5xx",
             });
         }
-        match self.kind {
+        match sent.kind {
             Kind::Ping => {
                 let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
                 (v["result"] == "OK").then_some(()).ok_or("wrong_answer")

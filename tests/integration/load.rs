@@ -31,7 +31,9 @@ fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
             host: target.to_string(),
             pick: Pick::Uniform,
             close_each: false,
+            mix: None,
         },
+        pipeline: 1,
         progress: None,
     }
 }
@@ -76,6 +78,24 @@ fn every_built_scenario_runs_against_the_server_without_a_wrong_answer() {
     assert!(r.ok > 50, "{r:?}");
     assert_eq!(r.error_count(), 0, "{:?}", r.errors);
     consistent(&r);
+
+    // Pipelining, and a weighted mix of kinds.
+    let mut piped = plan(s.addr, Kind::Ping, Mode::Closed, 0.5);
+    piped.pipeline = 16;
+    let p16 = run(&piped).unwrap();
+    assert!(p16.ok > 1000 && p16.error_count() == 0, "{p16:?}");
+    consistent(&p16);
+    let mut mixed = plan(s.addr, Kind::Ping, Mode::Closed, 0.5);
+    let mix: authplane_load::scenario::MixFile = toml::from_str(
+        "[[scenario]]\nkind = \"aka\"\nweight = 3\n[[scenario]]\nkind = \"ping\"\nweight = 1\n",
+    )
+    .unwrap();
+    mixed.scenario.mix = Some(mix.cumulative().unwrap());
+    let m = run(&mixed).unwrap();
+    assert!(m.ok > 100 && m.error_count() == 0, "{:?}", m.errors);
+    let bad: authplane_load::scenario::MixFile =
+        toml::from_str("[[scenario]]\nkind = \"hss-provision\"\nweight = 1\n").unwrap();
+    assert!(bad.cumulative().is_err());
 }
 
 /// A test server answering `/oam/ping` at once, except that the first
