@@ -28,4 +28,5 @@ pub mod hss;
 pub mod oam;
 pub mod runtime;
 pub mod server;
+pub mod stir;
 pub mod storage;

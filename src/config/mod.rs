@@ -71,6 +71,8 @@ pub enum ConfigError {
 pub struct Layers {
     merged: Table,
     origins: BTreeMap<String, Origin>,
+    /// The directory of the config file: relative paths in it resolve there.
+    base_dir: Option<PathBuf>,
 }
 
 impl Default for Layers {
@@ -86,6 +88,7 @@ impl Layers {
         let mut layers = Layers {
             merged: Table::new(),
             origins: BTreeMap::new(),
+            base_dir: None,
         };
         layers.merge(merged, &Origin::Default);
         layers
@@ -102,6 +105,7 @@ impl Layers {
             message: e.message().to_owned(),
         })?;
         self.merge(table, &Origin::File(path.to_owned()));
+        self.base_dir = path.parent().map(Path::to_path_buf);
         Ok(self)
     }
 
@@ -197,7 +201,8 @@ impl Layers {
                     message,
                 }
             })?;
-        raw.validate(|key, message| ConfigError::Key {
+        let base = self.base_dir.clone().unwrap_or_default();
+        raw.validate(&base, |key, message| ConfigError::Key {
             key: key.to_owned(),
             origin: self.origin_of(key),
             message,
@@ -244,7 +249,91 @@ struct RawConfig {
     storage: RawStorage,
     services: Services,
     hss: HssConfig,
+    stir: RawStir,
     log: RawLog,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStir {
+    default_attest: String,
+    attestation: Vec<RawAttestation>,
+    credentials: Vec<RawCredential>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttestation {
+    prefix: String,
+    attest: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredential {
+    key: PathBuf,
+    x5u: String,
+    #[serde(default)]
+    tn_prefixes: Vec<String>,
+}
+
+/// A signing credential: its key (parsed once) and certificate URL.
+#[derive(Clone)]
+pub struct Credential {
+    pub key: std::sync::Arc<p256::ecdsa::SigningKey>,
+    pub x5u: String,
+    /// The PASSporT header for this x5u, base64url, computed once.
+    pub header_b64: String,
+    pub tn_prefixes: Vec<String>,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("x5u", &self.x5u)
+            .field("tn_prefixes", &self.tn_prefixes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The STIR service's settings.
+#[derive(Debug, Clone)]
+pub struct StirConfig {
+    pub default_attest: crate::domain::passport::Attest,
+    /// (orig TN prefix, attestation).
+    pub attestation: Vec<(String, crate::domain::passport::Attest)>,
+    pub credentials: Vec<Credential>,
+}
+
+impl StirConfig {
+    /// The attestation for an originating TN: the longest matching prefix.
+    pub fn attest_for(&self, tn: &str) -> crate::domain::passport::Attest {
+        self.attestation
+            .iter()
+            .filter(|(p, _)| tn.starts_with(p.as_str()))
+            .max_by_key(|(p, _)| p.len())
+            .map_or(self.default_attest, |(_, a)| *a)
+    }
+
+    /// The credential signing for an originating TN: the longest matching
+    /// prefix (a credential without prefixes matches every TN).
+    pub fn credential_for(&self, tn: &str) -> Option<&Credential> {
+        self.credentials
+            .iter()
+            .filter_map(|c| {
+                if c.tn_prefixes.is_empty() {
+                    Some((0, c))
+                } else {
+                    c.tn_prefixes
+                        .iter()
+                        .filter(|p| tn.starts_with(p.as_str()))
+                        .map(|p| (p.len() + 1, c))
+                        .max_by_key(|(l, _)| *l)
+                }
+            })
+            .max_by_key(|(l, _)| *l)
+            .map(|(_, c)| c)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,6 +451,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub services: Services,
     pub hss: HssConfig,
+    pub stir: StirConfig,
     pub log: LogConfig,
 }
 
@@ -399,7 +489,50 @@ pub fn available_cores() -> u16 {
 }
 
 impl RawConfig {
-    fn validate<E>(mut self, err: impl Fn(&str, String) -> E) -> Result<Config, E> {
+    fn validate<E>(mut self, base: &Path, err: impl Fn(&str, String) -> E) -> Result<Config, E> {
+        use crate::domain::passport::{header_b64, Attest};
+        let attest = |key: &str, v: &str| {
+            Attest::parse(v).ok_or_else(|| err(key, format!("{v:?}: expected A, B or C")))
+        };
+        let stir = StirConfig {
+            default_attest: attest("stir.default_attest", &self.stir.default_attest)?,
+            attestation: self
+                .stir
+                .attestation
+                .iter()
+                .map(|a| Ok((a.prefix.clone(), attest("stir.attestation", &a.attest)?)))
+                .collect::<Result<_, E>>()?,
+            credentials: self
+                .stir
+                .credentials
+                .iter()
+                .map(|c| {
+                    use p256::pkcs8::DecodePrivateKey;
+                    let path = base.join(&c.key);
+                    let pem = std::fs::read_to_string(&path).map_err(|e| {
+                        err("stir.credentials", format!("key {}: {e}", path.display()))
+                    })?;
+                    let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
+                        err(
+                            "stir.credentials",
+                            format!("key {}: not a PKCS#8 P-256 key: {e}", path.display()),
+                        )
+                    })?;
+                    if !(c.x5u.starts_with("https://") || c.x5u.starts_with("http://")) {
+                        return Err(err(
+                            "stir.credentials",
+                            format!("x5u {:?}: must be an http(s) URL", c.x5u),
+                        ));
+                    }
+                    Ok(Credential {
+                        key: std::sync::Arc::new(key),
+                        header_b64: header_b64(&c.x5u),
+                        x5u: c.x5u.clone(),
+                        tn_prefixes: c.tn_prefixes.clone(),
+                    })
+                })
+                .collect::<Result<_, E>>()?,
+        };
         if !self.hss.key_encryption_key.is_empty() {
             let kek = crate::domain::keywrap::Kek::from_hex(&self.hss.key_encryption_key)
                 .map_err(|e| err("hss.key_encryption_key", e.problem.into()))?;
@@ -516,6 +649,7 @@ impl RawConfig {
             },
             services: self.services,
             hss: self.hss,
+            stir,
             log: LogConfig {
                 level,
                 format: self.log.format,

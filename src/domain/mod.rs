@@ -12,6 +12,7 @@ pub mod ids;
 pub mod kdf;
 pub mod keywrap;
 pub mod milenage;
+pub mod passport;
 pub mod router;
 pub mod shard;
 pub mod sqn;

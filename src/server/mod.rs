@@ -54,6 +54,9 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
     if config.services.hss {
         crate::hss::register(&mut r)?;
     }
+    if config.services.stir {
+        crate::stir::register(&mut r)?;
+    }
     Ok(r)
 }
 
@@ -77,9 +80,29 @@ pub struct Reply<'o> {
 impl Reply<'_> {
     /// A JSON body, serialized straight into the connection's buffer.
     pub fn json<T: Serialize + ?Sized>(&mut self, status: u16, value: &T) -> Result<(), ApiError> {
+        self.json_with(status, value, &[])
+    }
+
+    /// An error body in `api`'s shape with `status` (where an API gives a
+    /// cause its own status) and extra headers.
+    pub fn error_with(&mut self, status: u16, err: &ApiError, api: Api, extra: &[(&str, &str)]) {
+        let start =
+            http1::begin_response(self.out, status, "application/json", self.keep_alive, extra);
+        err.write_body(api, self.out);
+        http1::finish(self.out, start, self.send_body);
+        self.status = status;
+    }
+
+    /// A JSON body with extra headers.
+    pub fn json_with<T: Serialize + ?Sized>(
+        &mut self,
+        status: u16,
+        value: &T,
+        extra: &[(&str, &str)],
+    ) -> Result<(), ApiError> {
         let mark = self.out.len();
         let start =
-            http1::begin_response(self.out, status, "application/json", self.keep_alive, &[]);
+            http1::begin_response(self.out, status, "application/json", self.keep_alive, extra);
         if let Err(e) = simd_json::serde::to_writer(&mut *self.out, value) {
             self.out.truncate(mark);
             return Err(ApiError::Internal(format!(

@@ -19,3 +19,4 @@ mod layers;
 mod lifecycle;
 mod load;
 mod mesh;
+mod stir;

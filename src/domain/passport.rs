@@ -1,0 +1,160 @@
+//! SHAKEN PASSporTs (RFC 8225, RFC 8588): canonical JSON, the JWS signing
+//! input, and the full-form Identity header (RFC 8224). Pure: the signature
+//! is produced by a key given in, the clock and `origid` are parameters.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+
+/// SHAKEN attestation levels (RFC 8588 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attest {
+    A,
+    B,
+    C,
+}
+
+impl Attest {
+    pub fn parse(s: &str) -> Option<Attest> {
+        match s {
+            "A" => Some(Attest::A),
+            "B" => Some(Attest::B),
+            "C" => Some(Attest::C),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attest::A => "A",
+            Attest::B => "B",
+            Attest::C => "C",
+        }
+    }
+}
+
+/// A telephone number as SHAKEN carries it: digits only (RFC 8225 §5.2.1,
+/// canonicalized: no `+`, no separators), 1 to 15 of them.
+pub fn valid_tn(tn: &str) -> bool {
+    (1..=15).contains(&tn.len()) && tn.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The claims of one SHAKEN PASSporT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub attest: Attest,
+    pub dest_tns: Vec<String>,
+    pub iat: u64,
+    pub orig_tn: String,
+    pub origid: String,
+}
+
+/// A JSON string literal (TNs and UUIDs need no escaping, x5u may).
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+}
+
+/// The protected header, base64url: canonical JSON (keys sorted, no
+/// whitespace). Computed once per credential.
+pub fn header_b64(x5u: &str) -> String {
+    let json = format!(
+        r#"{{"alg":"ES256","ppt":"shaken","typ":"passport","x5u":{}}}"#,
+        json_str(x5u)
+    );
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// The claims as canonical JSON (keys sorted lexicographically at every
+/// level, no whitespace: RFC 8225 §9).
+pub fn claims_json(c: &Claims) -> String {
+    let dest: Vec<String> = c.dest_tns.iter().map(|t| json_str(t)).collect();
+    format!(
+        r#"{{"attest":"{}","dest":{{"tn":[{}]}},"iat":{},"orig":{{"tn":{}}},"origid":{}}}"#,
+        c.attest.as_str(),
+        dest.join(","),
+        c.iat,
+        json_str(&c.orig_tn),
+        json_str(&c.origid)
+    )
+}
+
+/// Signs `claims` under `header_b64` with ES256 (RFC 6979 nonces) and
+/// returns the compact JWS `h.p.s` (signature as R ‖ S, base64url).
+pub fn sign(key: &SigningKey, header_b64: &str, claims: &Claims) -> String {
+    let mut jws = String::with_capacity(header_b64.len() + 400);
+    jws.push_str(header_b64);
+    jws.push('.');
+    jws.push_str(&URL_SAFE_NO_PAD.encode(claims_json(claims)));
+    let sig: Signature = key.sign(jws.as_bytes());
+    jws.push('.');
+    jws.push_str(&URL_SAFE_NO_PAD.encode(sig.to_bytes()));
+    jws
+}
+
+/// The full-form Identity header value (RFC 8224 §4.1, RFC 8588).
+pub fn identity(jws: &str, x5u: &str) -> String {
+    format!("{jws};info=<{x5u}>;alg=ES256;ppt=shaken")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::Verifier;
+    use p256::ecdsa::VerifyingKey;
+    use p256::pkcs8::DecodePrivateKey;
+
+    fn claims() -> Claims {
+        Claims {
+            attest: Attest::A,
+            dest_tns: vec!["12355551212".into()],
+            iat: 1_767_225_600,
+            orig_tn: "12155551212".into(),
+            origid: "123e4567-e89b-12d3-a456-426655440000".into(),
+        }
+    }
+
+    #[test]
+    fn canonical_json_has_sorted_keys_and_no_whitespace() {
+        assert_eq!(
+            claims_json(&claims()),
+            r#"{"attest":"A","dest":{"tn":["12355551212"]},"iat":1767225600,"orig":{"tn":"12155551212"},"origid":"123e4567-e89b-12d3-a456-426655440000"}"#
+        );
+        let h = URL_SAFE_NO_PAD
+            .decode(header_b64("http://127.0.0.1:8787/certs/sp.pem"))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(h).unwrap(),
+            r#"{"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"http://127.0.0.1:8787/certs/sp.pem"}"#
+        );
+    }
+
+    #[test]
+    fn signatures_verify_over_the_exact_bytes() {
+        let key =
+            SigningKey::from_pkcs8_pem(include_str!("../../tests/fixtures/stir/keys/sp-key.pem"))
+                .unwrap();
+        let x5u = "http://127.0.0.1:8787/certs/sp.pem";
+        let jws = sign(&key, &header_b64(x5u), &claims());
+        let (input, sig) = jws.rsplit_once('.').unwrap();
+        let sig = Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap()).unwrap();
+        VerifyingKey::from(&key)
+            .verify(input.as_bytes(), &sig)
+            .unwrap();
+        // RFC 6979: the same claims give the same token.
+        assert_eq!(jws, sign(&key, &header_b64(x5u), &claims()));
+        let id = identity(&jws, x5u);
+        assert!(id.ends_with(";info=<http://127.0.0.1:8787/certs/sp.pem>;alg=ES256;ppt=shaken"));
+        assert_eq!(id.matches('.').count(), 2 + x5u.matches('.').count());
+    }
+
+    #[test]
+    fn tn_and_attest_rules() {
+        assert!(valid_tn("12155551212"));
+        assert!(!valid_tn("+12155551212"));
+        assert!(!valid_tn(""));
+        assert!(!valid_tn("1234567890123456"));
+        assert_eq!(Attest::parse("B"), Some(Attest::B));
+        assert_eq!(Attest::parse("D"), None);
+    }
+}

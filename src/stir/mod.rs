@@ -1,0 +1,222 @@
+//! STIR/SHAKEN over ATIS-1000082's REST API: STI-AS signing
+//! (`POST /stir/v1/signing`). Every answer carries `X-RequestID` (echoed,
+//! or generated); errors are `requestError` bodies with the seed's
+//! SVC/POL ids.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::api_error::{Api, ApiError};
+use crate::domain::http1::{Method, Request};
+use crate::domain::passport::{self, Attest, Claims};
+use crate::domain::router::{Params, RouteError};
+use crate::server::{Ctx, Handler, Reply, Routes};
+
+pub fn register(r: &mut Routes) -> Result<(), RouteError> {
+    r.add(
+        Method::Post,
+        "/stir/v1/signing",
+        Api::Stir,
+        Handler::Sync(signing),
+    )?;
+    Ok(())
+}
+
+fn svc(id: &'static str, text: impl Into<String>, variables: &[&str]) -> ApiError {
+    ApiError::BadRequest {
+        reason: text.into(),
+        stir_id: Some(id),
+        variables: variables.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+fn missing(name: &str) -> ApiError {
+    svc(
+        "SVC4001",
+        format!("Error: Missing mandatory parameter '{name}'"),
+        &[name],
+    )
+}
+
+fn invalid(name: &str) -> ApiError {
+    svc(
+        "SVC4005",
+        format!("Error: Invalid parameter value '{name}'"),
+        &[name],
+    )
+}
+
+/// 415, 406 and 411 as the seed defines them, for both endpoints.
+fn check_headers(req: &Request<'_>) -> Result<(), (u16, ApiError)> {
+    let is_json = |v: &[u8]| {
+        let v = String::from_utf8_lossy(v).to_ascii_lowercase();
+        v.split(';')
+            .next()
+            .is_some_and(|t| t.trim() == "application/json")
+    };
+    if !req.header("content-type").is_some_and(is_json) {
+        return Err((
+            415,
+            svc(
+                "SVC4004",
+                "Error: Unsupported Content-Type, application/json expected",
+                &[],
+            ),
+        ));
+    }
+    if let Some(accept) = req.header("accept") {
+        let a = String::from_utf8_lossy(accept).to_ascii_lowercase();
+        let ok = a.split(',').any(|t| {
+            let t = t.split(';').next().unwrap_or("").trim();
+            t == "application/json" || t == "application/*" || t == "*/*"
+        });
+        if !ok {
+            return Err((
+                406,
+                svc(
+                    "SVC4002",
+                    "Error: Not Acceptable, application/json is what this service answers",
+                    &[],
+                ),
+            ));
+        }
+    }
+    if req.header("content-length").is_none() {
+        return Err((
+            411,
+            svc(
+                "SVC4007",
+                "Error: Missing mandatory Content-Length header",
+                &[],
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SigningResponse {
+    #[serde(rename = "signingResponse")]
+    signing_response: Identity,
+}
+
+#[derive(Serialize)]
+struct Identity {
+    identity: String,
+}
+
+/// The claims of a `signingRequest`, validated; `origid` generated when
+/// absent (the seed's rule), `attest` from the configuration when absent.
+fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(svc(
+            "SVC4000",
+            "Error: Missing JSON body in the request",
+            &[],
+        ));
+    }
+    let root: Value = simd_json::serde::from_slice(body).map_err(|e| {
+        svc(
+            "SVC4006",
+            format!("Error: Failed to parse JSON body: {e}"),
+            &[],
+        )
+    })?;
+    let req = root
+        .get("signingRequest")
+        .ok_or_else(|| missing("signingRequest"))?;
+    if !req.is_object() {
+        return Err(invalid("signingRequest"));
+    }
+    let orig = req.get("orig").ok_or_else(|| missing("orig"))?;
+    let orig_tn = orig
+        .get("tn")
+        .and_then(Value::as_str)
+        .filter(|t| passport::valid_tn(t))
+        .ok_or_else(|| invalid("orig"))?
+        .to_owned();
+    let dest = req.get("dest").ok_or_else(|| missing("dest"))?;
+    let dest_tns: Vec<String> = dest
+        .get("tn")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| invalid("dest"))?
+        .iter()
+        .map(|t| {
+            t.as_str()
+                .filter(|t| passport::valid_tn(t))
+                .map(str::to_owned)
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid("dest"))?;
+    let iat = req
+        .get("iat")
+        .ok_or_else(|| missing("iat"))?
+        .as_u64()
+        .ok_or_else(|| invalid("iat"))?;
+    let attest = match req.get("attest") {
+        None | Some(Value::Null) => ctx.config.stir.attest_for(&orig_tn),
+        Some(a) => a
+            .as_str()
+            .and_then(Attest::parse)
+            .ok_or_else(|| invalid("attest"))?,
+    };
+    let origid = match req.get("origid") {
+        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        Some(o) => o
+            .as_str()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .map(|u| u.hyphenated().to_string())
+            .ok_or_else(|| invalid("origid"))?,
+    };
+    Ok(Claims {
+        attest,
+        dest_tns,
+        iat,
+        orig_tn,
+        origid,
+    })
+}
+
+/// `POST /stir/v1/signing` (STI-AS).
+fn signing(
+    ctx: &Ctx,
+    req: &mut Request<'_>,
+    _: &Params<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), ApiError> {
+    let request_id = req
+        .header("x-requestid")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let headers = [("X-RequestID", request_id.as_str())];
+    if let Err((status, e)) = check_headers(req) {
+        reply.error_with(status, &e, Api::Stir, &headers);
+        return Ok(());
+    }
+    let result = parse_signing(ctx, req.body).and_then(|claims| {
+        let cred = ctx
+            .config
+            .stir
+            .credential_for(&claims.orig_tn)
+            .ok_or_else(|| {
+                ApiError::Internal("no signing credential for this originating TN".into())
+            })?;
+        let jws = passport::sign(&cred.key, &cred.header_b64, &claims);
+        Ok(passport::identity(&jws, &cred.x5u))
+    });
+    match result {
+        Ok(identity) => reply.json_with(
+            200,
+            &SigningResponse {
+                signing_response: Identity { identity },
+            },
+            &headers,
+        ),
+        Err(e) => {
+            reply.error_with(e.status(), &e, Api::Stir, &headers);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! STIR/SHAKEN STI-AS signing through the real server: every signing case
+//! of the REST fixtures, and every token verified by an independent
+//! implementation (tests/tools/passport_check.py, Python `cryptography`).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::harness::{temp_dir, Server};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stir");
+const X5U: &str = "http://127.0.0.1:8787/certs/sp.pem";
+
+fn start() -> Server {
+    let dir = temp_dir("stir-config");
+    let config = dir.join("authplane.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[stir]\ndefault_attest = \"B\"\n\n[[stir.attestation]]\nprefix = \"1215\"\nattest = \"A\"\n\n\
+             [[stir.credentials]]\nkey = \"{FIXTURES}/keys/sp-key.pem\"\nx5u = \"{X5U}\"\n"
+        ),
+    )
+    .unwrap();
+    Server::start(&["--config", config.to_str().unwrap()], &[])
+}
+
+/// Verifies identities independently; returns (header, claims) of each.
+fn verify(identities: &[String]) -> Vec<(Value, Value)> {
+    let mut child = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/tools/passport_check.py"
+        ))
+        .arg(format!("{FIXTURES}/certs/sp.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in identities {
+        writeln!(stdin, "{i}").unwrap();
+    }
+    drop(stdin);
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), identities.len(), "{out}");
+    lines
+        .iter()
+        .map(|l| {
+            let rest = l
+                .strip_prefix("ok ")
+                .unwrap_or_else(|| panic!("independent verification: {l}"));
+            let mut de = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+            (de.next().unwrap().unwrap(), de.next().unwrap().unwrap())
+        })
+        .collect()
+}
+
+/// Sends one REST case; returns the response.
+fn send(s: &Server, case: &Value) -> crate::harness::Response {
+    let method = case["method"].as_str().unwrap();
+    let path = case["path"].as_str().unwrap();
+    let body = match &case["body"] {
+        Value::Null => None,
+        Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    };
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
+    let mut chunked = false;
+    for (k, v) in case["headers"].as_object().unwrap() {
+        chunked |= k.eq_ignore_ascii_case("transfer-encoding");
+        head.push_str(&format!("{k}: {}\r\n", v.as_str().unwrap()));
+    }
+    let mut raw = head.into_bytes();
+    match (body, chunked) {
+        (Some(b), true) => {
+            raw.extend_from_slice(format!("\r\n{:x}\r\n{b}\r\n0\r\n\r\n", b.len()).as_bytes());
+        }
+        (Some(b), false) => {
+            raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n{b}", b.len()).as_bytes())
+        }
+        (None, _) => raw.extend_from_slice(b"\r\n"),
+    }
+    let mut c = s.connect();
+    c.send(&raw);
+    c.response()
+}
+
+#[test]
+fn every_signing_rest_case() {
+    let s = start();
+    let cases: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{FIXTURES}/rest_cases.json")).unwrap(),
+    )
+    .unwrap();
+    let mut identities = Vec::new();
+    let mut checked = 0;
+    for case in cases["cases"].as_array().unwrap() {
+        if !case["path"].as_str().unwrap().ends_with("/signing") {
+            continue;
+        }
+        let id = case["id"].as_str().unwrap();
+        let expect = &case["expect"];
+        let r = send(&s, case);
+        assert_eq!(
+            r.status,
+            expect["http_status"].as_u64().unwrap() as u16,
+            "{id}: {}",
+            r.text()
+        );
+        if r.status != 405 {
+            assert!(
+                r.header("x-requestid").is_some_and(|v| !v.is_empty()),
+                "{id}: no X-RequestID"
+            );
+        }
+        if let Some(mid) = expect["message_id"].as_str() {
+            let e = &r.json()["requestError"];
+            let exc = if mid.starts_with("POL") {
+                &e["policyException"]
+            } else {
+                &e["serviceException"]
+            };
+            assert_eq!(exc["messageId"], mid, "{id}: {}", r.text());
+            if let Some(vars) = expect.get("variables") {
+                assert_eq!(&exc["variables"], vars, "{id}");
+            }
+        }
+        if r.status == 200 {
+            identities.push((
+                id.to_owned(),
+                case.clone(),
+                r.json()["signingResponse"]["identity"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 13, "only {checked} signing cases");
+    assert_eq!(identities.len(), 3);
+    let verified = verify(
+        &identities
+            .iter()
+            .map(|(_, _, i)| i.clone())
+            .collect::<Vec<_>>(),
+    );
+    for ((id, case, _), (header, claims)) in identities.iter().zip(verified) {
+        let req = &case["body"]["signingRequest"];
+        assert_eq!(header["x5u"], X5U, "{id}");
+        assert_eq!(claims["iat"], req["iat"], "{id}: iat echoed");
+        assert_eq!(claims["orig"], req["orig"], "{id}");
+        assert_eq!(claims["dest"], req["dest"], "{id}");
+        match req.get("attest") {
+            Some(a) => assert_eq!(&claims["attest"], a, "{id}"),
+            // No attest in the request: the per-TN table (prefix 1215 → A).
+            None => assert_eq!(claims["attest"], "A", "{id}"),
+        }
+        let origid = claims["origid"].as_str().unwrap();
+        match req.get("origid") {
+            Some(o) => assert_eq!(origid, o.as_str().unwrap(), "{id}"),
+            None => assert_eq!(origid.len(), 36, "{id}: generated UUID"),
+        }
+    }
+}
+
+#[test]
+fn request_ids_are_echoed_and_attestation_defaults_apply() {
+    let s = start();
+    let body = json!({"signingRequest": {"orig": {"tn": "19995551212"}, "dest": {"tn": ["12355551212", "12355551213"]}, "iat": 1767225600}}).to_string();
+    let mut c = s.connect();
+    c.send(
+        format!(
+            "POST /stir/v1/signing HTTP/1.1\r\nContent-Type: application/json\r\nX-RequestID: 12345678\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let r = c.response();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-requestid"), Some("12345678"));
+    let identity = r.json()["signingResponse"]["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, claims) = verify(&[identity]).pop().unwrap();
+    // 1999… matches no prefix: the default attestation.
+    assert_eq!(claims["attest"], "B");
+    assert_eq!(claims["dest"]["tn"], json!(["12355551212", "12355551213"]));
+    // An orig TN that is not digits is an invalid value.
+    let bad = json!({"signingRequest": {"orig": {"tn": "+1215"}, "dest": {"tn": ["1"]}, "iat": 1}})
+        .to_string();
+    let r = s.send_json("POST", "/stir/v1/signing", &bad);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["requestError"]["serviceException"]["variables"],
+        json!(["orig"])
+    );
+}
+
+#[test]
+fn without_a_credential_signing_is_a_policy_error_not_a_crash() {
+    let s = Server::start(&[], &[]);
+    let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["1"]}, "iat": 1}}).to_string();
+    let r = s.send_json("POST", "/stir/v1/signing", &body);
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        r.json()["requestError"]["policyException"]["messageId"],
+        "POL5000"
+    );
+}
