@@ -256,6 +256,7 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStir {
+    backend: crate::stir::keys::Backend,
     default_attest: String,
     attestation: Vec<RawAttestation>,
     credentials: Vec<RawCredential>,
@@ -280,7 +281,7 @@ struct RawCredential {
 /// A signing credential: its key (parsed once) and certificate URL.
 #[derive(Clone)]
 pub struct Credential {
-    pub key: std::sync::Arc<p256::ecdsa::SigningKey>,
+    pub key: std::sync::Arc<dyn crate::domain::passport::Es256>,
     pub x5u: String,
     /// The PASSporT header for this x5u, base64url, computed once.
     pub header_b64: String,
@@ -507,16 +508,12 @@ impl RawConfig {
                 .credentials
                 .iter()
                 .map(|c| {
-                    use p256::pkcs8::DecodePrivateKey;
                     let path = base.join(&c.key);
                     let pem = std::fs::read_to_string(&path).map_err(|e| {
                         err("stir.credentials", format!("key {}: {e}", path.display()))
                     })?;
-                    let key = p256::ecdsa::SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
-                        err(
-                            "stir.credentials",
-                            format!("key {}: not a PKCS#8 P-256 key: {e}", path.display()),
-                        )
+                    let key = crate::stir::keys::load(&pem, self.stir.backend).map_err(|e| {
+                        err("stir.credentials", format!("key {}: {e}", path.display()))
                     })?;
                     if !(c.x5u.starts_with("https://") || c.x5u.starts_with("http://")) {
                         return Err(err(
@@ -525,7 +522,7 @@ impl RawConfig {
                         ));
                     }
                     Ok(Credential {
-                        key: std::sync::Arc::new(key),
+                        key,
                         header_b64: header_b64(&c.x5u),
                         x5u: c.x5u.clone(),
                         tn_prefixes: c.tn_prefixes.clone(),

@@ -7,6 +7,25 @@ use base64::Engine;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 
+/// An ES256 signing key, whichever library computes it (docs/decisions/0004).
+pub trait Es256: Send + Sync {
+    /// The JWS signature (R ‖ S) over `msg` (SHA-256 inside).
+    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], SignError>;
+}
+
+/// Signing failed (a library error; not expected for a valid key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ES256 signing failed")]
+pub struct SignError;
+
+/// RustCrypto's p256: deterministic nonces (RFC 6979).
+impl Es256 for SigningKey {
+    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], SignError> {
+        let sig: Signature = Signer::sign(self, msg);
+        Ok(sig.to_bytes().into())
+    }
+}
+
 /// SHAKEN attestation levels (RFC 8588 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attest {
@@ -79,17 +98,17 @@ pub fn claims_json(c: &Claims) -> String {
     )
 }
 
-/// Signs `claims` under `header_b64` with ES256 (RFC 6979 nonces) and
-/// returns the compact JWS `h.p.s` (signature as R ‖ S, base64url).
-pub fn sign(key: &SigningKey, header_b64: &str, claims: &Claims) -> String {
+/// Signs `claims` under `header_b64` with ES256 and returns the compact
+/// JWS `h.p.s` (signature as R ‖ S, base64url).
+pub fn sign(key: &dyn Es256, header_b64: &str, claims: &Claims) -> Result<String, SignError> {
     let mut jws = String::with_capacity(header_b64.len() + 400);
     jws.push_str(header_b64);
     jws.push('.');
     jws.push_str(&URL_SAFE_NO_PAD.encode(claims_json(claims)));
-    let sig: Signature = key.sign(jws.as_bytes());
+    let sig = key.sign(jws.as_bytes())?;
     jws.push('.');
-    jws.push_str(&URL_SAFE_NO_PAD.encode(sig.to_bytes()));
-    jws
+    jws.push_str(&URL_SAFE_NO_PAD.encode(sig));
+    Ok(jws)
 }
 
 /// The full-form Identity header value (RFC 8224 §4.1, RFC 8588).
@@ -135,14 +154,14 @@ mod tests {
             SigningKey::from_pkcs8_pem(include_str!("../../tests/fixtures/stir/keys/sp-key.pem"))
                 .unwrap();
         let x5u = "http://127.0.0.1:8787/certs/sp.pem";
-        let jws = sign(&key, &header_b64(x5u), &claims());
+        let jws = sign(&key, &header_b64(x5u), &claims()).unwrap();
         let (input, sig) = jws.rsplit_once('.').unwrap();
         let sig = Signature::from_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap()).unwrap();
         VerifyingKey::from(&key)
             .verify(input.as_bytes(), &sig)
             .unwrap();
         // RFC 6979: the same claims give the same token.
-        assert_eq!(jws, sign(&key, &header_b64(x5u), &claims()));
+        assert_eq!(jws, sign(&key, &header_b64(x5u), &claims()).unwrap());
         let id = identity(&jws, x5u);
         assert!(id.ends_with(";info=<http://127.0.0.1:8787/certs/sp.pem>;alg=ES256;ppt=shaken"));
         assert_eq!(id.matches('.').count(), 2 + x5u.matches('.').count());

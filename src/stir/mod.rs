@@ -12,6 +12,8 @@ use crate::domain::passport::{self, Attest, Claims};
 use crate::domain::router::{Params, RouteError};
 use crate::server::{Ctx, Handler, Reply, Routes};
 
+pub mod keys;
+
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(
         Method::Post,
@@ -203,7 +205,8 @@ fn signing(
             .ok_or_else(|| {
                 ApiError::Internal("no signing credential for this originating TN".into())
             })?;
-        let jws = passport::sign(&cred.key, &cred.header_b64, &claims);
+        let jws = passport::sign(&*cred.key, &cred.header_b64, &claims)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(passport::identity(&jws, &cred.x5u))
     });
     match result {

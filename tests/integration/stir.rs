@@ -13,6 +13,10 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stir
 const X5U: &str = "http://127.0.0.1:8787/certs/sp.pem";
 
 fn start() -> Server {
+    start_with(&[])
+}
+
+fn start_with(env: &[(&str, &str)]) -> Server {
     let dir = temp_dir("stir-config");
     let config = dir.join("authplane.toml");
     std::fs::write(
@@ -23,7 +27,7 @@ fn start() -> Server {
         ),
     )
     .unwrap();
-    Server::start(&["--config", config.to_str().unwrap()], &[])
+    Server::start(&["--config", config.to_str().unwrap()], env)
 }
 
 /// Verifies identities independently; returns (header, claims) of each.
@@ -211,4 +215,15 @@ fn without_a_credential_signing_is_a_policy_error_not_a_crash() {
         r.json()["requestError"]["policyException"]["messageId"],
         "POL5000"
     );
+}
+
+#[test]
+fn the_p256_backend_signs_verifiable_tokens_too() {
+    let s = start_with(&[("AUTHPLANE_STIR__BACKEND", "p256")]);
+    let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["12355551212"]}, "iat": 1767225600}}).to_string();
+    let r = s.send_json("POST", "/stir/v1/signing", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let identity = r.json()["signingResponse"]["identity"].as_str().unwrap().to_owned();
+    let (_, claims) = verify(&[identity]).pop().unwrap();
+    assert_eq!(claims["attest"], "A");
 }

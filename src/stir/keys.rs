@@ -1,0 +1,75 @@
+//! Signing keys: loaded once per credential, behind the `Es256` trait so the
+//! backend is a configuration choice (`stir.backend`; decision 0004).
+
+use std::sync::Arc;
+
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+
+use crate::domain::passport::{Es256, SignError};
+
+/// Which library signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// ring: P-256 in assembly (the default: see decision 0004).
+    Ring,
+    /// RustCrypto p256 (pure Rust, RFC 6979 deterministic nonces).
+    P256,
+}
+
+/// ring's key pair with its CSPRNG (ECDSA nonces are random in ring).
+pub struct RingKey {
+    pair: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl Es256 for RingKey {
+    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], SignError> {
+        let sig = self.pair.sign(&self.rng, msg).map_err(|_| SignError)?;
+        <[u8; 64]>::try_from(sig.as_ref()).map_err(|_| SignError)
+    }
+}
+
+/// Loads a PKCS#8 PEM P-256 private key for `backend`.
+pub fn load(pem: &str, backend: Backend) -> Result<Arc<dyn Es256>, String> {
+    match backend {
+        Backend::P256 => {
+            use p256::pkcs8::DecodePrivateKey;
+            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem).map_err(|e| format!("not a PKCS#8 P-256 key: {e}"))?;
+            Ok(Arc::new(key))
+        }
+        Backend::Ring => {
+            let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| format!("not a PEM document: {e}"))?;
+            if label != "PRIVATE KEY" {
+                return Err(format!("PEM label {label:?}: expected PRIVATE KEY (PKCS#8)"));
+            }
+            let rng = SystemRandom::new();
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+                .map_err(|e| format!("not a PKCS#8 P-256 key: {e}"))?;
+            Ok(Arc::new(RingKey { pair, rng }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use p256::ecdsa::signature::Verifier;
+
+    /// Both backends sign the fixture key so that p256's verifier accepts.
+    #[test]
+    fn both_backends_produce_valid_signatures() {
+        let pem = include_str!("../../tests/fixtures/stir/keys/sp-key.pem");
+        use p256::pkcs8::DecodePrivateKey;
+        let vk = p256::ecdsa::VerifyingKey::from(&p256::ecdsa::SigningKey::from_pkcs8_pem(pem).unwrap());
+        for backend in [Backend::Ring, Backend::P256] {
+            let key = load(pem, backend).unwrap();
+            let sig = key.sign(b"header.payload").unwrap();
+            let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+            vk.verify(b"header.payload", &sig).unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        }
+        assert!(load("garbage", Backend::Ring).is_err());
+        assert!(load("garbage", Backend::P256).is_err());
+    }
+}
