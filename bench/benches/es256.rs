@@ -24,7 +24,9 @@ fn bench(c: &mut Criterion) {
             Ok(k) => k,
             Err(e) => panic!("{name}: {e}"),
         };
-        g.bench_function(name, |b| b.iter(|| std::hint::black_box(sign(&*key, &header, &claims))));
+        g.bench_function(name, |b| {
+            b.iter(|| std::hint::black_box(sign(&*key, &header, &claims)))
+        });
     }
     g.finish();
 }

@@ -80,6 +80,9 @@ struct Cli {
     /// (`[[scenario]]` tables with `kind` and `weight`).
     #[arg(long)]
     mix: Option<PathBuf>,
+    /// The certificate whose key must have signed (stir-sign).
+    #[arg(long)]
+    stir_cert: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -131,6 +134,13 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             pick: cli.zipf.map_or(Pick::Uniform, Pick::Zipf),
             close_each: cli.close_each,
             mix,
+            stir_key: match &cli.stir_cert {
+                Some(p) => Some(
+                    authplane_load::scenario::key_of_certificate(&std::fs::read_to_string(p)?)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                ),
+                None => None,
+            },
         },
         pipeline: cli.pipeline.max(1),
         progress: None,

@@ -23,6 +23,9 @@ pub enum Kind {
     /// Resync with a valid AUTS built locally (as the USIM would) for a
     /// random subscriber; the answer must carry its SQN_MS.
     Resync,
+    /// STI-AS signing; every PASSporT's signature verified with the
+    /// certificate given by `--stir-cert`, and its claims checked.
+    StirSign,
 }
 
 /// How subscribers are picked.
@@ -84,6 +87,24 @@ pub struct Scenario {
     pub close_each: bool,
     /// A weighted mix of kinds (cumulative weights), instead of `kind`.
     pub mix: Option<Vec<(Kind, u32)>>,
+    /// The key that must have signed STIR answers (SEC1 uncompressed point).
+    pub stir_key: Option<Vec<u8>>,
+}
+
+/// The public key of a PEM certificate, as a SEC1 uncompressed point.
+pub fn key_of_certificate(pem: &str) -> Result<Vec<u8>, String> {
+    use x509_cert::der::{DecodePem, Encode};
+    let cert =
+        x509_cert::Certificate::from_pem(pem).map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    use p256::pkcs8::DecodePublicKey;
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki)
+        .map_err(|e| format!("not a P-256 key: {e}"))?;
+    Ok(key.to_encoded_point(false).as_bytes().to_vec())
 }
 
 /// A mix file: `[[scenario]] kind = "aka" weight = 8`, one table per kind.
@@ -200,6 +221,25 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
+            Kind::StirSign => {
+                let orig = 12_155_550_000 + seq % 10_000;
+                let body = format!(
+                    r#"{{"signingRequest":{{"attest":"A","orig":{{"tn":"{orig}"}},"dest":{{"tn":["12355551212"]}},"iat":1767225600}}}}"#
+                );
+                out.extend_from_slice(
+                    format!(
+                        "POST /stir/v1/signing HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{conn}Content-Length: {}\r\n\r\n{body}",
+                        self.host,
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                Sent {
+                    kind,
+                    subscriber: orig,
+                    sqn_ms: 0,
+                }
+            }
             Kind::Resync => {
                 let i = self.pick(rng);
                 let (ki, opc) = self.population.keys(i);
@@ -260,6 +300,7 @@ impl Scenario {
                     .ok_or("wrong_answer")
             }
             Kind::Aka => self.check_vector(sent.subscriber, body),
+            Kind::StirSign => self.check_passport(sent.subscriber, body),
             Kind::Resync => {
                 let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
                 let ok = v["sqn_ms"].as_u64() == Some(sent.sqn_ms)
@@ -267,6 +308,36 @@ impl Scenario {
                 ok.then_some(()).ok_or("wrong_answer")
             }
         }
+    }
+
+    fn check_passport(&self, orig: u64, body: &[u8]) -> Result<(), Wrong> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+        let identity = v["signingResponse"]["identity"]
+            .as_str()
+            .ok_or("wrong_answer")?;
+        let (jws, params) = identity.split_once(';').ok_or("bad_identity")?;
+        if !params.starts_with("info=<") || !params.ends_with(">;alg=ES256;ppt=shaken") {
+            return Err("bad_identity");
+        }
+        let (input, sig) = jws.rsplit_once('.').ok_or("bad_identity")?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| "bad_identity")?;
+        let key = self.stir_key.as_ref().ok_or("no_stir_cert")?;
+        // ring's P-256 verify (assembly): the generator must outrun the signer.
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, key)
+            .verify(input.as_bytes(), &sig)
+            .map_err(|_| "bad_signature")?;
+        let payload = input.split('.').nth(1).ok_or("bad_identity")?;
+        let claims: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(payload)
+                .map_err(|_| "bad_identity")?,
+        )
+        .map_err(|_| "bad_identity")?;
+        let ok =
+            claims["orig"]["tn"] == orig.to_string().as_str() && claims["iat"] == 1_767_225_600;
+        ok.then_some(()).ok_or("wrong_answer")
     }
 
     fn check_vector(&self, i: u64, body: &[u8]) -> Result<(), Wrong> {

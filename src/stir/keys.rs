@@ -36,13 +36,17 @@ pub fn load(pem: &str, backend: Backend) -> Result<Arc<dyn Es256>, String> {
     match backend {
         Backend::P256 => {
             use p256::pkcs8::DecodePrivateKey;
-            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem).map_err(|e| format!("not a PKCS#8 P-256 key: {e}"))?;
+            let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem)
+                .map_err(|e| format!("not a PKCS#8 P-256 key: {e}"))?;
             Ok(Arc::new(key))
         }
         Backend::Ring => {
-            let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| format!("not a PEM document: {e}"))?;
+            let (label, der) = pem_rfc7468::decode_vec(pem.as_bytes())
+                .map_err(|e| format!("not a PEM document: {e}"))?;
             if label != "PRIVATE KEY" {
-                return Err(format!("PEM label {label:?}: expected PRIVATE KEY (PKCS#8)"));
+                return Err(format!(
+                    "PEM label {label:?}: expected PRIVATE KEY (PKCS#8)"
+                ));
             }
             let rng = SystemRandom::new();
             let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
@@ -62,12 +66,14 @@ mod tests {
     fn both_backends_produce_valid_signatures() {
         let pem = include_str!("../../tests/fixtures/stir/keys/sp-key.pem");
         use p256::pkcs8::DecodePrivateKey;
-        let vk = p256::ecdsa::VerifyingKey::from(&p256::ecdsa::SigningKey::from_pkcs8_pem(pem).unwrap());
+        let vk =
+            p256::ecdsa::VerifyingKey::from(&p256::ecdsa::SigningKey::from_pkcs8_pem(pem).unwrap());
         for backend in [Backend::Ring, Backend::P256] {
             let key = load(pem, backend).unwrap();
             let sig = key.sign(b"header.payload").unwrap();
             let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
-            vk.verify(b"header.payload", &sig).unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+            vk.verify(b"header.payload", &sig)
+                .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
         }
         assert!(load("garbage", Backend::Ring).is_err());
         assert!(load("garbage", Backend::P256).is_err());

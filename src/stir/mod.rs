@@ -24,6 +24,23 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     Ok(())
 }
 
+thread_local! {
+    /// This core's CSPRNG for UUIDs (ChaCha12 seeded once from the OS): no
+    /// syscall per request.
+    static RNG: std::cell::RefCell<rand::rngs::StdRng> =
+        std::cell::RefCell::new(<rand::rngs::StdRng as rand::SeedableRng>::from_os_rng());
+}
+
+/// A random (version 4) UUID.
+fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    RNG.with(|r| rand::RngCore::fill_bytes(&mut *r.borrow_mut(), &mut b));
+    uuid::Builder::from_random_bytes(b)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 fn svc(id: &'static str, text: impl Into<String>, variables: &[&str]) -> ApiError {
     ApiError::BadRequest {
         reason: text.into(),
@@ -164,7 +181,7 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
             .ok_or_else(|| invalid("attest"))?,
     };
     let origid = match req.get("origid") {
-        None | Some(Value::Null) => uuid::Uuid::new_v4().to_string(),
+        None | Some(Value::Null) => uuid_v4(),
         Some(o) => o
             .as_str()
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
@@ -191,7 +208,7 @@ fn signing(
         .header("x-requestid")
         .and_then(|v| std::str::from_utf8(v).ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        .map_or_else(uuid_v4, str::to_owned);
     let headers = [("X-RequestID", request_id.as_str())];
     if let Err((status, e)) = check_headers(req) {
         reply.error_with(status, &e, Api::Stir, &headers);

@@ -32,6 +32,7 @@ fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
             pick: Pick::Uniform,
             close_each: false,
             mix: None,
+            stir_key: None,
         },
         pipeline: 1,
         progress: None,

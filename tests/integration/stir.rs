@@ -223,7 +223,61 @@ fn the_p256_backend_signs_verifiable_tokens_too() {
     let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["12355551212"]}, "iat": 1767225600}}).to_string();
     let r = s.send_json("POST", "/stir/v1/signing", &body);
     assert_eq!(r.status, 200, "{}", r.text());
-    let identity = r.json()["signingResponse"]["identity"].as_str().unwrap().to_owned();
+    let identity = r.json()["signingResponse"]["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (_, claims) = verify(&[identity]).pop().unwrap();
     assert_eq!(claims["attest"], "A");
+}
+
+#[test]
+fn the_load_generator_verifies_every_signed_token() {
+    use authplane_load::engine::{run, Mode, Plan};
+    use authplane_load::scenario::{key_of_certificate, Kind, Pick, Population, Scenario};
+    let s = start();
+    let cert = std::fs::read_to_string(format!("{FIXTURES}/certs/sp.pem")).unwrap();
+    let plan = Plan {
+        target: s.addr,
+        mode: Mode::Closed,
+        connections: 4,
+        threads: 1,
+        warmup: std::time::Duration::ZERO,
+        duration: std::time::Duration::from_millis(500),
+        requests: None,
+        scenario: Scenario {
+            kind: Kind::StirSign,
+            population: Population {
+                seed: 1,
+                first_imsi: 0,
+                size: 1,
+            },
+            host: s.addr.to_string(),
+            pick: Pick::Uniform,
+            close_each: false,
+            mix: None,
+            stir_key: Some(key_of_certificate(&cert).unwrap()),
+        },
+        pipeline: 1,
+        progress: None,
+    };
+    let stats = run(&plan).unwrap();
+    assert!(stats.ok > 50, "{stats:?}");
+    assert_eq!(stats.error_count(), 0, "{:?}", stats.errors);
+    // Another certificate's key: every token is a bad signature.
+    let mut wrong = plan.clone();
+    let other = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+    wrong.scenario.stir_key = Some(
+        p256::ecdsa::VerifyingKey::from(&other)
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec(),
+    );
+    let bad = run(&wrong).unwrap();
+    assert_eq!(bad.ok, 0);
+    assert!(
+        bad.errors.get("bad_signature").copied().unwrap_or(0) > 50,
+        "{:?}",
+        bad.errors
+    );
 }

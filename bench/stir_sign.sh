@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# STI-AS signing end to end over HTTP (every token verified by the
+# generator), per backend, next to `openssl speed ecdsap256` in the same run.
+# Server --cores 1 on CPU0, authplane-load on CPU1, 64 connections.
+# Usage: bench/stir_sign.sh [seconds=10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+[ -x target/release/authplane ] && [ -x target/release/authplane-load ] || cargo build --release --workspace
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+fx=$PWD/tests/fixtures/stir
+printf '[stir]\n[[stir.credentials]]\nkey = "%s/keys/sp-key.pem"\nx5u = "http://127.0.0.1:8787/certs/sp.pem"\n' "$fx" > "$work/c.toml"
+echo "openssl speed ecdsap256 (one core, digest only):"
+taskset -c 0 openssl speed -seconds 3 ecdsap256 2>/dev/null | tail -1
+for backend in ring p256; do
+    rm -rf "$work/data"
+    AUTHPLANE_STIR__BACKEND=$backend taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
+        --config "$work/c.toml" --data-dir "$work/data" > "$work/out" 2>/dev/null &
+    pid=$!
+    until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
+    addr=$(sed -n 's/^listening on //p' "$work/out")
+    echo "backend $backend:"
+    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario stir-sign --stir-cert "$fx/certs/sp.pem" \
+        --threads 1 --connections 64 --duration "${secs}s" --warmup 0s --json)
+    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    echo "$json" | python3 -c "
+import json,sys
+d=json.load(sys.stdin); cpu=($after-$before)/$(getconf CLK_TCK); n=d['requests']
+print('  %d signed, %d errors, %.0f req/s, p99 %.2f ms; server CPU %.2f s: %.0f signs per server-CPU-second' % (n, d['errors'], d['throughput_per_s'], d['latency_us']['p99']/1000, cpu, n/cpu))"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    : > "$work/out"
+done
