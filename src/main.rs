@@ -165,8 +165,10 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         "starting"
     );
     let n_routes = routes.len();
-    let shared_config = Arc::new(config.clone());
     let data = DataDir::open(&config.storage.data_dir, config.server.cores)?;
+    let mut config = config;
+    authplane::stir::ensure_credential(&mut config).map_err(|e| anyhow::anyhow!(e))?;
+    let shared_config = Arc::new(config.clone());
     let catalog = data::load_catalog(&data.catalog_dir())?;
     let storage = Storage {
         data,

@@ -300,6 +300,10 @@ impl std::fmt::Debug for Credential {
 /// The STIR service's settings.
 #[derive(Debug, Clone)]
 pub struct StirConfig {
+    pub backend: crate::stir::keys::Backend,
+    /// The development certificate (PEM), served at
+    /// `/stir/v1/certs/dev.pem` when no credential is configured.
+    pub dev_certificate: Option<std::sync::Arc<String>>,
     pub default_attest: crate::domain::passport::Attest,
     /// (orig TN prefix, attestation).
     pub attestation: Vec<(String, crate::domain::passport::Attest)>,
@@ -496,6 +500,8 @@ impl RawConfig {
             Attest::parse(v).ok_or_else(|| err(key, format!("{v:?}: expected A, B or C")))
         };
         let stir = StirConfig {
+            backend: self.stir.backend,
+            dev_certificate: None,
             default_attest: attest("stir.default_attest", &self.stir.default_attest)?,
             attestation: self
                 .stir

@@ -56,6 +56,47 @@ pub fn load(pem: &str, backend: Backend) -> Result<Arc<dyn Es256>, String> {
     }
 }
 
+/// A development credential: the key and self-signed certificate in `dir`
+/// (created on first use, kept across restarts). Not for production: the
+/// certificate chains to no STI-CA.
+pub fn development(
+    dir: &std::path::Path,
+    backend: Backend,
+) -> Result<(Arc<dyn Es256>, String), String> {
+    let key_path = dir.join("dev-key.pem");
+    let cert_path = dir.join("dev-cert.pem");
+    if !key_path.exists() || !cert_path.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let made = rcgen::generate_simple_self_signed(vec!["authplane-development".to_owned()])
+            .map_err(|e| format!("cannot create a development certificate: {e}"))?;
+        // Key first: a certificate never exists without its key.
+        write_private(&key_path, &made.key_pair.serialize_pem())?;
+        std::fs::write(&cert_path, made.cert.pem())
+            .map_err(|e| format!("{}: {e}", cert_path.display()))?;
+    }
+    let key_pem =
+        std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let cert_pem =
+        std::fs::read_to_string(&cert_path).map_err(|e| format!("{}: {e}", cert_path.display()))?;
+    Ok((load(&key_pem, backend)?, cert_pem))
+}
+
+/// Writes a private key readable by its owner only.
+fn write_private(path: &std::path::Path, pem: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(pem.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

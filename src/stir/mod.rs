@@ -21,6 +21,61 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Api::Stir,
         Handler::Sync(signing),
     )?;
+    r.add(
+        Method::Get,
+        DEV_CERT_PATH,
+        Api::Stir,
+        Handler::Sync(dev_certificate),
+    )?;
+    Ok(())
+}
+
+/// The path the development certificate is served at (its x5u).
+pub const DEV_CERT_PATH: &str = "/stir/v1/certs/dev.pem";
+
+/// Adds the development credential when none is configured: a key and a
+/// self-signed certificate under `data_dir/stir-dev`, served by this
+/// server, with a loud warning. Signing then works out of the box.
+pub fn ensure_credential(config: &mut crate::config::Config) -> Result<(), String> {
+    if !config.services.stir || !config.stir.credentials.is_empty() {
+        return Ok(());
+    }
+    let dir = config.storage.data_dir.join("stir-dev");
+    let (key, cert) = keys::development(&dir, config.stir.backend)?;
+    let x5u = format!("http://{}{DEV_CERT_PATH}", config.server.listen);
+    let warning = format!(
+        "no [[stir.credentials]] configured: signing with a DEVELOPMENT key and self-signed \
+         certificate ({}), x5u {x5u}. Not for production: no verifier will trust it.",
+        dir.display()
+    );
+    tracing::warn!("{warning}");
+    eprintln!("WARNING: {warning}");
+    config.stir.credentials.push(crate::config::Credential {
+        key,
+        header_b64: passport::header_b64(&x5u),
+        x5u,
+        tn_prefixes: Vec::new(),
+    });
+    config.stir.dev_certificate = Some(std::sync::Arc::new(cert));
+    Ok(())
+}
+
+/// `GET /stir/v1/certs/dev.pem`: the development certificate, if in use.
+fn dev_certificate(
+    ctx: &Ctx,
+    _: &mut Request<'_>,
+    _: &Params<'_>,
+    reply: &mut Reply<'_>,
+) -> Result<(), ApiError> {
+    let pem = ctx
+        .config
+        .stir
+        .dev_certificate
+        .as_ref()
+        .ok_or(ApiError::NotFound)?;
+    reply.with_body(200, "application/x-pem-file", |out| {
+        out.extend_from_slice(pem.as_bytes())
+    });
     Ok(())
 }
 

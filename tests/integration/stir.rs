@@ -206,8 +206,15 @@ fn request_ids_are_echoed_and_attestation_defaults_apply() {
 }
 
 #[test]
-fn without_a_credential_signing_is_a_policy_error_not_a_crash() {
-    let s = Server::start(&[], &[]);
+fn a_tn_no_credential_covers_is_a_policy_error_not_a_crash() {
+    let dir = temp_dir("stir-prefix");
+    let config = dir.join("authplane.toml");
+    std::fs::write(
+        &config,
+        format!("[[stir.credentials]]\nkey = \"{FIXTURES}/keys/sp-key.pem\"\nx5u = \"{X5U}\"\ntn_prefixes = [\"44\"]\n"),
+    )
+    .unwrap();
+    let s = Server::start(&["--config", config.to_str().unwrap()], &[]);
     let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["1"]}, "iat": 1}}).to_string();
     let r = s.send_json("POST", "/stir/v1/signing", &body);
     assert_eq!(r.status, 500);
@@ -215,6 +222,8 @@ fn without_a_credential_signing_is_a_policy_error_not_a_crash() {
         r.json()["requestError"]["policyException"]["messageId"],
         "POL5000"
     );
+    let ok = json!({"signingRequest": {"attest": "A", "orig": {"tn": "447700900123"}, "dest": {"tn": ["1"]}, "iat": 1}}).to_string();
+    assert_eq!(s.send_json("POST", "/stir/v1/signing", &ok).status, 200);
 }
 
 #[test]
@@ -279,5 +288,59 @@ fn the_load_generator_verifies_every_signed_token() {
         bad.errors.get("bad_signature").copied().unwrap_or(0) > 50,
         "{:?}",
         bad.errors
+    );
+}
+
+#[test]
+fn without_a_credential_a_development_certificate_signs_out_of_the_box() {
+    let s = Server::start(&[], &[]);
+    let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["1"]}, "iat": 1}}).to_string();
+    let r = s.send_json("POST", "/stir/v1/signing", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let identity = r.json()["signingResponse"]["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // x5u names the configured listen address (port 0 in tests) and the
+    // path this server serves the certificate at.
+    let x5u = format!("http://127.0.0.1:0{}", "/stir/v1/certs/dev.pem");
+    assert!(identity.contains(&format!("info=<{x5u}>")), "{identity}");
+    let cert = s.get("/stir/v1/certs/dev.pem");
+    assert_eq!(cert.status, 200);
+    let cert_path = s.data_dir.join("served-dev-cert.pem");
+    std::fs::write(&cert_path, &cert.body).unwrap();
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/tools/passport_check.py"
+        ))
+        .arg(&cert_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            writeln!(c.stdin.take().unwrap(), "{identity}")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("ok "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(s.logs().iter().any(|l| l.contains("DEVELOPMENT key")));
+    // The key is the owner's alone, and survives a restart.
+    let key = s.data_dir.join("stir-dev/dev-key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let before = std::fs::read(&key).unwrap();
+    let dir = s.kill();
+    let s = Server::start_in(dir, &[], &[]);
+    assert_eq!(
+        std::fs::read(s.data_dir.join("stir-dev/dev-key.pem")).unwrap(),
+        before
     );
 }
