@@ -181,25 +181,16 @@ impl Server {
         }
     }
 
+    /// Writes an error response; `framing` is (keep-alive, send body).
     fn write_error(
         &self,
         err: &ApiError,
         api: Api,
-        keep_alive: bool,
-        send_body: bool,
+        framing: (bool, bool),
         out: &mut Vec<u8>,
-        allow: &[Method],
+        extra: &[(&str, &str)],
     ) {
-        let allow_value: String = allow
-            .iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let extra: &[(&str, &str)] = if allow.is_empty() {
-            &[]
-        } else {
-            &[("Allow", allow_value.as_str())]
-        };
+        let (keep_alive, send_body) = framing;
         let start = http1::begin_response(out, err.status(), "application/json", keep_alive, extra);
         err.write_body(api, out);
         http1::finish(out, start, send_body);
@@ -238,19 +229,30 @@ impl App for Server {
                     Ok(()) => (route, status),
                     Err(e) => {
                         out.truncate(mark);
-                        self.write_error(&e, api, keep_alive, send_body, out, &[]);
+                        self.write_error(&e, api, (keep_alive, send_body), out, &[]);
                         (route, e.status())
                     }
                 }
             }
             Match::MethodNotAllowed { allow, api } => {
                 let e = ApiError::MethodNotAllowed;
-                self.write_error(&e, api, keep_alive, send_body, out, &allow);
+                let allow: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
+                let allow = allow.join(", ");
+                let id = (api == Api::Stir).then(|| crate::stir::request_id(&req));
+                let mut extra = vec![("Allow", allow.as_str())];
+                extra.extend(id.as_deref().map(|id| ("X-RequestID", id)));
+                self.write_error(&e, api, (keep_alive, send_body), out, &extra);
                 (usize::MAX, e.status())
             }
             Match::NotFound { api } => {
                 let e = ApiError::NotFound;
-                self.write_error(&e, api, keep_alive, send_body, out, &[]);
+                let id = (api == Api::Stir).then(|| crate::stir::request_id(&req));
+                let extra: Vec<(&str, &str)> = id
+                    .as_deref()
+                    .map(|id| ("X-RequestID", id))
+                    .into_iter()
+                    .collect();
+                self.write_error(&e, api, (keep_alive, send_body), out, &extra);
                 (usize::MAX, e.status())
             }
         };
@@ -260,7 +262,7 @@ impl App for Server {
     }
 
     fn reject(&self, err: ApiError, path: &str, out: &mut Vec<u8>) {
-        self.write_error(&err, Api::guess(path), false, true, out, &[]);
+        self.write_error(&err, Api::guess(path), (false, true), out, &[]);
         self.ctx
             .core
             .metrics

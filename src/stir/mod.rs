@@ -252,6 +252,14 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
     })
 }
 
+/// The request's `X-RequestID` (echoed), or a generated one.
+pub fn request_id(req: &Request<'_>) -> String {
+    req.header("x-requestid")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(uuid_v4, str::to_owned)
+}
+
 /// `POST /stir/v1/signing` (STI-AS).
 fn signing(
     ctx: &Ctx,
@@ -259,11 +267,7 @@ fn signing(
     _: &Params<'_>,
     reply: &mut Reply<'_>,
 ) -> Result<(), ApiError> {
-    let request_id = req
-        .header("x-requestid")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(uuid_v4, str::to_owned);
+    let request_id = request_id(req);
     let headers = [("X-RequestID", request_id.as_str())];
     if let Err((status, e)) = check_headers(req) {
         reply.error_with(status, &e, Api::Stir, &headers);
