@@ -253,15 +253,11 @@ pub fn put<'a>(
     Box::pin(async move {
         check_provisioning(ctx, &req)?;
         let body: ApnBody<'_> = json_body(req.body)?;
-        for (name, present) in [
+        super::require(&[
             ("apn", body.apn.is_some()),
             ("apn_ambr_dl", body.apn_ambr_dl.is_some()),
             ("apn_ambr_ul", body.apn_ambr_ul.is_some()),
-        ] {
-            if !present {
-                return Err(ApiError::bad_request(format!("{name}: required")));
-            }
-        }
+        ])?;
         let mut apn: Apn =
             serde_json::from_str(r#"{"apn_id":0,"apn":"","apn_ambr_dl":0,"apn_ambr_ul":0}"#)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

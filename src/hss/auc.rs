@@ -471,15 +471,11 @@ pub fn put<'a>(
     Box::pin(async move {
         check_provisioning(ctx, &req)?;
         let body: AucBody<'_> = json_body(req.body)?;
-        for (name, present) in [
+        super::require(&[
             ("ki", body.ki.is_some()),
             ("opc", body.opc.is_some()),
             ("amf", body.amf.is_some()),
-        ] {
-            if !present {
-                return Err(ApiError::bad_request(format!("{name}: required")));
-            }
-        }
+        ])?;
         let mut auc = Auc {
             id: 0,
             ki: KeyMaterial::seal(&[0; 16], None),

@@ -178,6 +178,14 @@ pub fn check_provisioning(ctx: &Ctx, req: &Request<'_>) -> Result<(), ApiError> 
     }
 }
 
+/// A 400 naming the first required field that is absent.
+pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
+    match fields.iter().find(|(_, present)| !present) {
+        Some((name, _)) => Err(ApiError::bad_request(format!("{name}: required"))),
+        None => Ok(()),
+    }
+}
+
 /// `page` and `page_size` of a list request.
 pub fn page(ctx: &Ctx, req: &Request<'_>) -> Result<(usize, usize), ApiError> {
     let mut page = 0usize;

@@ -348,11 +348,9 @@ pub fn put<'a>(
     Box::pin(async move {
         check_provisioning(ctx, &req)?;
         let body: Map<String, Value> = json_body(req.body)?;
-        for required in ["imsi", "auc_id", "default_apn", "apn_list"] {
-            if !body.contains_key(required) {
-                return Err(ApiError::bad_request(format!("{required}: required")));
-            }
-        }
+        super::require(
+            &["imsi", "auc_id", "default_apn", "apn_list"].map(|k| (k, body.contains_key(k))),
+        )?;
         let mut sub = apply(&Subscriber::default(), body, clock::unix_seconds())?;
         check_references(ctx, &sub).await?;
         let core = &ctx.core;
