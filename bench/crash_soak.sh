@@ -5,4 +5,4 @@
 # Usage: bench/crash_soak.sh [kills=500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-AUTHPLANE_CRASH_KILLS=${1:-500} cargo test --release --test integration crash:: -- --nocapture
+CRASH_SOAK_KILLS=${1:-500} cargo test --release --test integration crash:: -- --nocapture

@@ -189,11 +189,12 @@ impl Layers {
                     .strip_prefix("unknown field `")
                     .and_then(|m| m.split('`').next())
                 {
-                    key = if key == "." {
-                        field.to_owned()
-                    } else {
-                        format!("{key}.{field}")
-                    };
+                    let already = key == field || key.ends_with(&format!(".{field}"));
+                    if key == "." {
+                        key = field.to_owned();
+                    } else if !already {
+                        key = format!("{key}.{field}");
+                    }
                 }
                 ConfigError::Key {
                     origin: self.origin_of(&key),
@@ -723,6 +724,16 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("server.listn"), "{text}");
         assert!(text.contains("AUTHPLANE_SERVER__LISTN"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_top_level_key_is_named_once() {
+        let e = Layers::new()
+            .with_env(env(&[("AUTHPLANE_COLOUR", "red")]))
+            .build()
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with("config key `colour` "), "{text}");
     }
 
     #[test]

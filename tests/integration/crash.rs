@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crate::harness::{temp_dir, Client, Server};
 
-/// Kills per run; `AUTHPLANE_CRASH_KILLS` raises it for long soaks.
+/// Kills per run; `CRASH_SOAK_KILLS` raises it for long soaks.
 fn kills() -> usize {
-    std::env::var("AUTHPLANE_CRASH_KILLS")
+    std::env::var("CRASH_SOAK_KILLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20)

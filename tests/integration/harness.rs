@@ -41,6 +41,12 @@ impl Server {
     /// Starts `authplane serve` on `data_dir` (kept across restarts).
     pub fn start_in(data_dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(BIN);
+        // Only the configuration a test gives: nothing inherited.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AUTHPLANE_") {
+                cmd.env_remove(k);
+            }
+        }
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
