@@ -9,7 +9,7 @@ use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
 use super::auc::{find_by_imsi, Auc};
-use super::index::owner_of;
+use super::index::{self, owner_of};
 use super::tables;
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::{form_pairs, Request};
@@ -81,16 +81,22 @@ async fn issue_here(
     n: u64,
     scheme: SqnScheme,
     kek: Option<Arc<Kek>>,
+    expect_imsi: Option<String>,
 ) -> Result<Vec<Vector>, ApiError> {
     let key = id.to_be_bytes();
-    let bytes = core
+    // Decoded straight from the store (the overlay or the mapping).
+    let mut auc = core
         .store
-        .read(tables::AUC, &key, |v| v.map(<[u8]>::to_vec))
-        .ok_or(ApiError::NotFound)?;
-    let mut auc = Auc::from_bytes(&bytes).map_err(|e| {
-        tracing::error!(auc_id = id, error = %e, "damaged AuC record");
-        ApiError::Internal("damaged record".into())
-    })?;
+        .read(tables::AUC, &key, |v| v.map(Auc::from_bytes))
+        .ok_or(ApiError::NotFound)?
+        .map_err(|e| {
+            tracing::error!(auc_id = id, error = %e, "damaged AuC record");
+            ApiError::Internal("damaged record".into())
+        })?;
+    // Reached through the IMSI index: the AuC must still carry the IMSI.
+    if expect_imsi.is_some_and(|e| auc.imsi.as_deref() != Some(e.as_str())) {
+        return Err(ApiError::NotFound);
+    }
     // Keys first: nothing is issued if they cannot be opened.
     let m = keys(&auc, kek.as_deref())?;
     let (sqns, last) = scheme
@@ -123,12 +129,34 @@ async fn issue_here(
 /// Finds the AuC of `imsi` and issues `n` vectors on its shard.
 async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> {
     let core = &ctx.core;
-    let auc = find_by_imsi(core, imsi).await?.ok_or(ApiError::NotFound)?;
-    let id = auc.id;
     let scheme = ctx.config.hss.sqn_scheme();
     let kek = ctx.config.hss.kek.clone();
+    // The common case: the AuC carries the IMSI; its index entry names it,
+    // and its own shard checks the IMSI while issuing (one read, one decode).
+    let indexed = index::lookup(core, tables::IMSI_INDEX, imsi.as_str().as_bytes().to_vec())
+        .await
+        .map_err(|e| index::claim_error("imsi", "auc_id", e))?;
+    if let Some(id) = indexed {
+        let (expect, k) = (imsi.as_str().to_owned(), kek.clone());
+        let issued = core
+            .on(owner_of(id, core.shards()), move |c| async move {
+                issue_here(&c, id, n, scheme, k, Some(expect)).await
+            })
+            .await
+            .map_err(mesh_error)?;
+        match issued {
+            // A stale entry: look further.
+            Err(ApiError::NotFound) => {}
+            other => return other,
+        }
+    }
+    // The seed's walkthrough: an AuC referenced by the subscriber with the IMSI.
+    let id = find_by_imsi(core, imsi)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .id;
     core.on(owner_of(id, core.shards()), move |c| async move {
-        issue_here(&c, id, n, scheme, kek).await
+        issue_here(&c, id, n, scheme, kek, None).await
     })
     .await
     .map_err(mesh_error)?
