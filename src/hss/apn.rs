@@ -69,14 +69,6 @@ fn yes() -> bool {
     true
 }
 
-fn double<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A PUT or PATCH body; `apn_id` and `last_modified` are ignored.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,9 +77,9 @@ struct ApnBody<'a> {
     apn: Option<Cow<'a, str>>,
     #[serde(default)]
     ip_version: Option<i64>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     pgw_address: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     sgw_address: Option<Option<Cow<'a, str>>>,
     #[serde(borrow, default)]
     charging_characteristics: Option<Cow<'a, str>>,
@@ -103,19 +95,19 @@ struct ApnBody<'a> {
     arp_preemption_capability: Option<bool>,
     #[serde(default)]
     arp_preemption_vulnerability: Option<bool>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     charging_rule_list: Option<Option<Cow<'a, str>>>,
     #[serde(default)]
     nbiot: Option<bool>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     nidd_scef_id: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     nidd_scef_realm: Option<Option<Cow<'a, str>>>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "super::double")]
     nidd_mechanism: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "super::double")]
     nidd_rds: Option<Option<i64>>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "super::double")]
     nidd_preferred_data_mode: Option<Option<i64>>,
     #[serde(default)]
     apn_id: Option<serde::de::IgnoredAny>,

@@ -147,15 +147,6 @@ impl Record for Auc {
     }
 }
 
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn double<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// A PUT or PATCH body. Keys PyHSS returns (`auc_id`, `last_modified`) are
 /// accepted and ignored, so a GET answer can be sent back; any other
 /// unknown key is a 400.
@@ -170,7 +161,7 @@ struct AucBody<'a> {
     amf: Option<Cow<'a, str>>,
     #[serde(default)]
     sqn: Option<u64>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     imsi: Option<Option<Cow<'a, str>>>,
     #[serde(default)]
     esim: Option<bool>,
@@ -178,39 +169,39 @@ struct AucBody<'a> {
     auc_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     last_modified: Option<serde::de::IgnoredAny>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     batch_name: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     sim_vendor: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     lpa: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     pin1: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     pin2: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     puk1: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     puk2: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     kid: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     psk: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     des: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     adm1: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     misc1: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     misc2: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     misc3: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     misc4: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     algo: Option<Option<Cow<'a, str>>>,
-    #[serde(borrow, default, deserialize_with = "double")]
+    #[serde(borrow, default, deserialize_with = "super::double")]
     iccid: Option<Option<Cow<'a, str>>>,
 }
 

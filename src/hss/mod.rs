@@ -178,6 +178,16 @@ pub fn check_provisioning(ctx: &Ctx, req: &Request<'_>) -> Result<(), ApiError> 
     }
 }
 
+/// For PATCH bodies: `Some(None)` for an explicit `null` (clear the
+/// field), `None` for an absent one (keep it).
+pub fn double<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// A 400 naming the first required field that is absent.
 pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
     match fields.iter().find(|(_, present)| !present) {

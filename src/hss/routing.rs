@@ -32,16 +32,12 @@ struct Body {
     apn_id: Option<u64>,
     #[serde(default)]
     ip_version: Option<i64>,
-    #[serde(default, deserialize_with = "double")]
+    #[serde(default, deserialize_with = "super::double")]
     ip_address: Option<Option<String>>,
     #[serde(default)]
     subscriber_routing_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     last_modified: Option<serde::de::IgnoredAny>,
-}
-
-fn double<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 fn key(subscriber_id: u64, apn_id: u64) -> Vec<u8> {
