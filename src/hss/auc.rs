@@ -399,10 +399,6 @@ fn counter_op(core: &Core, counter: u64) -> Op {
     }
 }
 
-fn claim_error(what: &str, e: index::ClaimError) -> ApiError {
-    index::claim_error(what, "auc_id", e)
-}
-
 /// Claims the IMSI and ICCID of `auc` (those that differ from `before`).
 async fn claim_keys(
     core: &Core,
@@ -665,16 +661,19 @@ pub fn delete<'a>(
 
 /// The AuC whose IMSI is `imsi`, through the index (checked on read).
 pub async fn find_by_imsi(core: &Core, imsi: &Imsi) -> Result<Option<Auc>, ApiError> {
-    let id = index::lookup(core, tables::IMSI_INDEX, imsi.as_str().as_bytes().to_vec())
-        .await
-        .map_err(|e| claim_error("imsi", e))?;
-    if let Some(id) = id {
-        if let Some(auc) = load(core, id)
-            .await?
-            .filter(|a| a.imsi.as_deref() == Some(imsi.as_str()))
-        {
-            return Ok(Some(auc));
-        }
+    let key = imsi.as_str();
+    let carries = |a: &Auc| a.imsi.as_deref() == Some(key);
+    if let Some(auc) = index::find(
+        core,
+        tables::IMSI_INDEX,
+        key,
+        ("imsi", "auc_id"),
+        load,
+        carries,
+    )
+    .await?
+    {
+        return Ok(Some(auc));
     }
     // The seed's walkthrough: an AuC without an IMSI, referenced by the
     // subscriber that has it.
@@ -711,19 +710,18 @@ pub fn get_by_iccid<'a>(
     Box::pin(async move {
         let iccid = Iccid::parse(params.get("iccid").unwrap_or_default())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let core = &ctx.core;
-        let id = index::lookup(
-            core,
+        let key = iccid.as_str();
+        let carries = |a: &Auc| a.iccid() == Some(key);
+        let auc = index::find(
+            &ctx.core,
             tables::ICCID_INDEX,
-            iccid.as_str().as_bytes().to_vec(),
+            key,
+            ("iccid", "auc_id"),
+            load,
+            carries,
         )
-        .await
-        .map_err(|e| claim_error("iccid", e))?
+        .await?
         .ok_or(ApiError::NotFound)?;
-        let auc = load(core, id)
-            .await?
-            .filter(|a| a.iccid() == Some(iccid.as_str()))
-            .ok_or(ApiError::NotFound)?;
         reply_auc(ctx, reply, &auc)
     })
 }

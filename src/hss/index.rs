@@ -158,6 +158,27 @@ pub fn claim_error(what: &str, holder: &str, e: ClaimError) -> ApiError {
     }
 }
 
+/// The record whose unique key `key` is, through index `table`: the entry's
+/// id, the record loaded on its shard by `load`, kept only if `carries`
+/// says it still holds the key (so a stale entry reads as absent).
+pub async fn find<'c, T, Fut>(
+    core: &'c Core,
+    table: TableId,
+    key: &str,
+    (what, holder): (&str, &str),
+    load: impl FnOnce(&'c Core, u64) -> Fut,
+    carries: impl FnOnce(&T) -> bool,
+) -> Result<Option<T>, ApiError>
+where
+    Fut: std::future::Future<Output = Result<Option<T>, ApiError>>,
+{
+    let id = lookup(core, table, key.as_bytes().to_vec())
+        .await
+        .map_err(|e| claim_error(what, holder, e))?;
+    let Some(id) = id else { return Ok(None) };
+    Ok(load(core, id).await?.filter(carries))
+}
+
 /// One unique key of a record: its index, the new value, the value before
 /// the change, how to check a holder, and its name for errors.
 pub struct Wanted {

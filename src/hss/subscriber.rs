@@ -211,15 +211,16 @@ fn holds_msisdn(core: &Core, id: u64, key: &[u8]) -> bool {
 
 /// The subscriber with IMSI `imsi`, through its index (checked on read).
 pub async fn find_by_imsi(core: &Core, imsi: &str) -> Result<Option<Subscriber>, ApiError> {
-    let id = index::lookup(core, tables::SUB_IMSI_INDEX, imsi.as_bytes().to_vec())
-        .await
-        .map_err(|e| claim_error("imsi", e))?;
-    let Some(id) = id else { return Ok(None) };
-    Ok(load(core, id).await?.filter(|s| s.imsi == imsi))
-}
-
-fn claim_error(what: &str, e: index::ClaimError) -> ApiError {
-    index::claim_error(what, "subscriber", e)
+    let carries = |s: &Subscriber| s.imsi == imsi;
+    index::find(
+        core,
+        tables::SUB_IMSI_INDEX,
+        imsi,
+        ("imsi", "subscriber"),
+        load,
+        carries,
+    )
+    .await
 }
 
 /// Claims the IMSI and MSISDN of `sub` that differ from `before`.
@@ -480,19 +481,18 @@ pub fn get_by_msisdn<'a>(
     Box::pin(async move {
         let msisdn = Msisdn::parse(params.get("msisdn").unwrap_or_default())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let core = &ctx.core;
-        let id = index::lookup(
-            core,
+        let key = msisdn.as_str();
+        let carries = |s: &Subscriber| s.msisdn.as_deref() == Some(key);
+        let sub = index::find(
+            &ctx.core,
             tables::MSISDN_INDEX,
-            msisdn.as_str().as_bytes().to_vec(),
+            key,
+            ("msisdn", "subscriber"),
+            load,
+            carries,
         )
-        .await
-        .map_err(|e| claim_error("msisdn", e))?
+        .await?
         .ok_or(ApiError::NotFound)?;
-        let sub = load(core, id)
-            .await?
-            .filter(|s| s.msisdn.as_deref() == Some(msisdn.as_str()))
-            .ok_or(ApiError::NotFound)?;
         reply_sub(reply, &sub, true)
     })
 }
