@@ -225,10 +225,7 @@ pub fn find(view: &CatalogView, id: u64) -> Option<Apn> {
 }
 
 fn parse_id(params: &Params<'_>) -> Result<u64, ApiError> {
-    params
-        .get("apn_id")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("apn_id: must be a non-negative integer"))
+    super::id_param(params, "apn_id")
 }
 
 fn encode(a: &Apn) -> Result<Vec<u8>, ApiError> {

@@ -442,10 +442,7 @@ fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError
 }
 
 fn parse_id(params: &Params<'_>) -> Result<u64, ApiError> {
-    params
-        .get("auc_id")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("auc_id: must be a non-negative integer"))
+    super::id_param(params, "auc_id")
 }
 
 /// `PUT /auc/`: creates an AuC.

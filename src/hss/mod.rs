@@ -188,6 +188,14 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
+/// The non-negative integer path parameter `name` (an object id).
+pub fn id_param(params: &crate::domain::router::Params<'_>, name: &str) -> Result<u64, ApiError> {
+    params
+        .get(name)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("{name}: must be a non-negative integer")))
+}
+
 /// A 400 naming the first required field that is absent.
 pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
     match fields.iter().find(|(_, present)| !present) {

@@ -172,13 +172,10 @@ pub fn put<'a>(
 }
 
 fn ids(params: &Params<'_>) -> Result<(u64, u64), ApiError> {
-    let n = |name: &str| {
-        params
-            .get(name)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ApiError::bad_request(format!("{name}: must be a non-negative integer")))
-    };
-    Ok((n("subscriber_id")?, n("apn_id")?))
+    Ok((
+        super::id_param(params, "subscriber_id")?,
+        super::id_param(params, "apn_id")?,
+    ))
 }
 
 /// `GET /subscriber/routing/{subscriber_id}/{apn_id}`.
@@ -240,12 +237,7 @@ pub fn patch<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         check_provisioning(ctx, &req)?;
-        let id: u64 = params
-            .get("subscriber_routing_id")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                ApiError::bad_request("subscriber_routing_id: must be a non-negative integer")
-            })?;
+        let id = super::id_param(&params, "subscriber_routing_id")?;
         let b: Body = json_body(req.body)?;
         let (ip_version, ip_address) = (b.ip_version, b.ip_address);
         let (sub, apn) = (b.subscriber_id, b.apn_id);

@@ -333,10 +333,7 @@ fn reply_sub(
 }
 
 fn parse_id(params: &Params<'_>) -> Result<u64, ApiError> {
-    params
-        .get("subscriber_id")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::bad_request("subscriber_id: must be a non-negative integer"))
+    super::id_param(params, "subscriber_id")
 }
 
 /// `PUT /subscriber/`.
