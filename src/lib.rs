@@ -28,5 +28,6 @@ pub mod hss;
 pub mod oam;
 pub mod runtime;
 pub mod server;
+pub mod sim;
 pub mod stir;
 pub mod storage;

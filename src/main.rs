@@ -53,11 +53,83 @@ enum Command {
         #[command(subcommand)]
         command: HssCommand,
     },
+    /// A virtual USIM for vsmartcard's vpcd: a card in a PC/SC reader
+    /// without hardware (demos, tests, load tests). Runs until killed.
+    Vcard(VcardArgs),
     /// Offline data directory commands (refused while a server holds it).
     Data {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct VcardArgs {
+    /// vpcd's port: 35963 is the first reader of Debian's vpcd, 35964 the
+    /// second.
+    #[arg(long, default_value_t = 35963)]
+    port: u16,
+    /// vpcd's host.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// The card's K (32 hex digits).
+    #[arg(long)]
+    ki: String,
+    /// The card's OPc (32 hex digits).
+    #[arg(long)]
+    opc: String,
+    /// The highest SQN the card has accepted (default: a new card, which
+    /// accepts any fresh SQN, 0 included).
+    #[arg(long)]
+    sqn: Option<u64>,
+    /// AMF the card expects (4 hex digits); informational: any AMF whose
+    /// MAC verifies is accepted, as a USIM does.
+    #[arg(long, default_value = "8000")]
+    amf: String,
+    /// Answer the T=1 protocol's ATR instead of T=0.
+    #[arg(long)]
+    t1: bool,
+    /// Answer every AUTHENTICATE with this status word (e.g. 9862, 6982).
+    #[arg(long, value_name = "HEX")]
+    auth_sw: Option<String>,
+    /// Simulated card time per AUTHENTICATE, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    auth_delay_ms: u64,
+    /// Exit when vpcd closes the connection instead of reconnecting.
+    #[arg(long)]
+    once: bool,
+}
+
+fn hex_arg<const N: usize>(name: &str, v: &str) -> anyhow::Result<[u8; N]> {
+    let mut out = [0u8; N];
+    hex::decode_to_slice(v, &mut out)
+        .map_err(|_| anyhow::anyhow!("--{name}: expected {} hex digits", 2 * N))?;
+    Ok(out)
+}
+
+fn vcard(a: &VcardArgs) -> anyhow::Result<()> {
+    use authplane::domain::{apdu::Protocol, usim::CardSpec};
+    let _amf: [u8; 2] = hex_arg("amf", &a.amf)?;
+    let forced_sw = match &a.auth_sw {
+        Some(sw) => Some(u16::from_be_bytes(hex_arg("auth-sw", sw)?)),
+        None => None,
+    };
+    let spec = CardSpec {
+        k: hex_arg("ki", &a.ki)?,
+        opc: hex_arg("opc", &a.opc)?,
+        sqn: a.sqn,
+        protocol: if a.t1 { Protocol::T1 } else { Protocol::T0 },
+        forced_sw,
+    };
+    authplane::sim::vcard::run(
+        &spec,
+        &authplane::sim::vcard::Options {
+            addr: format!("{}:{}", a.host, a.port),
+            auth_delay: std::time::Duration::from_millis(a.auth_delay_ms),
+            once: a.once,
+        },
+    )?;
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,17 +260,37 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     if config.storage.durability == authplane::storage::Durability::None {
         tracing::warn!("storage.durability = \"none\": acknowledged writes can be lost in a crash");
     }
-    authplane::runtime::run(
+    let sim = if config.services.sim {
+        Some(
+            authplane::sim::Readers::start(config.sim.clone())
+                .context("starting the PC/SC supervisor")?,
+        )
+    } else {
+        None
+    };
+    let sim_for_cores = sim.clone();
+    let result = authplane::runtime::run(
         &config.server,
         storage,
         n_routes,
-        move |core| Server::new(core, routes.clone(), shared_config.clone()),
+        move |core| {
+            Server::new(
+                core,
+                routes.clone(),
+                shared_config.clone(),
+                sim_for_cores.clone(),
+            )
+        },
         |addr| {
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "listening on {addr}");
             let _ = stdout.flush();
         },
-    )?;
+    );
+    if let Some(sim) = sim {
+        sim.stop();
+    }
+    result?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -312,6 +404,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Data { command } => data_command(&command),
+        Command::Vcard(a) => vcard(&a).map(|()| std::process::ExitCode::SUCCESS),
         Command::Hss {
             command: HssCommand::Import { file, overrides },
         } => {

@@ -250,6 +250,7 @@ struct RawConfig {
     storage: RawStorage,
     services: Services,
     hss: HssConfig,
+    sim: SimConfig,
     stir: RawStir,
     log: RawLog,
 }
@@ -425,6 +426,19 @@ impl std::fmt::Debug for HssConfig {
     }
 }
 
+/// The SIM service's settings (PC/SC readers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Requests waiting per slot; beyond it a request gets 503.
+    pub queue_depth: u32,
+    /// How long a request waits for its card (queue included) before 503.
+    pub timeout_ms: u64,
+    /// How often the reader list is read again (readers and pcscd coming
+    /// and going).
+    pub rescan_ms: u64,
+}
+
 /// Which APIs are served.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -457,6 +471,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub services: Services,
     pub hss: HssConfig,
+    pub sim: SimConfig,
     pub stir: StirConfig,
     pub log: LogConfig,
 }
@@ -621,6 +636,15 @@ impl RawConfig {
                 "must be greater than 0".into(),
             ));
         }
+        if self.sim.queue_depth == 0 {
+            return Err(err("sim.queue_depth", "must be greater than 0".into()));
+        }
+        if self.sim.timeout_ms == 0 {
+            return Err(err("sim.timeout_ms", "must be greater than 0".into()));
+        }
+        if !(10..=60_000).contains(&self.sim.rescan_ms) {
+            return Err(err("sim.rescan_ms", "must be 10 to 60000".into()));
+        }
         if self.storage.compact_wal_bytes < 4096 {
             return Err(err(
                 "storage.compact_wal_bytes",
@@ -653,6 +677,7 @@ impl RawConfig {
             },
             services: self.services,
             hss: self.hss,
+            sim: self.sim,
             stir,
             log: LogConfig {
                 level,

@@ -6,6 +6,7 @@
 //! this true.
 #![forbid(unsafe_code)]
 
+pub mod apdu;
 pub mod api_error;
 pub mod http1;
 pub mod ids;
@@ -16,3 +17,4 @@ pub mod passport;
 pub mod router;
 pub mod shard;
 pub mod sqn;
+pub mod usim;

@@ -609,6 +609,11 @@ async fn core_main<A, F>(
     CURRENT_CORE.with(|c| *c.borrow_mut() = None);
 }
 
+/// Awaits `f` for at most `limit` on this core's timer (None: time ran out).
+pub async fn timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
+    monoio::time::timeout(limit, f).await.ok()
+}
+
 /// The core this code runs on (None off the cores).
 pub fn current_core() -> Option<Rc<Core>> {
     CURRENT_CORE.with(|c| c.borrow().clone())

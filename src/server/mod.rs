@@ -54,6 +54,9 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
     if config.services.hss {
         crate::hss::register(&mut r)?;
     }
+    if config.services.sim {
+        crate::sim::register(&mut r)?;
+    }
     if config.services.stir {
         crate::stir::register(&mut r)?;
     }
@@ -66,6 +69,8 @@ pub struct Ctx {
     pub core: Rc<Core>,
     pub routes: Arc<Routes>,
     pub config: Arc<Config>,
+    /// The PC/SC readers (when the SIM service runs).
+    pub sim: Option<Arc<crate::sim::Readers>>,
 }
 
 /// The response being written into the connection's buffer.
@@ -171,12 +176,18 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(core: Rc<Core>, routes: Arc<Routes>, config: Arc<Config>) -> Server {
+    pub fn new(
+        core: Rc<Core>,
+        routes: Arc<Routes>,
+        config: Arc<Config>,
+        sim: Option<Arc<crate::sim::Readers>>,
+    ) -> Server {
         Server {
             ctx: Ctx {
                 core,
                 routes,
                 config,
+                sim,
             },
         }
     }
