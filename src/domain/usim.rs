@@ -447,9 +447,9 @@ mod tests {
             else {
                 panic!("no success");
             };
-            assert_eq!(hex::encode(&res), "131004db2ff1ce8e");
-            assert_eq!(hex::encode(&ck), "d42eb5aa085307903271b2422b698bad");
-            assert_eq!(hex::encode(&ik), "485f81e6fd957fe3cad374adf12fe1ca");
+            assert_eq!(hex::encode(res), "131004db2ff1ce8e");
+            assert_eq!(hex::encode(ck), "d42eb5aa085307903271b2422b698bad");
+            assert_eq!(hex::encode(ik), "485f81e6fd957fe3cad374adf12fe1ca");
             assert_eq!(
                 kc.as_ref().map(hex::encode).as_deref(),
                 Some("64d3f2a32f801214")

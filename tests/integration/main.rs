@@ -19,4 +19,5 @@ mod layers;
 mod lifecycle;
 mod load;
 mod mesh;
+mod sim;
 mod stir;
