@@ -275,12 +275,48 @@ fn parse_response(buf: &mut Vec<u8>) -> Option<Result<(u16, Vec<u8>), &'static s
                 .ok()
         })
         .unwrap_or(0);
+    let chunked = r.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && h.value
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
+    });
+    if chunked {
+        return dechunk(buf, head).map(|r| r.map(|body| (status, body)));
+    }
     if buf.len() < head + len {
         return None;
     }
     let body = buf[head..head + len].to_vec();
     buf.drain(..head + len);
     Some(Ok((status, body)))
+}
+
+/// A chunked body (no trailers) that starts at `from`, taken off `buf`
+/// with its head once complete (servers such as Twisted answer chunked).
+fn dechunk(buf: &mut Vec<u8>, from: usize) -> Option<Result<Vec<u8>, &'static str>> {
+    let mut pos = from;
+    let mut body = Vec::new();
+    loop {
+        let (n, size) = match httparse::parse_chunk_size(buf.get(pos..)?) {
+            Ok(httparse::Status::Complete(c)) => c,
+            Ok(httparse::Status::Partial) => return None,
+            Err(_) => return Some(Err("bad_http")),
+        };
+        pos += n;
+        let Ok(size) = usize::try_from(size) else {
+            return Some(Err("bad_http"));
+        };
+        if buf.len() < pos + size + 2 {
+            return None;
+        }
+        body.extend_from_slice(&buf[pos..pos + size]);
+        pos += size + 2;
+        if size == 0 {
+            buf.drain(..pos);
+            return Some(Ok(body));
+        }
+    }
 }
 
 async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
@@ -392,4 +428,30 @@ async fn connection(plan: &Plan, index: usize, start: Instant) -> Stats {
         None => plan.duration.as_secs_f64(),
     };
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_and_sized_responses_are_taken_whole() {
+        let mut buf = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\nHTTP/1.1 204 No\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let (status, body) = parse_response(&mut buf).unwrap().unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"{\"a\":1}"[..]));
+        let (status, body) = parse_response(&mut buf).unwrap().unwrap();
+        assert_eq!((status, body.len()), (204, 0));
+        assert!(buf.is_empty());
+        // Incomplete at every cut: wait for more, never a wrong answer.
+        let whole =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n0\r\n\r\n";
+        for cut in 0..whole.len() {
+            assert!(
+                parse_response(&mut whole[..cut].to_vec()).is_none(),
+                "cut {cut}"
+            );
+        }
+        let mut bad = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec();
+        assert_eq!(parse_response(&mut bad), Some(Err("bad_http")));
+    }
 }

@@ -83,6 +83,22 @@ struct Cli {
     /// The certificate whose key must have signed (stir-sign).
     #[arg(long)]
     stir_cert: Option<PathBuf>,
+    /// K of the cards (sim-auth); default: the seed's slot 0 card.
+    #[arg(long, default_value = "841EAD87BC9D974ECA1C167409357601")]
+    sim_ki: String,
+    /// OPc of the cards (sim-auth).
+    #[arg(long, default_value = "3211CACDD64F51C3FD3013ECD9A582A0")]
+    sim_opc: String,
+    /// Slots to spread sim-auth requests over (0..N), all with these keys.
+    #[arg(long, default_value_t = 1)]
+    sim_slots: u64,
+}
+
+fn key16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
+    let mut k = [0u8; 16];
+    hex::decode_to_slice(v, &mut k)
+        .map_err(|_| anyhow::anyhow!("--{name}: expected 32 hex digits"))?;
+    Ok(k)
 }
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
@@ -134,6 +150,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             pick: cli.zipf.map_or(Pick::Uniform, Pick::Zipf),
             close_each: cli.close_each,
             mix,
+            sim: authplane_load::scenario::SimCards {
+                k: key16("sim-ki", &cli.sim_ki)?,
+                opc: key16("sim-opc", &cli.sim_opc)?,
+                slots: cli.sim_slots.max(1),
+                issued: std::sync::Arc::default(),
+            },
             stir_key: match &cli.stir_cert {
                 Some(p) => Some(
                     authplane_load::scenario::key_of_certificate(&std::fs::read_to_string(p)?)

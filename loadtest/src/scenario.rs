@@ -26,6 +26,51 @@ pub enum Kind {
     /// STI-AS signing; every PASSporT's signature verified with the
     /// certificate given by `--stir-cert`, and its claims checked.
     StirSign,
+    /// pysim's `POST /sim-auth-api/v1/slot/N` against cards with the keys
+    /// `--sim-ki`/`--sim-opc`: each request a fresh RAND and an AUTN with
+    /// the next SQN (a new SEQ, IND cycling, so up to 32 requests may be
+    /// reordered in flight); RES, CK and IK recomputed.
+    SimAuth,
+}
+
+/// The card(s) the `sim-auth` scenario authenticates against.
+#[derive(Debug, Clone)]
+pub struct SimCards {
+    pub k: [u8; 16],
+    pub opc: [u8; 16],
+    /// Requests go round-robin to slots 0..slots.
+    pub slots: u64,
+    /// Authentications issued so far (SQN and RAND derive from it).
+    pub issued: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Default for SimCards {
+    /// The seed's slot 0 card (pysim's documentation), one slot.
+    fn default() -> SimCards {
+        SimCards {
+            k: [
+                0x84, 0x1e, 0xad, 0x87, 0xbc, 0x9d, 0x97, 0x4e, 0xca, 0x1c, 0x16, 0x74, 0x09, 0x35,
+                0x76, 0x01,
+            ],
+            opc: [
+                0x32, 0x11, 0xca, 0xcd, 0xd6, 0x4f, 0x51, 0xc3, 0xfd, 0x30, 0x13, 0xec, 0xd9, 0xa5,
+                0x82, 0xa0,
+            ],
+            slots: 1,
+            issued: std::sync::Arc::default(),
+        }
+    }
+}
+
+impl SimCards {
+    /// RAND and SQN of authentication number `n`.
+    pub fn challenge(&self, n: u64) -> ([u8; 16], u64) {
+        let d = Sha256::digest([&b"sim-rand"[..], &n.to_be_bytes()].concat());
+        let mut rand = [0u8; 16];
+        rand.copy_from_slice(&d[..16]);
+        // SEQ n+1 (never 0), IND n mod 32.
+        (rand, ((n + 1) << 5) | (n & 31))
+    }
 }
 
 /// How subscribers are picked.
@@ -89,6 +134,8 @@ pub struct Scenario {
     pub mix: Option<Vec<(Kind, u32)>>,
     /// The key that must have signed STIR answers (SEC1 uncompressed point).
     pub stir_key: Option<Vec<u8>>,
+    /// The cards of `sim-auth`.
+    pub sim: SimCards,
 }
 
 /// The public key of a PEM certificate, as a SEC1 uncompressed point.
@@ -240,6 +287,36 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
+            Kind::SimAuth => {
+                let cards = &self.sim;
+                let n = cards
+                    .issued
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (rand, sqn) = cards.challenge(n);
+                let m = Milenage::new(&cards.k, &cards.opc);
+                let sqn_b = authplane::domain::milenage::sqn_bytes(sqn);
+                let o = m.compute(&rand, &sqn_b, &[0x80, 0]);
+                let autn = authplane::domain::milenage::autn(&sqn_b, &[0x80, 0], &o);
+                let body = format!(
+                    r#"{{"rand":"{}","autn":"{}"}}"#,
+                    hex::encode(rand),
+                    hex::encode(autn)
+                );
+                out.extend_from_slice(
+                    format!(
+                        "POST /sim-auth-api/v1/slot/{} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{conn}Content-Length: {}\r\n\r\n{body}",
+                        n % cards.slots.max(1),
+                        self.host,
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                Sent {
+                    kind,
+                    subscriber: n,
+                    sqn_ms: 0,
+                }
+            }
             Kind::Resync => {
                 let i = self.pick(rng);
                 let (ki, opc) = self.population.keys(i);
@@ -301,6 +378,7 @@ impl Scenario {
             }
             Kind::Aka => self.check_vector(sent.subscriber, body),
             Kind::StirSign => self.check_passport(sent.subscriber, body),
+            Kind::SimAuth => self.check_sim(sent.subscriber, body),
             Kind::Resync => {
                 let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
                 let ok = v["sqn_ms"].as_u64() == Some(sent.sqn_ms)
@@ -308,6 +386,26 @@ impl Scenario {
                 ok.then_some(()).ok_or("wrong_answer")
             }
         }
+    }
+
+    /// A sim-auth answer: RES, CK and IK of authentication `n`.
+    fn check_sim(&self, n: u64, body: &[u8]) -> Result<(), Wrong> {
+        let cards = &self.sim;
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+        if v.get("synchronisation_failure").is_some() {
+            return Err("sync_failure");
+        }
+        let ok = &v["successful_3g_authentication"];
+        let (rand, sqn) = cards.challenge(n);
+        let o = Milenage::new(&cards.k, &cards.opc).compute(
+            &rand,
+            &authplane::domain::milenage::sqn_bytes(sqn),
+            &[0x80, 0],
+        );
+        let same = ok["res"] == hex::encode(o.res).as_str()
+            && ok["ck"] == hex::encode(o.ck).as_str()
+            && ok["ik"] == hex::encode(o.ik).as_str();
+        same.then_some(()).ok_or("wrong_answer")
     }
 
     fn check_passport(&self, orig: u64, body: &[u8]) -> Result<(), Wrong> {

@@ -33,6 +33,7 @@ fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
             close_each: false,
             mix: None,
             stir_key: None,
+            sim: Default::default(),
         },
         pipeline: 1,
         progress: None,

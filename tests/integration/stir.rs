@@ -266,6 +266,7 @@ fn the_load_generator_verifies_every_signed_token() {
             close_each: false,
             mix: None,
             stir_key: Some(key_of_certificate(&cert).unwrap()),
+            sim: Default::default(),
         },
         pipeline: 1,
         progress: None,
