@@ -536,3 +536,85 @@ fn a_pcscd_restart_is_survived_without_restarting_the_server() {
     assert!(v["synchronisation_failure"]["auts"].is_string(), "{v}");
     drop(c);
 }
+
+#[test]
+fn ts_35_208_test_sets_authenticate_through_pcsc_with_the_published_outputs() {
+    let _bed = bed();
+    let s = sim_server(&[]);
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/milenage.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let gsm: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/vectors/gsm_milenage.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let hex = |v: &Value, k: &str| v[k].as_str().unwrap().to_owned();
+    let sets: Vec<&Value> = file["vectors"].as_array().unwrap().iter().take(4).collect();
+    let mut kc_checked = 0;
+    for pair in sets.chunks(2) {
+        let mut cards = Vec::new();
+        for (slot, v) in pair.iter().enumerate() {
+            // A card that has accepted SQN − 32: the set's SQN is the next fresh one.
+            let sqn = u64::from_str_radix(&hex(v, "SQN"), 16).unwrap();
+            let before = (sqn - 32).to_string();
+            cards.push(Card::start(
+                slot,
+                &hex(v, "K"),
+                &hex(v, "OPc"),
+                &["--sqn", &before],
+            ));
+        }
+        for (slot, v) in pair.iter().enumerate() {
+            wait_card(&s, slot);
+            // AUTN = SQN ⊕ AK ‖ AMF ‖ MAC-A, all from the published set.
+            let sqn = ::hex::decode(hex(v, "SQN")).unwrap();
+            let ak = ::hex::decode(hex(v, "f5")).unwrap();
+            let conc: Vec<u8> = sqn.iter().zip(&ak).map(|(a, b)| a ^ b).collect();
+            let autn = format!("{}{}{}", ::hex::encode(conc), hex(v, "AMF"), hex(v, "f1"));
+            let body = json!({"rand": hex(v, "RAND"), "autn": autn}).to_string();
+            let (status, answer) = auth(&s, slot, &body);
+            assert_eq!(status, 200, "{} {answer}", hex(v, "id"));
+            let ok = &answer["successful_3g_authentication"];
+            assert_eq!(ok["res"], v["f2"], "{}", hex(v, "id"));
+            assert_eq!(ok["ck"], v["f3"]);
+            assert_eq!(ok["ik"], v["f4"]);
+            // Kc = c3(CK, IK) where TS 55.205 publishes it for this K and RAND.
+            if let Some(g) = gsm["vectors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["K"] == v["K"] && g["RAND"] == v["RAND"])
+            {
+                assert_eq!(ok["kc"], g["Kc"], "{}", hex(v, "id"));
+                kc_checked += 1;
+            }
+        }
+        drop(cards);
+    }
+    assert!(kc_checked >= 2, "Kc checked for {kc_checked} sets");
+}
+
+#[test]
+fn vcard_refuses_bad_keys_with_a_clear_error() {
+    let out = Command::new(BIN)
+        .args(["vcard", "--ki", "zz", "--opc", OPC0])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--ki: expected 32 hex digits"), "{err}");
+    let out = Command::new(BIN)
+        .args(["vcard", "--ki", K0, "--opc", OPC0, "--auth-sw", "98"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--auth-sw: expected 4 hex digits"));
+}
