@@ -292,30 +292,16 @@ fn parse_response(buf: &mut Vec<u8>) -> Option<Result<(u16, Vec<u8>), &'static s
     Some(Ok((status, body)))
 }
 
-/// A chunked body (no trailers) that starts at `from`, taken off `buf`
-/// with its head once complete (servers such as Twisted answer chunked).
+/// A chunked body that starts at `from`, taken off `buf` with its head
+/// once complete (servers such as Twisted answer chunked).
 fn dechunk(buf: &mut Vec<u8>, from: usize) -> Option<Result<Vec<u8>, &'static str>> {
-    let mut pos = from;
-    let mut body = Vec::new();
-    loop {
-        let (n, size) = match httparse::parse_chunk_size(buf.get(pos..)?) {
-            Ok(httparse::Status::Complete(c)) => c,
-            Ok(httparse::Status::Partial) => return None,
-            Err(_) => return Some(Err("bad_http")),
-        };
-        pos += n;
-        let Ok(size) = usize::try_from(size) else {
-            return Some(Err("bad_http"));
-        };
-        if buf.len() < pos + size + 2 {
-            return None;
+    match authplane::domain::http1::decode_chunked_body(buf.get(from..)?, usize::MAX / 2) {
+        Ok(Some((body, raw))) => {
+            buf.drain(..from + raw);
+            Some(Ok(body))
         }
-        body.extend_from_slice(&buf[pos..pos + size]);
-        pos += size + 2;
-        if size == 0 {
-            buf.drain(..pos);
-            return Some(Ok(body));
-        }
+        Ok(None) => None,
+        Err(_) => Some(Err("bad_http")),
     }
 }
 

@@ -262,6 +262,26 @@ struct RawStir {
     default_attest: String,
     attestation: Vec<RawAttestation>,
     credentials: Vec<RawCredential>,
+    trust_roots: String,
+    intermediates: String,
+    crls: Vec<String>,
+    freshness_s: u64,
+    allow_http_x5u: bool,
+    x5u_hosts: Vec<String>,
+    x5u_timeout_ms: u64,
+    x5u_max_bytes: usize,
+    cache_entries: usize,
+    negative_cache_s: u64,
+    trusted_hosts: Vec<String>,
+    fixed_now: u64,
+    x5u_rewrite: Vec<RawRewrite>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRewrite {
+    from: String,
+    to: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,6 +330,22 @@ pub struct StirConfig {
     /// (orig TN prefix, attestation).
     pub attestation: Vec<(String, crate::domain::passport::Attest)>,
     pub credentials: Vec<Credential>,
+    pub verify: VerifySettings,
+}
+
+/// STI-VS settings, validated, with the trust store loaded.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub trust: std::sync::Arc<crate::stir::verify::Trust>,
+    /// A fixed verifier clock (labs and tests; None: the real clock).
+    pub fixed_now: Option<u64>,
+    pub freshness_s: u64,
+    pub allow_http_x5u: bool,
+    /// Hosts an x5u may name (empty: any).
+    pub x5u_hosts: Vec<String>,
+    pub fetch: std::sync::Arc<crate::stir::verify::FetchPolicy>,
+    /// Clients allowed to ask for verification (empty: any).
+    pub trusted_hosts: Vec<std::net::IpAddr>,
 }
 
 impl StirConfig {
@@ -515,7 +551,69 @@ impl RawConfig {
         let attest = |key: &str, v: &str| {
             Attest::parse(v).ok_or_else(|| err(key, format!("{v:?}: expected A, B or C")))
         };
+        let optional_path = |p: &str| (!p.is_empty()).then(|| base.join(p));
+        let roots = optional_path(&self.stir.trust_roots);
+        let trust = crate::stir::verify::Trust::load(
+            roots.as_deref(),
+            optional_path(&self.stir.intermediates).as_deref(),
+            &self
+                .stir
+                .crls
+                .iter()
+                .map(|c| base.join(c))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| err("stir.trust_roots", e))?;
+        if !(1..=86_400).contains(&self.stir.freshness_s) {
+            return Err(err("stir.freshness_s", "must be 1 to 86400".into()));
+        }
+        if self.stir.x5u_timeout_ms == 0 {
+            return Err(err("stir.x5u_timeout_ms", "must be greater than 0".into()));
+        }
+        if !(1024..=1 << 20).contains(&self.stir.x5u_max_bytes) {
+            return Err(err("stir.x5u_max_bytes", "must be 1024 to 1048576".into()));
+        }
+        if self.stir.cache_entries == 0 {
+            return Err(err("stir.cache_entries", "must be greater than 0".into()));
+        }
+        let trusted_hosts = self
+            .stir
+            .trusted_hosts
+            .iter()
+            .map(|h| {
+                h.parse::<std::net::IpAddr>().map_err(|_| {
+                    err(
+                        "stir.trusted_hosts",
+                        format!("{h:?}: expected an IP address"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, E>>()?;
+        let verify = VerifySettings {
+            trust: std::sync::Arc::new(trust),
+            fixed_now: (self.stir.fixed_now > 0).then_some(self.stir.fixed_now),
+            freshness_s: self.stir.freshness_s,
+            allow_http_x5u: self.stir.allow_http_x5u,
+            x5u_hosts: self.stir.x5u_hosts.clone(),
+            fetch: std::sync::Arc::new(crate::stir::verify::FetchPolicy {
+                limits: crate::runtime::fetch::Limits {
+                    timeout: Duration::from_millis(self.stir.x5u_timeout_ms),
+                    max_body: self.stir.x5u_max_bytes,
+                    allow_internal: self.stir.allow_http_x5u,
+                },
+                rewrite: self
+                    .stir
+                    .x5u_rewrite
+                    .iter()
+                    .map(|r| (r.from.clone(), r.to.clone()))
+                    .collect(),
+                negative_ttl_s: self.stir.negative_cache_s,
+                max_entries: self.stir.cache_entries,
+            }),
+            trusted_hosts,
+        };
         let stir = StirConfig {
+            verify,
             backend: self.stir.backend,
             dev_certificate: None,
             default_attest: attest("stir.default_attest", &self.stir.default_attest)?,

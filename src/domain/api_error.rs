@@ -58,6 +58,9 @@ pub enum ApiError {
     },
     #[error("Unauthorized - Provisioning-Key Invalid")]
     Unauthorized,
+    /// The client may not use this API (403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("server at its connection limit")]
     Overloaded,
     #[error("server shutting down")]
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::HeaderTimeout => 408,
             ApiError::BadRequest { .. } => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::Overloaded | ApiError::ShuttingDown => 503,
             ApiError::Internal(_) => 500,
         }
@@ -99,6 +103,7 @@ impl ApiError {
                 stir_id: Some(id), ..
             } => id,
             ApiError::MethodNotAllowed => "POL4050",
+            ApiError::Forbidden(_) => "POL4030",
             ApiError::Internal(_) | ApiError::Overloaded | ApiError::ShuttingDown => "POL5000",
             ApiError::Http(HttpError::Malformed(_)) => "SVC4006",
             _ => "SVC4000",

@@ -176,6 +176,7 @@ impl Parsed {
             head,
             body,
             keep_alive: self.keep_alive,
+            peer: None,
         }
     }
 
@@ -206,6 +207,8 @@ pub struct Request<'b> {
     /// parsed in place.
     pub body: &'b mut [u8],
     pub keep_alive: bool,
+    /// The client's address (set by the connection, None in tests).
+    pub peer: Option<core::net::IpAddr>,
 }
 
 impl<'b> Request<'b> {
@@ -384,6 +387,26 @@ fn parse_content_length(v: &[u8]) -> Result<usize, HttpError> {
     }
     Ok(v.iter()
         .fold(0usize, |n, &d| n * 10 + usize::from(d - b'0')))
+}
+
+/// Decodes a chunked body at the start of `data` without changing it (for
+/// a client reading an answer): the body and the raw length it took, once
+/// the last chunk and trailers have arrived; `None` while incomplete.
+pub fn decode_chunked_body(
+    data: &[u8],
+    max_body: usize,
+) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
+    let limits = Limits {
+        body_bytes: max_body,
+        ..Limits::default()
+    };
+    let mut copy = data.to_vec();
+    let Some((n, raw)) = decode_chunked(&mut copy, &limits, false)? else {
+        return Ok(None);
+    };
+    decode_chunked(&mut copy, &limits, true)?;
+    copy.truncate(n);
+    Ok(Some((copy, raw)))
 }
 
 /// Walks a chunked body at the start of `data`. Returns `None` while it is

@@ -15,6 +15,7 @@ pub mod keywrap;
 pub mod milenage;
 pub mod passport;
 pub mod router;
+pub mod shaken;
 pub mod shard;
 pub mod sqn;
 pub mod usim;

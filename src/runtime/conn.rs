@@ -28,6 +28,7 @@ pub(super) async fn serve<A: App>(
     core: &Core,
     app: &A,
     mut stream: TcpStream,
+    peer: std::net::IpAddr,
     settings: &ConnSettings,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -48,6 +49,7 @@ pub(super) async fn serve<A: App>(
                 Ok(Progress::Complete(parsed)) => {
                     let consumed = parsed.consumed;
                     let mut req = parsed.view(pending);
+                    req.peer = Some(peer);
                     if core.is_shutting_down() {
                         req.keep_alive = false;
                     }

@@ -10,6 +10,7 @@ pub mod clock;
 mod conn;
 pub mod data;
 pub mod event;
+pub mod fetch;
 pub mod mesh;
 pub mod metrics;
 
@@ -554,7 +555,7 @@ async fn core_main<A, F>(
             r = listener.accept() => r,
             _ = core.shutdown.wait() => break,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -579,7 +580,7 @@ async fn core_main<A, F>(
         core.open_connections.set(open + 1);
         let (core2, app2, settings2) = (core.clone(), app.clone(), settings.clone());
         monoio::spawn(async move {
-            conn::serve(&core2, &*app2, stream, &settings2).await;
+            conn::serve(&core2, &*app2, stream, peer.ip(), &settings2).await;
             core2
                 .open_connections
                 .set(core2.open_connections.get().saturating_sub(1));

@@ -10,9 +10,12 @@ use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{Method, Request};
 use crate::domain::passport::{self, Attest, Claims};
 use crate::domain::router::{Params, RouteError};
+use crate::domain::shaken;
+use crate::runtime::LocalBoxFuture;
 use crate::server::{Ctx, Handler, Reply, Routes};
 
 pub mod keys;
+pub mod verify;
 
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(
@@ -20,6 +23,12 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         "/stir/v1/signing",
         Api::Stir,
         Handler::Sync(signing),
+    )?;
+    r.add(
+        Method::Post,
+        "/stir/v1/verification",
+        Api::Stir,
+        Handler::Async(verification),
     )?;
     r.add(
         Method::Get,
@@ -298,4 +307,168 @@ fn signing(
             Ok(())
         }
     }
+}
+
+/// The fields of a `verificationRequest`, checked for presence (E1,
+/// SVC4001) and form (E2, SVC4005).
+struct VerificationFields {
+    from_tn: String,
+    to_tns: Vec<String>,
+    time: u64,
+    identity: String,
+}
+
+fn parse_verification(body: &mut [u8]) -> Result<VerificationFields, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(svc(
+            "SVC4000",
+            "Error: Missing JSON body in the request",
+            &[],
+        ));
+    }
+    let root: Value = simd_json::serde::from_slice(body).map_err(|e| {
+        svc(
+            "SVC4006",
+            format!("Error: Failed to parse JSON body: {e}"),
+            &[],
+        )
+    })?;
+    let req = root
+        .get("verificationRequest")
+        .ok_or_else(|| missing("verificationRequest"))?;
+    if !req.is_object() {
+        return Err(invalid("verificationRequest"));
+    }
+    for field in ["from", "to", "time", "identity"] {
+        if req.get(field).is_none_or(Value::is_null) {
+            return Err(missing(field));
+        }
+    }
+    let from_tn = req
+        .get("from")
+        .and_then(|f| f.get("tn"))
+        .and_then(Value::as_str)
+        .filter(|t| passport::valid_tn(t))
+        .ok_or_else(|| invalid("from"))?
+        .to_owned();
+    let to_tns = req
+        .get("to")
+        .and_then(|t| t.get("tn"))
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .and_then(|a| {
+            a.iter()
+                .map(|t| {
+                    t.as_str()
+                        .filter(|t| passport::valid_tn(t))
+                        .map(str::to_owned)
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| invalid("to"))?;
+    let time = req
+        .get("time")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| invalid("time"))?;
+    let identity = req
+        .get("identity")
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| invalid("identity"))?
+        .to_owned();
+    Ok(VerificationFields {
+        from_tn,
+        to_tns,
+        time,
+        identity,
+    })
+}
+
+#[derive(Serialize)]
+struct VerificationResponse {
+    #[serde(rename = "verificationResponse")]
+    verification_response: Verdict,
+}
+
+#[derive(Serialize)]
+struct Verdict {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoncode: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasontext: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasondesc: Option<String>,
+    verstat: &'static str,
+}
+
+/// `POST /stir/v1/verification` (STI-VS).
+fn verification<'a>(
+    ctx: &'a Ctx,
+    req: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let request_id = request_id(&req);
+        let headers = [("X-RequestID", request_id.as_str())];
+        let settings = &ctx.config.stir.verify;
+        if !settings.trusted_hosts.is_empty()
+            && !req
+                .peer
+                .is_some_and(|p| settings.trusted_hosts.contains(&p))
+        {
+            reply.error_with(
+                403,
+                &ApiError::Forbidden("Error: Forbidden, client is not a trusted host".into()),
+                Api::Stir,
+                &headers,
+            );
+            return Ok(());
+        }
+        if let Err((status, e)) = check_headers(&req) {
+            reply.error_with(status, &e, Api::Stir, &headers);
+            return Ok(());
+        }
+        if let Some(instance) = req.header("x-instanceid") {
+            tracing::debug!(
+                request_id = %request_id,
+                instance_id = %String::from_utf8_lossy(instance),
+                "verification request"
+            );
+        }
+        let fields = match parse_verification(req.body) {
+            Ok(f) => f,
+            Err(e) => {
+                reply.error_with(e.status(), &e, Api::Stir, &headers);
+                return Ok(());
+            }
+        };
+        let request = shaken::Request {
+            from_tn: &fields.from_tn,
+            to_tns: &fields.to_tns,
+            time: fields.time,
+            identity: &fields.identity,
+        };
+        let verdict = match verify::verify(&ctx.core, settings, &request).await {
+            Ok(()) => Verdict {
+                reasoncode: None,
+                reasontext: None,
+                reasondesc: None,
+                verstat: shaken::PASSED,
+            },
+            Err(r) => Verdict {
+                reasoncode: Some(r.case.reason_code()),
+                reasontext: Some(r.case.reason_text()),
+                reasondesc: Some(r.desc),
+                verstat: r.case.verstat(),
+            },
+        };
+        reply.json_with(
+            200,
+            &VerificationResponse {
+                verification_response: verdict,
+            },
+            &headers,
+        )
+    })
 }

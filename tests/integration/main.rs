@@ -21,3 +21,4 @@ mod load;
 mod mesh;
 mod sim;
 mod stir;
+mod stir_verify;

@@ -1,0 +1,257 @@
+//! A small non-blocking HTTP/1.1 GET client on the core's executor, for
+//! fetching certificates (STIR x5u). One request per connection
+//! (`Connection: close`), the whole exchange under one deadline, the body
+//! capped. Host names are resolved off the core (getaddrinfo blocks).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use monoio::buf::{IoBufMut, SliceMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub status: u16,
+    /// `Cache-Control` and `Expires`, as sent.
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("address {0} not allowed")]
+    Forbidden(IpAddr),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("answer larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("malformed HTTP answer: {0}")]
+    Malformed(&'static str),
+}
+
+/// The limits and policy of a fetch.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub max_body: usize,
+    /// Loopback, private and link-local addresses are refused unless this
+    /// is set (an x5u is attacker-chosen: no probing of the inside).
+    pub allow_internal: bool,
+}
+
+fn internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Resolves `host` (an IP literal at once; a name on a helper thread).
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, FetchError> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = futures_channel::oneshot::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("authplane-resolve".into())
+        .spawn(move || {
+            let r = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+                .map(Iterator::collect::<Vec<_>>);
+            let _ = tx.send(r);
+        })
+        .map_err(|e| FetchError::Resolve(format!("{host}: {e}")))?;
+    match rx.await {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) => Err(FetchError::Resolve(host.to_owned())),
+        Ok(Err(e)) => Err(FetchError::Resolve(format!("{host}: {e}"))),
+        Err(_) => Err(FetchError::Resolve(host.to_owned())),
+    }
+}
+
+/// `GET http://host:port/path`.
+pub async fn http_get(
+    host: &str,
+    port: u16,
+    path: &str,
+    limits: Limits,
+) -> Result<Fetched, FetchError> {
+    match monoio::time::timeout(limits.timeout, get(host, port, path, limits)).await {
+        Ok(r) => r,
+        Err(_) => Err(FetchError::Timeout(limits.timeout)),
+    }
+}
+
+async fn get(host: &str, port: u16, path: &str, limits: Limits) -> Result<Fetched, FetchError> {
+    let addrs = resolve(host, port).await?;
+    let mut last = FetchError::Resolve(host.to_owned());
+    let mut stream = None;
+    for addr in addrs {
+        if !limits.allow_internal && internal(addr.ip()) {
+            last = FetchError::Forbidden(addr.ip());
+            continue;
+        }
+        match monoio::net::TcpStream::connect(addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = FetchError::Connect(e.to_string()),
+        }
+    }
+    let mut stream = stream.ok_or(last)?;
+    let host_header = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: authplane\r\nAccept: application/x-pem-file, application/pem-certificate-chain, */*\r\nConnection: close\r\n\r\n"
+    );
+    let (res, _) = stream.write_all(request.into_bytes()).await;
+    res.map_err(|e| FetchError::Connect(e.to_string()))?;
+    // Read to the end (the server closes), within the cap.
+    let cap = limits.max_body + 16 * 1024;
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        if buf.len() >= cap {
+            return Err(FetchError::TooLarge(limits.max_body));
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        let len = buf.len();
+        let end = buf.capacity().min(cap);
+        let (res, slice) = stream.read(buf.slice_mut(len..end)).await;
+        buf = SliceMut::into_inner(slice);
+        match res {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(FetchError::Connect(e.to_string())),
+        }
+        if let Some(done) = complete(&buf, limits.max_body, false)? {
+            return Ok(done);
+        }
+    }
+    complete(&buf, limits.max_body, true)?.ok_or(FetchError::Malformed("connection closed early"))
+}
+
+/// The whole answer once `buf` holds it (Content-Length or chunked).
+fn complete(buf: &[u8], max_body: usize, eof: bool) -> Result<Option<Fetched>, FetchError> {
+    let mut headers = [httparse::EMPTY_HEADER; 48];
+    let mut r = httparse::Response::new(&mut headers);
+    let head = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(FetchError::Malformed("bad status line or headers")),
+    };
+    let header = |name: &str| {
+        r.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    let status = r.code.unwrap_or(0);
+    let rest = &buf[head..];
+    let chunked =
+        header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked {
+        match crate::domain::http1::decode_chunked_body(rest, max_body) {
+            Ok(Some((body, _))) => body,
+            Ok(None) => return Ok(None),
+            Err(crate::domain::http1::HttpError::BodyTooLarge(_)) => {
+                return Err(FetchError::TooLarge(max_body))
+            }
+            Err(_) => return Err(FetchError::Malformed("bad chunked body")),
+        }
+    } else if let Some(len) = header("content-length") {
+        let len: usize = len
+            .trim()
+            .parse()
+            .map_err(|_| FetchError::Malformed("bad Content-Length"))?;
+        if len > max_body {
+            return Err(FetchError::TooLarge(max_body));
+        }
+        match rest.get(..len) {
+            Some(b) => b.to_vec(),
+            None => return Ok(None),
+        }
+    } else if eof {
+        // Delimited by the close.
+        rest.to_vec()
+    } else {
+        return Ok(None);
+    };
+    if body.len() > max_body {
+        return Err(FetchError::TooLarge(max_body));
+    }
+    Ok(Some(Fetched {
+        status,
+        cache_control: header("cache-control"),
+        expires: header("expires"),
+        body,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_complete_by_length_or_chunks() {
+        let a = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nCache-Control: max-age=60\r\n\r\nabc";
+        let f = complete(a, 100, false).unwrap().unwrap();
+        assert_eq!((f.status, f.body.as_slice()), (200, &b"abc"[..]));
+        assert_eq!(f.cache_control.as_deref(), Some("max-age=60"));
+        assert!(complete(&a[..a.len() - 1], 100, false).unwrap().is_none());
+        let c =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n";
+        assert_eq!(complete(c, 100, false).unwrap().unwrap().body, b"abc");
+        assert_eq!(complete(a, 2, false).unwrap_err(), FetchError::TooLarge(2));
+        assert!(complete(b"NOPE\r\n\r\n", 10, false).is_err());
+        // No length: the body ends with the connection.
+        let close = b"HTTP/1.0 200 OK\r\n\r\nxyz";
+        assert!(complete(close, 100, false).unwrap().is_none());
+        assert_eq!(complete(close, 100, true).unwrap().unwrap().body, b"xyz");
+    }
+
+    #[test]
+    fn internal_addresses_are_recognized() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "2001:4860::8888"] {
+            assert!(!internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! STI-VS: `POST /stir/v1/verification`. The pure checks are in
+//! `domain::shaken`; here are the parts that need the outside: the x5u
+//! certificate (fetched on the runtime, cached), the chain to the trusted
+//! STI-CA roots with CRLs and TNAuthList (E17), and the ES256 signature
+//! over the received bytes (E18).
+//!
+//! Certificate cache: each URL has an owner core (its shard by hash), which
+//! alone fetches it (one fetch in flight per URL: later askers wait for that
+//! fetch), caches the parsed chain and negative answers, and hands the
+//! result to the asking core, which keeps its own copy for lock-free hits.
+//! TTL = max(24 h, Cache-Control max-age) (ATIS-1000074), never past the
+//! leaf's notAfter; failures are remembered for `negative_cache_s`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use x509_cert::der::{Decode, Encode};
+
+use crate::domain::shaken::{self, ECase, Reject};
+
+/// TNAuthList (RFC 8226).
+const TN_AUTH_LIST: x509_cert::der::asn1::ObjectIdentifier =
+    x509_cert::der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.26");
+const EC_PUBLIC_KEY: x509_cert::der::asn1::ObjectIdentifier =
+    x509_cert::der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256: x509_cert::der::asn1::ObjectIdentifier =
+    x509_cert::der::asn1::ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+/// The least a fetched certificate is cached (ATIS-1000074).
+const MIN_TTL_S: u64 = 24 * 3600;
+
+/// The DER certificates of every CERTIFICATE block of a PEM text.
+pub fn pem_certificates(text: &[u8]) -> Vec<Vec<u8>> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = find(rest, BEGIN) {
+        let Some(len) = find(&rest[start..], END) else {
+            break;
+        };
+        let block = &rest[start..start + len + END.len()];
+        if let Ok((_, der)) = pem_rfc7468::decode_vec(block) {
+            out.push(der);
+        }
+        rest = &rest[start + len + END.len()..];
+    }
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A CRL, parsed and ready to check.
+#[derive(Debug, Clone)]
+struct Crl {
+    issuer: Vec<u8>,
+    tbs: Vec<u8>,
+    signature: Vec<u8>,
+    revoked: Vec<Vec<u8>>,
+}
+
+impl Crl {
+    fn parse(bytes: &[u8]) -> Result<Crl, String> {
+        let der = if bytes.starts_with(b"-----BEGIN") {
+            pem_rfc7468::decode_vec(bytes)
+                .map_err(|e| format!("not a PEM CRL: {e}"))?
+                .1
+        } else {
+            bytes.to_vec()
+        };
+        let list = x509_cert::crl::CertificateList::from_der(&der)
+            .map_err(|e| format!("not a CRL: {e}"))?;
+        Ok(Crl {
+            issuer: list
+                .tbs_cert_list
+                .issuer
+                .to_der()
+                .map_err(|e| e.to_string())?,
+            tbs: list.tbs_cert_list.to_der().map_err(|e| e.to_string())?,
+            signature: list.signature.raw_bytes().to_vec(),
+            revoked: list
+                .tbs_cert_list
+                .revoked_certificates
+                .unwrap_or_default()
+                .iter()
+                .map(|r| r.serial_number.as_bytes().to_vec())
+                .collect(),
+        })
+    }
+}
+
+/// The verifier's trust: STI-CA roots, known intermediates, CRLs.
+#[derive(Clone, Default)]
+pub struct Trust {
+    anchors: Vec<TrustAnchor<'static>>,
+    /// Roots and intermediates as DER (CRL issuers are looked up here).
+    known: Vec<Vec<u8>>,
+    intermediates: Vec<CertificateDer<'static>>,
+    crls: Vec<Crl>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trust")
+            .field("roots", &self.anchors.len())
+            .field("intermediates", &self.intermediates.len())
+            .field("crls", &self.crls.len())
+            .finish()
+    }
+}
+
+impl Trust {
+    /// Loads roots (a PEM file, or a directory of them), intermediates (a
+    /// PEM file) and CRLs (DER or PEM files).
+    pub fn load(
+        roots: Option<&Path>,
+        intermediates: Option<&Path>,
+        crls: &[std::path::PathBuf],
+    ) -> Result<Trust, String> {
+        let mut t = Trust::default();
+        if let Some(path) = roots {
+            let files = if path.is_dir() {
+                let mut v: Vec<_> = std::fs::read_dir(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect();
+                v.sort();
+                v
+            } else {
+                vec![path.to_path_buf()]
+            };
+            for f in files {
+                let text = std::fs::read(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+                for der in pem_certificates(&text) {
+                    let cert = CertificateDer::from(der.clone());
+                    let anchor = webpki::anchor_from_trusted_cert(&cert)
+                        .map_err(|e| format!("{}: not a usable root: {e:?}", f.display()))?
+                        .to_owned();
+                    t.anchors.push(anchor);
+                    t.known.push(der);
+                }
+            }
+            if t.anchors.is_empty() {
+                return Err(format!("{}: no certificate", path.display()));
+            }
+        }
+        if let Some(path) = intermediates {
+            let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            for der in pem_certificates(&text) {
+                t.intermediates.push(CertificateDer::from(der.clone()));
+                t.known.push(der);
+            }
+        }
+        for path in crls {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            t.crls
+                .push(Crl::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?);
+        }
+        Ok(t)
+    }
+
+    pub fn roots(&self) -> usize {
+        self.anchors.len()
+    }
+}
+
+/// A certificate (chain) served at an x5u, parsed.
+#[derive(Debug)]
+pub struct CertEntry {
+    chain: Vec<CertificateDer<'static>>,
+    /// The leaf's P-256 key, SEC1 uncompressed.
+    key: Vec<u8>,
+    not_after: u64,
+}
+
+impl CertEntry {
+    /// Every certificate of a PEM body; the first is the signer.
+    pub fn parse(body: &[u8]) -> Result<CertEntry, String> {
+        let ders = pem_certificates(body);
+        let leaf_der = ders.first().ok_or("no PEM certificate in the x5u answer")?;
+        let leaf = x509_cert::Certificate::from_der(leaf_der)
+            .map_err(|e| format!("x5u certificate does not parse: {e}"))?;
+        let spki = &leaf.tbs_certificate.subject_public_key_info;
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<x509_cert::der::asn1::ObjectIdentifier>().ok());
+        if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(P256) {
+            return Err("x5u certificate key is not P-256".into());
+        }
+        let not_after = leaf
+            .tbs_certificate
+            .validity
+            .not_after
+            .to_unix_duration()
+            .as_secs();
+        Ok(CertEntry {
+            key: spki.subject_public_key.raw_bytes().to_vec(),
+            not_after,
+            chain: ders.into_iter().map(CertificateDer::from).collect(),
+        })
+    }
+
+    /// Checks the chain at `at` (unix seconds) against `trust`, the CRLs,
+    /// and the leaf's TNAuthList; the SPC on success.
+    pub fn validate(&self, trust: &Trust, at: u64) -> Result<String, String> {
+        let leaf = self.chain.first().ok_or("empty chain")?;
+        let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| format!("leaf: {e:?}"))?;
+        let mut intermediates: Vec<CertificateDer<'_>> = self.chain[1..].to_vec();
+        intermediates.extend(trust.intermediates.iter().cloned());
+        ee.verify_for_usage(
+            &[webpki::ring::ECDSA_P256_SHA256],
+            &trust.anchors,
+            &intermediates,
+            UnixTime::since_unix_epoch(Duration::from_secs(at)),
+            AnyUsage,
+            None,
+            None,
+        )
+        .map_err(|e| format!("chain: {e:?}"))?;
+        let cert = x509_cert::Certificate::from_der(leaf).map_err(|e| e.to_string())?;
+        self.check_revocation(&cert, trust)?;
+        let spc = cert
+            .tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == TN_AUTH_LIST)
+            .and_then(|e| shaken::tn_auth_list_spc(e.extn_value.as_bytes()))
+            .ok_or("leaf has no TNAuthList with one service provider code")?;
+        Ok(spc)
+    }
+
+    /// Refuses a leaf listed in a CRL of its issuer (the CRL's signature
+    /// checked with the issuer's key).
+    fn check_revocation(&self, leaf: &x509_cert::Certificate, trust: &Trust) -> Result<(), String> {
+        let issuer = leaf
+            .tbs_certificate
+            .issuer
+            .to_der()
+            .map_err(|e| e.to_string())?;
+        let serial = leaf.tbs_certificate.serial_number.as_bytes();
+        for crl in trust.crls.iter().filter(|c| c.issuer == issuer) {
+            let signed_by_issuer = self
+                .chain
+                .iter()
+                .skip(1)
+                .map(|c| c.as_ref())
+                .chain(trust.known.iter().map(Vec::as_slice))
+                .filter_map(|der| x509_cert::Certificate::from_der(der).ok())
+                .filter(|c| c.tbs_certificate.subject.to_der().ok().as_deref() == Some(&issuer[..]))
+                .any(|c| {
+                    let key = c
+                        .tbs_certificate
+                        .subject_public_key_info
+                        .subject_public_key
+                        .raw_bytes();
+                    ring::signature::UnparsedPublicKey::new(
+                        &ring::signature::ECDSA_P256_SHA256_ASN1,
+                        key,
+                    )
+                    .verify(&crl.tbs, &crl.signature)
+                    .is_ok()
+                });
+            if signed_by_issuer && crl.revoked.iter().any(|r| r == serial) {
+                return Err("leaf certificate revoked".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// ES256 over the received signing input.
+    pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &self.key,
+        )
+        .verify(signing_input, signature)
+        .is_ok()
+    }
+}
+
+/// SHAKEN certificates carry no extended key usage to insist on.
+struct AnyUsage;
+
+impl webpki::ExtendedKeyUsageValidator for AnyUsage {
+    fn validate(&self, _: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        Ok(())
+    }
+}
+
+/// How long an answer is cached: max(24 h, max-age / s-maxage), capped
+/// at the leaf's notAfter.
+pub fn ttl(cache_control: Option<&str>, now: u64, not_after: u64) -> u64 {
+    let max_age = cache_control
+        .into_iter()
+        .flat_map(|c| c.split(','))
+        .filter_map(|d| {
+            let (k, v) = d.trim().split_once('=')?;
+            let k = k.trim().to_ascii_lowercase();
+            (k == "max-age" || k == "s-maxage")
+                .then(|| v.trim().trim_matches('"').parse::<u64>().ok())
+                .flatten()
+        })
+        .max()
+        .unwrap_or(0);
+    MIN_TTL_S.max(max_age).min(not_after.saturating_sub(now))
+}
+
+/// A cached answer for one URL.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub entry: Result<Arc<CertEntry>, String>,
+    /// Unix seconds after which it is fetched again.
+    pub expires: u64,
+}
+
+enum Owned {
+    Ready(Cached),
+    Pending(Vec<futures_channel::oneshot::Sender<Cached>>),
+}
+
+thread_local! {
+    /// This core's copies of answers (from the owners).
+    static LOCAL: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    /// The URLs this core owns: their answers and fetches in flight.
+    static OWNED: RefCell<HashMap<String, Owned>> = RefCell::new(HashMap::new());
+}
+
+/// How the owner fetches.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    pub limits: crate::runtime::fetch::Limits,
+    /// URL prefix rewrites for the fetch only (labs and tests; the cache
+    /// key and every check keep the x5u as signed).
+    pub rewrite: Vec<(String, String)>,
+    pub negative_ttl_s: u64,
+    pub max_entries: usize,
+}
+
+/// Fetches and parses `url` (the owner's work).
+async fn fetch(url: &str, policy: &FetchPolicy, now: u64) -> Cached {
+    let target = policy
+        .rewrite
+        .iter()
+        .find_map(|(from, to)| {
+            url.strip_prefix(from.as_str())
+                .map(|rest| format!("{to}{rest}"))
+        })
+        .unwrap_or_else(|| url.to_owned());
+    let failed = |why: String| Cached {
+        entry: Err(why),
+        expires: now + policy.negative_ttl_s,
+    };
+    let Some(u) = shaken::parse_url(&target) else {
+        return failed(format!("cannot fetch {target}"));
+    };
+    if u.https {
+        return failed("https x5u fetching is not available in this build".into());
+    }
+    let answer = match crate::runtime::fetch::http_get(u.host, u.port, u.path, policy.limits).await
+    {
+        Ok(a) => a,
+        Err(e) => return failed(format!("x5u fetch failed: {e}")),
+    };
+    if answer.status != 200 {
+        return failed(format!("x5u answered HTTP {}", answer.status));
+    }
+    match CertEntry::parse(&answer.body) {
+        Ok(entry) => Cached {
+            expires: now + ttl(answer.cache_control.as_deref(), now, entry.not_after),
+            entry: Ok(Arc::new(entry)),
+        },
+        Err(why) => failed(why),
+    }
+}
+
+/// The owner core's answer for `url`: cached, joined to the fetch in
+/// flight, or fetched now.
+async fn owner_get(url: String, policy: Arc<FetchPolicy>) -> Cached {
+    let now = crate::runtime::clock::unix_seconds();
+    let waiter = OWNED.with(|o| {
+        let mut o = o.borrow_mut();
+        match o.get_mut(&url) {
+            Some(Owned::Ready(c)) if c.expires > now => Some(Ok(c.clone())),
+            Some(Owned::Pending(waiters)) => {
+                let (tx, rx) = futures_channel::oneshot::channel();
+                waiters.push(tx);
+                Some(Err(rx))
+            }
+            _ => {
+                if o.len() >= policy.max_entries {
+                    o.retain(|_, v| matches!(v, Owned::Pending(_)));
+                }
+                o.insert(url.clone(), Owned::Pending(Vec::new()));
+                None
+            }
+        }
+    });
+    match waiter {
+        Some(Ok(c)) => return c,
+        Some(Err(rx)) => {
+            return rx.await.unwrap_or(Cached {
+                entry: Err("x5u fetch abandoned".into()),
+                expires: 0,
+            })
+        }
+        None => {}
+    }
+    let c = fetch(&url, &policy, now).await;
+    let waiters =
+        OWNED.with(
+            |o| match o.borrow_mut().insert(url.clone(), Owned::Ready(c.clone())) {
+                Some(Owned::Pending(w)) => w,
+                _ => Vec::new(),
+            },
+        );
+    for w in waiters {
+        let _ = w.send(c.clone());
+    }
+    c
+}
+
+/// The certificate at `url`, through this core's copy and the owner.
+pub async fn certificate(
+    core: &crate::runtime::Core,
+    url: &str,
+    policy: &Arc<FetchPolicy>,
+) -> Result<Arc<CertEntry>, String> {
+    let now = crate::runtime::clock::unix_seconds();
+    let hit = LOCAL.with(|l| {
+        l.borrow()
+            .get(url)
+            .filter(|c| c.expires > now)
+            .map(|c| c.entry.clone())
+    });
+    if let Some(entry) = hit {
+        return entry;
+    }
+    let owner = crate::domain::shard::shard_of(url.as_bytes(), core.shards());
+    let (u, p) = (url.to_owned(), policy.clone());
+    let c = core
+        .submit_to(owner, move || owner_get(u, p))
+        .await
+        .map_err(|e| format!("certificate cache unavailable: {e}"))?;
+    LOCAL.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.len() >= policy.max_entries {
+            l.clear();
+        }
+        l.insert(url.to_owned(), c.clone());
+    });
+    c.entry
+}
+
+/// The outcome of one verification.
+pub type Outcome = Result<(), Reject>;
+
+/// The whole STI-VS check: the pure part, then the certificate, its
+/// chain at `iat`, and the signature.
+pub async fn verify(
+    core: &crate::runtime::Core,
+    settings: &crate::config::VerifySettings,
+    req: &shaken::Request<'_>,
+) -> Outcome {
+    let now = settings
+        .fixed_now
+        .unwrap_or_else(crate::runtime::clock::unix_seconds);
+    let allow_http = settings.allow_http_x5u;
+    let hosts = &settings.x5u_hosts;
+    let checked = shaken::check(req, now, settings.freshness_s, |u| {
+        (u.https || allow_http)
+            && (hosts.is_empty() || hosts.iter().any(|h| h.eq_ignore_ascii_case(u.host)))
+    })?;
+    let entry = certificate(core, checked.x5u, &settings.fetch)
+        .await
+        .map_err(|why| Reject {
+            case: ECase::E8,
+            desc: format!("Failed to dereference 'info' URI: {why}"),
+        })?;
+    entry
+        .validate(&settings.trust, checked.iat)
+        .map_err(|why| Reject {
+            case: ECase::E17,
+            desc: format!("Failed to authenticate CA: {why}"),
+        })?;
+    let ok = checked
+        .signature
+        .as_deref()
+        .is_some_and(|s| entry.verify(checked.signing_input.as_bytes(), s));
+    if !ok {
+        return Err(Reject {
+            case: ECase::E18,
+            desc: "Signature validation failed".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_is_at_least_a_day_and_never_past_not_after() {
+        assert_eq!(ttl(None, 0, u64::MAX), MIN_TTL_S);
+        assert_eq!(ttl(Some("public, max-age=600"), 0, u64::MAX), MIN_TTL_S);
+        assert_eq!(ttl(Some("max-age=172800"), 0, u64::MAX), 172_800);
+        assert_eq!(
+            ttl(Some("s-maxage=200000, max-age=10"), 0, u64::MAX),
+            200_000
+        );
+        assert_eq!(ttl(Some("max-age=172800"), 1000, 2000), 1000);
+        assert_eq!(ttl(Some("max-age=bogus"), 0, 10), 10);
+    }
+
+    #[test]
+    fn pem_blocks_are_found_among_other_text() {
+        let text = b"junk\n-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\nmore\n-----BEGIN CERTIFICATE-----\nAwQ=\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nunterminated";
+        assert_eq!(pem_certificates(text), vec![vec![0, 1, 2], vec![3, 4]]);
+        assert!(pem_certificates(b"no pem").is_empty());
+    }
+}

@@ -1,0 +1,284 @@
+//! STI-VS through the real server: every labelled case of the fixture PKI
+//! (tests/fixtures/stir/passports.json), with the fixture folder served
+//! over real HTTP by a file server in the test (an ephemeral port; the
+//! server's fetch-only rewrite maps the tokens' fixed x5u base to it), the
+//! fixtures' fixed clock, sign-then-verify round trips, one fetch for a
+//! burst, and the trusted-hosts rule.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{temp_dir, Client, Server};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stir");
+/// The verifier's clock of every fixture case (iat + 5).
+const NOW: u64 = 1_767_225_605;
+
+/// Serves the fixture folder over HTTP/1.1 (one request per connection),
+/// counting requests per path; `delay` holds every answer back.
+pub struct FileServer {
+    pub addr: SocketAddr,
+    hits: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FileServer {
+    pub fn start(delay: Duration) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                    loop {
+                        let mut l = String::new();
+                        if reader.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                            break;
+                        }
+                    }
+                    h.lock().unwrap().push(path.clone());
+                    std::thread::sleep(delay);
+                    let file = std::path::Path::new(FIXTURES).join(path.trim_start_matches('/'));
+                    let mut stream = stream;
+                    let _ = match std::fs::read(&file).ok().filter(|_| !path.contains("..")) {
+                        Some(body) => stream
+                            .write_all(
+                                format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Type: application/x-pem-file\r\nContent-Length: {}\r\nCache-Control: max-age=3600\r\nConnection: close\r\n\r\n",
+                                    body.len()
+                                )
+                                .as_bytes(),
+                            )
+                            .and_then(|()| stream.write_all(&body)),
+                        None => stream.write_all(
+                            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        ),
+                    };
+                    let _ = stream.read(&mut [0u8; 1]);
+                });
+            }
+        });
+        FileServer { addr, hits }
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+}
+
+fn config(files: &FileServer, extra: &str) -> String {
+    config_at(files, extra, NOW)
+}
+
+fn config_at(files: &FileServer, extra: &str, now: u64) -> String {
+    let dir = temp_dir("stir-vs");
+    let path = dir.join("authplane.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[stir]\ntrust_roots = \"{FIXTURES}/trust/sti-ca-roots.pem\"\nintermediates = \"{FIXTURES}/trust/intermediates.pem\"\ncrls = [\"{FIXTURES}/crl/intermediate.crl\"]\n\
+             freshness_s = 60\nallow_http_x5u = true\nfixed_now = {now}\n{extra}\n\
+             [[stir.x5u_rewrite]]\nfrom = \"http://127.0.0.1:8787/\"\nto = \"http://{}/\"\n\n\
+             [[stir.credentials]]\nkey = \"{FIXTURES}/keys/sp-key.pem\"\nx5u = \"http://127.0.0.1:8787/certs/sp.pem\"\n",
+            files.addr
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn verify_at(addr: SocketAddr, body: &str) -> (u16, Value) {
+    let mut c = Client::connect(addr);
+    c.send(
+        format!(
+            "POST /stir/v1/verification HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let r = c.response();
+    assert!(r.header("x-requestid").is_some(), "no X-RequestID");
+    (r.status, r.json())
+}
+
+fn cases() -> Vec<Value> {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{FIXTURES}/passports.json")).unwrap(),
+    )
+    .unwrap();
+    v["cases"].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_labelled_passport_gets_its_e_case() {
+    let files = FileServer::start(Duration::ZERO);
+    let s = Server::start(&["--cores", "2", "--config", &config(&files, "")], &[]);
+    let all = cases();
+    assert_eq!(all.len(), 53);
+    let mut by_case = std::collections::BTreeMap::<String, usize>::new();
+    let mut others = Vec::new();
+    for case in &all {
+        let id = case["id"].as_str().unwrap();
+        // Each case names the verifier's clock; all but the seed's own
+        // example share one.
+        let now = case["now"].as_u64().unwrap();
+        let other;
+        let s = if now == NOW {
+            &s
+        } else {
+            other = Server::start(&["--config", &config_at(&files, "", now)], &[]);
+            others.push(id.to_owned());
+            &other
+        };
+        let expect = &case["expect"];
+        let (status, body) = verify_at(s.addr, &case["verification_request"].to_string());
+        assert_eq!(
+            status as u64,
+            expect["http_status"].as_u64().unwrap(),
+            "{id}: {body}"
+        );
+        if status == 400 {
+            let e = &body["requestError"]["serviceException"];
+            assert_eq!(e["messageId"], expect["message_id"], "{id}: {body}");
+            assert_eq!(e["variables"], expect["variables"], "{id}: {body}");
+        } else {
+            let v = &body["verificationResponse"];
+            assert_eq!(v["verstat"], expect["verstat"], "{id}: {body}");
+            if let Some(code) = expect.get("reasoncode") {
+                assert_eq!(&v["reasoncode"], code, "{id}: {body}");
+                assert_eq!(v["reasontext"], expect["reasontext"], "{id}: {body}");
+                let desc = v["reasondesc"].as_str().unwrap();
+                assert!(
+                    desc.starts_with(expect["reasondesc"].as_str().unwrap()),
+                    "{id}: {desc}"
+                );
+            } else if let Some(any) = expect.get("reasoncode_any_of") {
+                assert!(
+                    any.as_array().unwrap().contains(&v["reasoncode"]),
+                    "{id}: {body}"
+                );
+            } else {
+                assert!(v.get("reasoncode").is_none(), "{id}: {body}");
+            }
+        }
+        *by_case
+            .entry(case["e_case"].as_str().unwrap_or("good").to_owned())
+            .or_default() += 1;
+    }
+    // Every E-case of the seed is exercised.
+    for e in 1..=19 {
+        assert!(by_case.contains_key(&format!("E{e}")), "no E{e} case");
+    }
+    assert_eq!(others, ["seed-example-malformed"]);
+    // Cached: the signer's certificate was fetched once for all its cases.
+    assert_eq!(files.hits("/certs/sp.pem"), 1);
+}
+
+#[test]
+fn what_the_server_signs_it_verifies_and_a_burst_makes_one_fetch() {
+    // Each answer held back 300 ms: every verification of the burst
+    // arrives while the first fetch is in flight.
+    let files = FileServer::start(Duration::from_millis(300));
+    let s = Server::start(&["--cores", "2", "--config", &config(&files, "")], &[]);
+    let signed = s.send_json(
+        "POST",
+        "/stir/v1/signing",
+        r#"{"signingRequest":{"attest":"A","orig":{"tn":"12155551212"},"dest":{"tn":["12355551212","12355550000"]},"iat":1767225600}}"#,
+    );
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    let identity = signed.json()["signingResponse"]["identity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"verificationRequest": {"from": {"tn": "12155551212"},
+        "to": {"tn": ["12355551212"]}, "time": 1_767_225_602u64, "identity": identity}})
+    .to_string();
+    let passed = AtomicUsize::new(0);
+    std::thread::scope(|t| {
+        for _ in 0..20 {
+            t.spawn(|| {
+                let (status, v) = verify_at(s.addr, &body);
+                assert_eq!(status, 200);
+                assert_eq!(
+                    v,
+                    json!({"verificationResponse": {"verstat": "TN-Validation-Passed"}})
+                );
+                passed.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    });
+    assert_eq!(passed.load(Ordering::Relaxed), 20);
+    assert_eq!(files.hits("/certs/sp.pem"), 1, "one fetch for the burst");
+    // The signed token, altered by one claim, no longer verifies.
+    let mut parts: Vec<String> = identity.split('.').map(str::to_owned).collect();
+    parts[1] = parts[1].replacen('e', "f", 1);
+    let body = json!({"verificationRequest": {"from": {"tn": "12155551212"},
+        "to": {"tn": ["12355551212"]}, "time": 1_767_225_602u64, "identity": parts.join(".")}})
+    .to_string();
+    let (_, v) = verify_at(s.addr, &body);
+    assert_ne!(
+        v["verificationResponse"]["verstat"], "TN-Validation-Passed",
+        "{v}"
+    );
+}
+
+#[test]
+fn only_trusted_hosts_may_verify_and_http_x5u_needs_the_lab_switch() {
+    let files = FileServer::start(Duration::ZERO);
+    let good = cases()[0]["verification_request"].to_string();
+    let s = Server::start(
+        &[
+            "--config",
+            &config(&files, "trusted_hosts = [\"10.9.9.9\"]"),
+        ],
+        &[],
+    );
+    let (status, body) = verify_at(s.addr, &good);
+    assert_eq!(status, 403, "{body}");
+    assert!(body["requestError"]["policyException"]["messageId"].is_string());
+    let s = Server::start(
+        &[
+            "--config",
+            &config(&files, "trusted_hosts = [\"127.0.0.1\"]"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        verify_at(s.addr, &good).1["verificationResponse"]["verstat"],
+        "TN-Validation-Passed"
+    );
+    // Without allow_http_x5u an http x5u is an invalid info URI (E7), and
+    // nothing is fetched.
+    let cfg = config(&files, "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("allow_http_x5u = true", "allow_http_x5u = false"),
+    )
+    .unwrap();
+    let s = Server::start(&["--config", &cfg], &[]);
+    let (_, v) = verify_at(s.addr, &good);
+    assert_eq!(v["verificationResponse"]["reasoncode"], 436, "{v}");
+    assert_eq!(
+        files.hits("/certs/sp.pem"),
+        1,
+        "only the second server fetched"
+    );
+}
