@@ -275,6 +275,7 @@ struct RawStir {
     trusted_hosts: Vec<String>,
     fixed_now: u64,
     x5u_rewrite: Vec<RawRewrite>,
+    x5u_tls_roots: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -600,6 +601,25 @@ impl RawConfig {
                     timeout: Duration::from_millis(self.stir.x5u_timeout_ms),
                     max_body: self.stir.x5u_max_bytes,
                     allow_internal: self.stir.allow_http_x5u,
+                    tls: crate::runtime::fetch::tls_client_config(&match optional_path(
+                        &self.stir.x5u_tls_roots,
+                    ) {
+                        Some(p) => {
+                            let text = std::fs::read(&p).map_err(|e| {
+                                err("stir.x5u_tls_roots", format!("{}: {e}", p.display()))
+                            })?;
+                            let certs = crate::stir::verify::pem_certificates(&text);
+                            if certs.is_empty() {
+                                return Err(err(
+                                    "stir.x5u_tls_roots",
+                                    format!("{}: no certificate", p.display()),
+                                ));
+                            }
+                            certs
+                        }
+                        None => Vec::new(),
+                    })
+                    .map_err(|e| err("stir.x5u_tls_roots", e))?,
                 },
                 rewrite: self
                     .stir

@@ -6,8 +6,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use monoio::buf::{IoBufMut, SliceMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -34,16 +36,40 @@ pub enum FetchError {
     TooLarge(usize),
     #[error("malformed HTTP answer: {0}")]
     Malformed(&'static str),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// The limits and policy of a fetch.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub timeout: Duration,
     pub max_body: usize,
     /// Loopback, private and link-local addresses are refused unless this
     /// is set (an x5u is attacker-chosen: no probing of the inside).
     pub allow_internal: bool,
+    /// The TLS client for https.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+/// A TLS client configuration trusting the Mozilla roots (webpki-roots)
+/// and `extra` (DER certificates). Built once, at configuration.
+pub fn tls_client_config(extra: &[Vec<u8>]) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra {
+        roots
+            .add(rustls_pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| format!("TLS root: {e}"))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn internal(ip: IpAddr) -> bool {
@@ -90,20 +116,27 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, FetchError> {
     }
 }
 
-/// `GET http://host:port/path`.
+/// `GET http(s)://host:port/path`.
 pub async fn http_get(
+    https: bool,
     host: &str,
     port: u16,
     path: &str,
-    limits: Limits,
+    limits: &Limits,
 ) -> Result<Fetched, FetchError> {
-    match monoio::time::timeout(limits.timeout, get(host, port, path, limits)).await {
+    match monoio::time::timeout(limits.timeout, get(https, host, port, path, limits)).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout(limits.timeout)),
     }
 }
 
-async fn get(host: &str, port: u16, path: &str, limits: Limits) -> Result<Fetched, FetchError> {
+async fn get(
+    https: bool,
+    host: &str,
+    port: u16,
+    path: &str,
+    limits: &Limits,
+) -> Result<Fetched, FetchError> {
     let addrs = resolve(host, port).await?;
     let mut last = FetchError::Resolve(host.to_owned());
     let mut stream = None;
@@ -120,7 +153,29 @@ async fn get(host: &str, port: u16, path: &str, limits: Limits) -> Result<Fetche
             Err(e) => last = FetchError::Connect(e.to_string()),
         }
     }
-    let mut stream = stream.ok_or(last)?;
+    let stream = stream.ok_or(last)?;
+    if https {
+        let name = rustls_pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| FetchError::Tls(format!("{host}: {e}")))?;
+        let connector = monoio_rustls::TlsConnector::from(limits.tls.clone());
+        let tls = connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| FetchError::Tls(e.to_string()))?;
+        exchange(tls, host, port, path, limits).await
+    } else {
+        exchange(stream, host, port, path, limits).await
+    }
+}
+
+/// One request and its answer over an open connection.
+async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+    mut stream: S,
+    host: &str,
+    port: u16,
+    path: &str,
+    limits: &Limits,
+) -> Result<Fetched, FetchError> {
     let host_header = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {

@@ -362,10 +362,14 @@ async fn fetch(url: &str, policy: &FetchPolicy, now: u64) -> Cached {
     let Some(u) = shaken::parse_url(&target) else {
         return failed(format!("cannot fetch {target}"));
     };
-    if u.https {
-        return failed("https x5u fetching is not available in this build".into());
-    }
-    let answer = match crate::runtime::fetch::http_get(u.host, u.port, u.path, policy.limits).await
+    let answer = match crate::runtime::fetch::http_get(
+        u.https,
+        u.host,
+        u.port,
+        u.path,
+        &policy.limits,
+    )
+    .await
     {
         Ok(a) => a,
         Err(e) => return failed(format!("x5u fetch failed: {e}")),

@@ -28,6 +28,11 @@ pub struct FileServer {
 
 impl FileServer {
     pub fn start(delay: Duration) -> FileServer {
+        FileServer::start_tls(delay, None)
+    }
+
+    /// Over TLS with `tls`'s certificate when given.
+    pub fn start_tls(delay: Duration, tls: Option<Arc<rustls::ServerConfig>>) -> FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -35,8 +40,16 @@ impl FileServer {
         std::thread::spawn(move || {
             for stream in listener.incoming().map_while(Result::ok) {
                 let h = h.clone();
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let stream: Box<dyn ReadWrite> = match tls {
+                        Some(cfg) => Box::new(rustls::StreamOwned::new(
+                            rustls::ServerConnection::new(cfg).unwrap(),
+                            stream,
+                        )),
+                        None => Box::new(stream),
+                    };
+                    let mut reader = BufReader::new(stream);
                     let mut line = String::new();
                     if reader.read_line(&mut line).is_err() {
                         return;
@@ -51,7 +64,7 @@ impl FileServer {
                     h.lock().unwrap().push(path.clone());
                     std::thread::sleep(delay);
                     let file = std::path::Path::new(FIXTURES).join(path.trim_start_matches('/'));
-                    let mut stream = stream;
+                    let mut stream = reader.into_inner();
                     let _ = match std::fs::read(&file).ok().filter(|_| !path.contains("..")) {
                         Some(body) => stream
                             .write_all(
@@ -66,6 +79,7 @@ impl FileServer {
                             b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                         ),
                     };
+                    let _ = stream.flush();
                     let _ = stream.read(&mut [0u8; 1]);
                 });
             }
@@ -82,6 +96,9 @@ impl FileServer {
             .count()
     }
 }
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
 
 fn config(files: &FileServer, extra: &str) -> String {
     config_at(files, extra, NOW)
@@ -280,5 +297,78 @@ fn only_trusted_hosts_may_verify_and_http_x5u_needs_the_lab_switch() {
         files.hits("/certs/sp.pem"),
         1,
         "only the second server fetched"
+    );
+}
+
+#[test]
+fn an_https_x5u_is_fetched_over_tls_checked_against_the_roots() {
+    // A TLS server for "localhost" with its own self-signed certificate.
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![ck.cert.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(ck.key_pair.serialize_der().into()),
+    )
+    .unwrap();
+    let files = FileServer::start_tls(Duration::ZERO, Some(Arc::new(tls)));
+    let dir = temp_dir("stir-tls");
+    let roots = dir.join("tls-roots.pem");
+    std::fs::write(&roots, ck.cert.pem()).unwrap();
+    // The server signs for an https x5u serving leaf + intermediate.
+    let x5u = format!("https://localhost:{}/certs/sp-chain.pem", files.addr.port());
+    let write = |with_roots: bool| {
+        let path = dir.join(format!("tls-{with_roots}.toml"));
+        let roots_line = if with_roots {
+            format!("x5u_tls_roots = \"{}\"\n", roots.display())
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "[stir]\ntrust_roots = \"{FIXTURES}/trust/sti-ca-roots.pem\"\nallow_http_x5u = true\nfixed_now = {NOW}\n{roots_line}\n\
+                 [[stir.credentials]]\nkey = \"{FIXTURES}/keys/sp-key.pem\"\nx5u = \"{x5u}\"\n"
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let sign_and_verify = |s: &Server| {
+        let signed = s.send_json(
+            "POST",
+            "/stir/v1/signing",
+            r#"{"signingRequest":{"attest":"B","orig":{"tn":"12155551212"},"dest":{"tn":["12355551212"]},"iat":1767225600}}"#,
+        );
+        let identity = signed.json()["signingResponse"]["identity"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(identity.contains(&format!("info=<{x5u}>")));
+        let body = json!({"verificationRequest": {"from": {"tn": "12155551212"},
+            "to": {"tn": ["12355551212"]}, "time": 1_767_225_602u64, "identity": identity}})
+        .to_string();
+        verify_at(s.addr, &body).1
+    };
+    let s = Server::start(&["--config", &write(true)], &[]);
+    assert_eq!(
+        sign_and_verify(&s),
+        json!({"verificationResponse": {"verstat": "TN-Validation-Passed"}})
+    );
+    assert_eq!(files.hits("/certs/sp-chain.pem"), 1);
+    // Without the lab root the TLS server is not trusted: E8.
+    let s = Server::start(&["--config", &write(false)], &[]);
+    let v = sign_and_verify(&s);
+    assert_eq!(v["verificationResponse"]["reasoncode"], 436, "{v}");
+    assert!(
+        v["verificationResponse"]["reasondesc"]
+            .as_str()
+            .unwrap()
+            .contains("TLS"),
+        "{v}"
     );
 }
