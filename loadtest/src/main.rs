@@ -89,6 +89,9 @@ struct Cli {
     /// OPc of the cards (sim-auth).
     #[arg(long, default_value = "3211CACDD64F51C3FD3013ECD9A582A0")]
     sim_opc: String,
+    /// The verification request body stir-verify sends (a JSON file).
+    #[arg(long)]
+    stir_verify_request: Option<PathBuf>,
     /// Slots to spread sim-auth requests over (0..N), all with these keys.
     #[arg(long, default_value_t = 1)]
     sim_slots: u64,
@@ -156,6 +159,11 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 slots: cli.sim_slots.max(1),
                 issued: std::sync::Arc::default(),
             },
+            verify_body: std::sync::Arc::new(match &cli.stir_verify_request {
+                Some(p) => std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?,
+                None => String::new(),
+            }),
             stir_key: match &cli.stir_cert {
                 Some(p) => Some(
                     authplane_load::scenario::key_of_certificate(&std::fs::read_to_string(p)?)

@@ -31,6 +31,9 @@ pub enum Kind {
     /// the next SQN (a new SEQ, IND cycling, so up to 32 requests may be
     /// reordered in flight); RES, CK and IK recomputed.
     SimAuth,
+    /// STI-VS: the verification request of `--stir-verify-request` again
+    /// and again; every answer must be TN-Validation-Passed.
+    StirVerify,
 }
 
 /// The card(s) the `sim-auth` scenario authenticates against.
@@ -136,6 +139,8 @@ pub struct Scenario {
     pub stir_key: Option<Vec<u8>>,
     /// The cards of `sim-auth`.
     pub sim: SimCards,
+    /// The body `stir-verify` sends.
+    pub verify_body: std::sync::Arc<String>,
 }
 
 /// The public key of a PEM certificate, as a SEC1 uncompressed point.
@@ -287,6 +292,22 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
+            Kind::StirVerify => {
+                out.extend_from_slice(
+                    format!(
+                        "POST /stir/v1/verification HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{conn}Content-Length: {}\r\n\r\n",
+                        self.host,
+                        self.verify_body.len()
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(self.verify_body.as_bytes());
+                Sent {
+                    kind,
+                    subscriber: seq,
+                    sqn_ms: 0,
+                }
+            }
             Kind::SimAuth => {
                 let cards = &self.sim;
                 let n = cards
@@ -379,6 +400,12 @@ impl Scenario {
             Kind::Aka => self.check_vector(sent.subscriber, body),
             Kind::StirSign => self.check_passport(sent.subscriber, body),
             Kind::SimAuth => self.check_sim(sent.subscriber, body),
+            Kind::StirVerify => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                (v["verificationResponse"]["verstat"] == "TN-Validation-Passed")
+                    .then_some(())
+                    .ok_or("not_passed")
+            }
             Kind::Resync => {
                 let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
                 let ok = v["sqn_ms"].as_u64() == Some(sent.sqn_ms)

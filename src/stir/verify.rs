@@ -177,6 +177,11 @@ pub struct CertEntry {
     /// The leaf's P-256 key, SEC1 uncompressed.
     key: Vec<u8>,
     not_after: u64,
+    /// A chain check that passed: the SPC, and the times it holds for
+    /// (the latest notBefore and the earliest notAfter of the certificates
+    /// it could have used). Revocation comes from CRLs loaded at start, so
+    /// a pass stands for the process within that window.
+    passed: std::sync::OnceLock<(String, u64, u64)>,
 }
 
 impl CertEntry {
@@ -204,6 +209,7 @@ impl CertEntry {
         Ok(CertEntry {
             key: spki.subject_public_key.raw_bytes().to_vec(),
             not_after,
+            passed: std::sync::OnceLock::new(),
             chain: ders.into_iter().map(CertificateDer::from).collect(),
         })
     }
@@ -211,6 +217,37 @@ impl CertEntry {
     /// Checks the chain at `at` (unix seconds) against `trust`, the CRLs,
     /// and the leaf's TNAuthList; the SPC on success.
     pub fn validate(&self, trust: &Trust, at: u64) -> Result<String, String> {
+        if let Some((spc, from, until)) = self.passed.get() {
+            if (*from..=*until).contains(&at) {
+                return Ok(spc.clone());
+            }
+        }
+        let spc = self.validate_now(trust, at)?;
+        let _ = self
+            .passed
+            .set((spc.clone(), self.window(trust).0, self.window(trust).1));
+        Ok(spc)
+    }
+
+    /// The latest notBefore and earliest notAfter over the leaf, the
+    /// served chain and the configured intermediates (a window within
+    /// which every path found at one time stays valid).
+    fn window(&self, trust: &Trust) -> (u64, u64) {
+        self.chain
+            .iter()
+            .map(|c| c.as_ref())
+            .chain(trust.intermediates.iter().map(|c| c.as_ref()))
+            .filter_map(|der| x509_cert::Certificate::from_der(der).ok())
+            .fold((0, u64::MAX), |(from, until), c| {
+                let v = &c.tbs_certificate.validity;
+                (
+                    from.max(v.not_before.to_unix_duration().as_secs()),
+                    until.min(v.not_after.to_unix_duration().as_secs()),
+                )
+            })
+    }
+
+    fn validate_now(&self, trust: &Trust, at: u64) -> Result<String, String> {
         let leaf = self.chain.first().ok_or("empty chain")?;
         let ee = webpki::EndEntityCert::try_from(leaf).map_err(|e| format!("leaf: {e:?}"))?;
         let mut intermediates: Vec<CertificateDer<'_>> = self.chain[1..].to_vec();

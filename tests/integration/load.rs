@@ -34,6 +34,7 @@ fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
             mix: None,
             stir_key: None,
             sim: Default::default(),
+            verify_body: Default::default(),
         },
         pipeline: 1,
         progress: None,

@@ -276,6 +276,7 @@ fn the_load_generator_verifies_every_signed_token() {
             mix: None,
             stir_key: Some(key_of_certificate(&cert).unwrap()),
             sim: Default::default(),
+            verify_body: Default::default(),
         },
         pipeline: 1,
         progress: None,
