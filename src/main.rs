@@ -269,6 +269,8 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         None
     };
     let sim_for_cores = sim.clone();
+    let live = config.stir.live.clone();
+    let reload_overrides = o.clone();
     let result = authplane::runtime::run(
         &config.server,
         storage,
@@ -286,6 +288,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
             let _ = writeln!(stdout, "listening on {addr}");
             let _ = stdout.flush();
         },
+        move || reload_credentials(&reload_overrides, &live),
     );
     if let Some(sim) = sim {
         sim.stop();
@@ -293,6 +296,26 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     result?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: reads the configuration again and replaces the STIR signing
+/// credentials (keys, x5u, prefixes). A configuration that does not load
+/// changes nothing; other settings need a restart.
+fn reload_credentials(o: &Overrides, live: &authplane::config::LiveCredentials) {
+    let loaded = layers(o).and_then(|l| Ok(l.build()?)).and_then(|mut c| {
+        authplane::stir::ensure_credential(&mut c).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(c)
+    });
+    match loaded {
+        Ok(c) => {
+            let n = c.stir.credentials.len();
+            live.replace(c.stir.credentials);
+            tracing::info!(credentials = n, "STIR signing credentials reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused: the credentials in use are kept");
+        }
+    }
 }
 
 /// The shard count a data directory was written with (its FORMAT file).

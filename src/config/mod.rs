@@ -331,7 +331,72 @@ pub struct StirConfig {
     /// (orig TN prefix, attestation).
     pub attestation: Vec<(String, crate::domain::passport::Attest)>,
     pub credentials: Vec<Credential>,
+    /// The credentials in use: `credentials` at start, replaced by a
+    /// reload (SIGHUP).
+    pub live: std::sync::Arc<LiveCredentials>,
     pub verify: VerifySettings,
+}
+
+/// Signing credentials that can be replaced while the server runs. Each
+/// core keeps its own reference and looks at a generation counter per
+/// request (one relaxed load), so signing takes no lock.
+#[derive(Debug, Default)]
+pub struct LiveCredentials {
+    generation: std::sync::atomic::AtomicU64,
+    current: std::sync::Mutex<std::sync::Arc<Vec<Credential>>>,
+}
+
+type CoreCopy = (usize, u64, std::sync::Arc<Vec<Credential>>);
+
+thread_local! {
+    static CORE_COPY: std::cell::RefCell<Option<CoreCopy>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl LiveCredentials {
+    pub fn new(credentials: Vec<Credential>) -> LiveCredentials {
+        // Generations never repeat across sets, so a core's copy of a
+        // dropped set is never mistaken for a new one at the same address.
+        static SETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let first = SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 32;
+        LiveCredentials {
+            generation: std::sync::atomic::AtomicU64::new(first),
+            current: std::sync::Mutex::new(std::sync::Arc::new(credentials)),
+        }
+    }
+
+    /// Replaces the set; every core uses it from its next request on.
+    pub fn replace(&self, credentials: Vec<Credential>) {
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(credentials);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Runs `f` with the current set (this thread's copy, refreshed when
+    /// the generation moved).
+    pub fn with<R>(&self, f: impl FnOnce(&[Credential]) -> R) -> R {
+        let me = std::ptr::from_ref(self) as usize;
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        CORE_COPY.with(|c| {
+            let mut c = c.borrow_mut();
+            let fresh = matches!(&*c, Some((who, g, _)) if *who == me && *g == generation);
+            if !fresh {
+                let set = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                *c = Some((me, generation, set));
+            }
+            match &*c {
+                Some((_, _, set)) => f(set),
+                None => f(&[]),
+            }
+        })
+    }
 }
 
 /// STI-VS settings, validated, with the trust store loaded.
@@ -359,10 +424,18 @@ impl StirConfig {
             .map_or(self.default_attest, |(_, a)| *a)
     }
 
-    /// The credential signing for an originating TN: the longest matching
-    /// prefix (a credential without prefixes matches every TN).
-    pub fn credential_for(&self, tn: &str) -> Option<&Credential> {
-        self.credentials
+    /// Runs `f` with the credential signing for an originating TN, from
+    /// the live set (replaced on SIGHUP without a restart).
+    pub fn with_credential<R>(&self, tn: &str, f: impl FnOnce(Option<&Credential>) -> R) -> R {
+        self.live.with(|creds| f(credential_for(creds, tn)))
+    }
+}
+
+/// The credential signing for an originating TN: the longest matching
+/// prefix (a credential without prefixes matches every TN).
+pub fn credential_for<'c>(credentials: &'c [Credential], tn: &str) -> Option<&'c Credential> {
+    {
+        credentials
             .iter()
             .filter_map(|c| {
                 if c.tn_prefixes.is_empty() {
@@ -632,7 +705,8 @@ impl RawConfig {
             }),
             trusted_hosts,
         };
-        let stir = StirConfig {
+        let mut stir = StirConfig {
+            live: std::sync::Arc::default(),
             verify,
             backend: self.stir.backend,
             dev_certificate: None,
@@ -670,6 +744,7 @@ impl RawConfig {
                 })
                 .collect::<Result<_, E>>()?,
         };
+        stir.live = std::sync::Arc::new(LiveCredentials::new(stir.credentials.clone()));
         if !self.hss.key_encryption_key.is_empty() {
             let kek = crate::domain::keywrap::Kek::from_hex(&self.hss.key_encryption_key)
                 .map_err(|e| err("hss.key_encryption_key", e.problem.into()))?;

@@ -307,14 +307,16 @@ pub(crate) struct ConnSettings {
 
 /// Runs the server until SIGTERM/SIGINT: one thread per core, each pinned,
 /// each serving its own listener with an `App` made by `make_app` on that
-/// core. Calls `ready` with the bound address once every core serves.
-/// Returns after every core has drained and run its stops.
+/// core. Calls `ready` with the bound address once every core serves, and
+/// `reload` (on the signal thread) for every SIGHUP. Returns after every
+/// core has drained and run its stops.
 pub fn run<A, F>(
     cfg: &ServerConfig,
     storage: Storage,
     routes: usize,
     make_app: F,
     ready: impl FnOnce(SocketAddr),
+    reload: impl Fn() + Send + 'static,
 ) -> Result<(), StartError>
 where
     A: App,
@@ -423,6 +425,7 @@ where
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])
     .map_err(StartError::Signals)?;
     let signal_handle = signals.handle();
@@ -444,9 +447,15 @@ where
         let signal_thread = std::thread::Builder::new()
             .name("authplane-signals".into())
             .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
+                for sig in signals.forever() {
+                    if sig == signal_hook::consts::SIGHUP {
+                        tracing::info!("SIGHUP: reloading");
+                        reload();
+                        continue;
+                    }
                     tracing::info!(signal = sig, "shutting down");
                     shutdown_all(&signal_mesh);
+                    break;
                 }
             });
         if let Err(e) = signal_thread {

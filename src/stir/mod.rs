@@ -66,6 +66,7 @@ pub fn ensure_credential(config: &mut crate::config::Config) -> Result<(), Strin
         tn_prefixes: Vec::new(),
     });
     config.stir.dev_certificate = Some(std::sync::Arc::new(cert));
+    config.stir.live.replace(config.stir.credentials.clone());
     Ok(())
 }
 
@@ -283,16 +284,14 @@ fn signing(
         return Ok(());
     }
     let result = parse_signing(ctx, req.body).and_then(|claims| {
-        let cred = ctx
-            .config
-            .stir
-            .credential_for(&claims.orig_tn)
-            .ok_or_else(|| {
+        ctx.config.stir.with_credential(&claims.orig_tn, |cred| {
+            let cred = cred.ok_or_else(|| {
                 ApiError::Internal("no signing credential for this originating TN".into())
             })?;
-        let jws = passport::sign(&*cred.key, &cred.header_b64, &claims)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(passport::identity(&jws, &cred.x5u))
+            let jws = passport::sign(&*cred.key, &cred.header_b64, &claims)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(passport::identity(&jws, &cred.x5u))
+        })
     });
     match result {
         Ok(identity) => reply.json_with(

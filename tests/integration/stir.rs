@@ -355,3 +355,64 @@ fn without_a_credential_a_development_certificate_signs_out_of_the_box() {
         before
     );
 }
+
+#[test]
+fn sighup_rotates_the_signing_key_without_a_restart_and_a_bad_reload_keeps_the_old_one() {
+    let dir = temp_dir("stir-rotate");
+    let config = dir.join("authplane.toml");
+    let write = |key: &str, x5u: &str| {
+        std::fs::write(
+            &config,
+            format!("[[stir.credentials]]\nkey = \"{FIXTURES}/{key}\"\nx5u = \"{x5u}\"\n"),
+        )
+        .unwrap();
+    };
+    write("keys/sp-key.pem", X5U);
+    let s = Server::start(&["--config", config.to_str().unwrap()], &[]);
+    let sign = || {
+        let r = s.send_json(
+            "POST",
+            "/stir/v1/signing",
+            r#"{"signingRequest":{"attest":"A","orig":{"tn":"12155551212"},"dest":{"tn":["12355551212"]},"iat":1767225600}}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["signingResponse"]["identity"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(sign().contains(&format!("info=<{X5U}>")));
+    // A new key and certificate URL, then SIGHUP.
+    let new_x5u = "http://127.0.0.1:8787/certs/untrusted-sp.pem";
+    write("keys/untrusted-sp-key.pem", new_x5u);
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rotated = loop {
+        let id = sign();
+        if id.contains(new_x5u) {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "not rotated");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Signed by the new key: checked independently with its certificate.
+    let mut child = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/tools/passport_check.py"
+        ))
+        .arg(format!("{FIXTURES}/certs/untrusted-sp.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{rotated}").unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(out.starts_with("ok "), "{out}");
+    // A reload that cannot load (missing key) changes nothing.
+    write("keys/no-such-key.pem", X5U);
+    s.signal("HUP");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(sign().contains(new_x5u));
+    assert_eq!(s.get("/oam/ping").status, 200);
+}
