@@ -2,7 +2,9 @@
 # STI-AS signing end to end over HTTP (every token verified by the
 # generator), per backend, next to `openssl speed ecdsap256` in the same run.
 # Server --cores 1 on CPU0, authplane-load on CPU1, 64 connections.
-# Usage: bench/stir_sign.sh [seconds=10]
+# With VERIFY_EVERY=N the generator checks every N-th signature only (all
+# claims still), so that it can outrun the server.
+# Usage: [VERIFY_EVERY=N] bench/stir_sign.sh [seconds=10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -22,7 +24,7 @@ for backend in ring p256; do
     addr=$(sed -n 's/^listening on //p' "$work/out")
     echo "backend $backend:"
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario stir-sign --stir-cert "$fx/certs/sp.pem" \
+    json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario stir-sign --stir-cert "$fx/certs/sp.pem" --stir-verify-every "${VERIFY_EVERY:-1}" \
         --threads 1 --connections 64 --duration "${secs}s" --warmup 0s --json)
     after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     echo "$json" | python3 -c "

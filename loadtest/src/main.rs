@@ -89,6 +89,10 @@ struct Cli {
     /// OPc of the cards (sim-auth).
     #[arg(long, default_value = "3211CACDD64F51C3FD3013ECD9A582A0")]
     sim_opc: String,
+    /// stir-sign: verify the signature of every N-th token only (the claims
+    /// of every token are still checked); 1 verifies all.
+    #[arg(long, default_value_t = 1)]
+    stir_verify_every: u64,
     /// The verification request body stir-verify sends (a JSON file).
     #[arg(long)]
     stir_verify_request: Option<PathBuf>,
@@ -159,6 +163,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 slots: cli.sim_slots.max(1),
                 issued: std::sync::Arc::default(),
             },
+            stir_verify_every: cli.stir_verify_every,
             verify_body: std::sync::Arc::new(match &cli.stir_verify_request {
                 Some(p) => std::fs::read_to_string(p)
                     .with_context(|| format!("reading {}", p.display()))?,

@@ -35,6 +35,7 @@ fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
             stir_key: None,
             sim: Default::default(),
             verify_body: Default::default(),
+            stir_verify_every: 1,
         },
         pipeline: 1,
         progress: None,

@@ -277,6 +277,7 @@ fn the_load_generator_verifies_every_signed_token() {
             stir_key: Some(key_of_certificate(&cert).unwrap()),
             sim: Default::default(),
             verify_body: Default::default(),
+            stir_verify_every: 1,
         },
         pipeline: 1,
         progress: None,
