@@ -454,7 +454,7 @@ impl Scenario {
         // ring's P-256 verify (assembly): the generator must outrun the
         // signer. With --stir-verify-every N only every N-th signature is
         // checked (a verify costs three signs); the claims always are.
-        if orig % self.stir_verify_every.max(1) == 0 {
+        if orig.is_multiple_of(self.stir_verify_every.max(1)) {
             ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, key)
                 .verify(input.as_bytes(), &sig)
                 .map_err(|_| "bad_signature")?;
