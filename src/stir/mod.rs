@@ -189,9 +189,10 @@ struct Identity {
     identity: String,
 }
 
-/// The claims of a `signingRequest`, validated; `origid` generated when
-/// absent (the seed's rule), `attest` from the configuration when absent.
-fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
+/// The request body parsed (in place), with its root element `name`
+/// present and an object: SVC4000 (empty), SVC4006 (not JSON), SVC4001
+/// (no root), SVC4005 (not an object).
+fn root_element(body: &mut [u8], name: &str) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(svc(
             "SVC4000",
@@ -206,12 +207,18 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
             &[],
         )
     })?;
-    let req = root
-        .get("signingRequest")
-        .ok_or_else(|| missing("signingRequest"))?;
-    if !req.is_object() {
-        return Err(invalid("signingRequest"));
+    match root.get(name) {
+        None => Err(missing(name)),
+        Some(r) if !r.is_object() => Err(invalid(name)),
+        Some(_) => Ok(root),
     }
+}
+
+/// The claims of a `signingRequest`, validated; `origid` generated when
+/// absent (the seed's rule), `attest` from the configuration when absent.
+fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
+    let root = root_element(body, "signingRequest")?;
+    let req = &root["signingRequest"];
     let orig = req.get("orig").ok_or_else(|| missing("orig"))?;
     let orig_tn = orig
         .get("tn")
@@ -318,26 +325,8 @@ struct VerificationFields {
 }
 
 fn parse_verification(body: &mut [u8]) -> Result<VerificationFields, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(svc(
-            "SVC4000",
-            "Error: Missing JSON body in the request",
-            &[],
-        ));
-    }
-    let root: Value = simd_json::serde::from_slice(body).map_err(|e| {
-        svc(
-            "SVC4006",
-            format!("Error: Failed to parse JSON body: {e}"),
-            &[],
-        )
-    })?;
-    let req = root
-        .get("verificationRequest")
-        .ok_or_else(|| missing("verificationRequest"))?;
-    if !req.is_object() {
-        return Err(invalid("verificationRequest"));
-    }
+    let root = root_element(body, "verificationRequest")?;
+    let req = &root["verificationRequest"];
     for field in ["from", "to", "time", "identity"] {
         if req.get(field).is_none_or(Value::is_null) {
             return Err(missing(field));
