@@ -633,4 +633,31 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        /// Whatever the Identity value, the checks answer and never panic;
+        /// a token cut anywhere never passes as the whole one does.
+        #[test]
+        fn any_identity_gets_an_answer(
+            id in "[ -~]{0,300}",
+            cut in 0usize..400,
+        ) {
+            let _ = run(&id, 1000, 1005);
+            let jws = token(&good_header(), PAYLOAD);
+            let whole = format!("{jws};info=<{X5U}>;alg=ES256;ppt=shaken");
+            let cut = cut.min(whole.len());
+            if let Some(prefix) = whole.get(..cut) {
+                if let Ok(c) = run(prefix, 1000, 1005) {
+                    // Only a cut in the trailing parameters can still pass.
+                    proptest::prop_assert!(prefix.len() >= jws.len());
+                    proptest::prop_assert_eq!(c.x5u, X5U);
+                }
+            }
+        }
+
+        #[test]
+        fn any_der_gets_an_answer(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = tn_auth_list_spc(&bytes);
+        }
+    }
 }
