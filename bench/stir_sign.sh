@@ -15,22 +15,24 @@ fx=$PWD/tests/fixtures/stir
 printf '[stir]\n[[stir.credentials]]\nkey = "%s/keys/sp-key.pem"\nx5u = "http://127.0.0.1:8787/certs/sp.pem"\n' "$fx" > "$work/c.toml"
 echo "openssl speed ecdsap256 (one core, digest only):"
 taskset -c 0 openssl speed -seconds 3 ecdsap256 2>/dev/null | tail -1
-for backend in ring p256; do
+for backend in ping ring p256; do
     rm -rf "$work/data"
-    AUTHPLANE_STIR__BACKEND=$backend taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
+    AUTHPLANE_STIR__BACKEND=${backend/ping/ring} taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
         --config "$work/c.toml" --data-dir "$work/data" > "$work/out" 2>/dev/null &
     pid=$!
     until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
     addr=$(sed -n 's/^listening on //p' "$work/out")
-    echo "backend $backend:"
+    echo "$backend:"
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario stir-sign --stir-cert "$fx/certs/sp.pem" --stir-verify-every "${VERIFY_EVERY:-1}" \
+    scenario=stir-sign
+    [[ $backend == ping ]] && scenario=ping
+    json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario "$scenario" --stir-cert "$fx/certs/sp.pem" --stir-verify-every "${VERIFY_EVERY:-1}" \
         --threads 1 --connections 64 --duration "${secs}s" --warmup 0s --json)
     after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     echo "$json" | python3 -c "
 import json,sys
 d=json.load(sys.stdin); cpu=($after-$before)/$(getconf CLK_TCK); n=d['requests']
-print('  %d signed, %d errors, %.0f req/s, p99 %.2f ms; server CPU %.2f s: %.0f signs per server-CPU-second' % (n, d['errors'], d['throughput_per_s'], d['latency_us']['p99']/1000, cpu, n/cpu))"
+print('  %d answered, %d errors, %.0f req/s, p99 %.2f ms; server CPU %.2f s: %.0f per server-CPU-second (%.1f us each)' % (n, d['errors'], d['throughput_per_s'], d['latency_us']['p99']/1000, cpu, n/cpu, cpu/n*1e6))"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     : > "$work/out"
 done
