@@ -98,16 +98,31 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, FetchError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
+    // A thread per lookup, but never more than MAX_RESOLVING at once in
+    // the process: x5u names are attacker-chosen.
+    static RESOLVING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    const MAX_RESOLVING: usize = 16;
+    use std::sync::atomic::Ordering;
+    if RESOLVING.fetch_add(1, Ordering::AcqRel) >= MAX_RESOLVING {
+        RESOLVING.fetch_sub(1, Ordering::AcqRel);
+        return Err(FetchError::Resolve(format!(
+            "{host}: {MAX_RESOLVING} lookups already in flight"
+        )));
+    }
     let (tx, rx) = futures_channel::oneshot::channel();
     let name = host.to_owned();
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("authplane-resolve".into())
         .spawn(move || {
             let r = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
                 .map(Iterator::collect::<Vec<_>>);
+            RESOLVING.fetch_sub(1, Ordering::AcqRel);
             let _ = tx.send(r);
-        })
-        .map_err(|e| FetchError::Resolve(format!("{host}: {e}")))?;
+        });
+    if let Err(e) = spawned {
+        RESOLVING.fetch_sub(1, Ordering::AcqRel);
+        return Err(FetchError::Resolve(format!("{host}: {e}")));
+    }
     match rx.await {
         Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
         Ok(Ok(_)) => Err(FetchError::Resolve(host.to_owned())),

@@ -153,6 +153,14 @@ fn readers(ctx: &Ctx) -> Result<&Readers, SimError> {
 async fn run(ctx: &Ctx, slot: usize, task: reader::Task) -> Result<reader::Answer, SimError> {
     let readers = readers(ctx)?;
     let answer = readers.submit(slot, task)?;
+    wait(readers, answer).await
+}
+
+/// Waits for a slot's answer, at most the configured timeout.
+async fn wait(
+    readers: &Readers,
+    answer: futures_channel::oneshot::Receiver<Result<reader::Answer, SimError>>,
+) -> Result<reader::Answer, SimError> {
     let limit = readers.timeout();
     match crate::runtime::timeout(limit, answer).await {
         None => Err(SimError::Timeout(
@@ -224,9 +232,22 @@ fn slots<'a>(
             Ok(n) => n,
             Err(e) => return write_error(reply, &e),
         };
+        // Every slot is asked at once (each has its own thread), then the
+        // answers are gathered in order.
+        let readers = match readers(ctx) {
+            Ok(r) => r,
+            Err(e) => return write_error(reply, &e),
+        };
+        let asked: Vec<_> = (0..n)
+            .map(|slot| readers.submit(slot, reader::Task::Describe))
+            .collect();
         let mut out = Vec::with_capacity(n);
-        for slot in 0..n {
-            out.push(match run(ctx, slot, reader::Task::Describe).await {
+        for (slot, asked) in asked.into_iter().enumerate() {
+            let answer = match asked {
+                Ok(rx) => wait(readers, rx).await,
+                Err(e) => Err(e),
+            };
+            out.push(match answer {
                 Ok(reader::Answer::Slot(info)) => SlotEntry::Info(info),
                 Ok(reader::Answer::Auth(_)) => SlotEntry::Error {
                     slot,

@@ -364,7 +364,12 @@ enum Owned {
     Pending(Vec<futures_channel::oneshot::Sender<Cached>>),
 }
 
+/// Most x5u fetches one core runs at once.
+const MAX_FETCHES_PER_CORE: usize = 256;
+
 thread_local! {
+    /// Fetches this core runs now.
+    static FETCHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// This core's copies of answers (from the owners).
     static LOCAL: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
     /// The URLs this core owns: their answers and fetches in flight.
@@ -455,7 +460,21 @@ async fn owner_get(url: String, policy: Arc<FetchPolicy>) -> Cached {
         }
         None => {}
     }
-    let c = fetch(&url, &policy, now).await;
+    // Fetches in flight on this core are bounded: x5u URLs are
+    // attacker-chosen, each fetch holds a connection for up to the timeout.
+    let c = if FETCHING.with(std::cell::Cell::get) >= MAX_FETCHES_PER_CORE {
+        Cached {
+            entry: Err(format!(
+                "{MAX_FETCHES_PER_CORE} certificate fetches already in flight"
+            )),
+            expires: 0,
+        }
+    } else {
+        FETCHING.with(|f| f.set(f.get() + 1));
+        let c = fetch(&url, &policy, now).await;
+        FETCHING.with(|f| f.set(f.get().saturating_sub(1)));
+        c
+    };
     let waiters =
         OWNED.with(
             |o| match o.borrow_mut().insert(url.clone(), Owned::Ready(c.clone())) {
