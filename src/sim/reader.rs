@@ -357,7 +357,13 @@ enum Failure {
 fn classify(e: pcsc::Error) -> Failure {
     use pcsc::Error as E;
     match e {
-        E::RemovedCard | E::ResetCard | E::UnpoweredCard | E::UnresponsiveCard => Failure::Card(e),
+        // A card swapped under a held handle can also show as a protocol
+        // mismatch (the old card's protocol): reconnect once.
+        E::RemovedCard
+        | E::ResetCard
+        | E::UnpoweredCard
+        | E::UnresponsiveCard
+        | E::ProtoMismatch => Failure::Card(e),
         E::NoService | E::ServiceStopped | E::InvalidHandle | E::CommError => Failure::Context(e),
         E::NoSmartcard => Failure::Final(SimError::NoCard),
         E::SharingViolation => Failure::Final(SimError::InUse),
