@@ -28,12 +28,16 @@ if ! [[ -S /run/pcscd/pcscd.comm ]] || ! python3 -c 'import socket; s=socket.soc
     started_pcscd=1
     sleep 1
 fi
+# vpcd's first port: Debian's 35963, or 32000 where the test suite's
+# pcscd (its reader.conf moved below the ephemeral range) runs.
+base=35963
+if (exec 3<>/dev/tcp/127.0.0.1/32000) 2>/dev/null; then base=32000; fi
 K=841EAD87BC9D974ECA1C167409357601
 OPC=3211CACDD64F51C3FD3013ECD9A582A0
 for slots in 1 2; do
     for conns in 1 4 16; do
         for ((s = 0; s < slots; s++)); do
-            taskset -c 1 target/release/authplane vcard --port $((35963 + s)) --ki $K --opc $OPC \
+            taskset -c 1 target/release/authplane vcard --port $((base + s)) --ki $K --opc $OPC \
                 --auth-delay-ms "$delay" 2> /dev/null &
         done
         rm -rf "$work/data"
@@ -62,7 +66,7 @@ done
 
 if [[ -n ${PYSIM_DIR:-} ]]; then
     for conns in 1 4; do
-        taskset -c 1 target/release/authplane vcard --port 35963 --ki $K --opc $OPC --auth-delay-ms "$delay" 2> /dev/null &
+        taskset -c 1 target/release/authplane vcard --port $base --ki $K --opc $OPC --auth-delay-ms "$delay" 2> /dev/null &
         sleep 1.5
         (cd "$PYSIM_DIR" && PYTHONPATH=. exec taskset -c 0 venv/bin/python contrib/sim-rest-server.py -H 127.0.0.1 -p 8000) > "$work/pysim.log" 2>&1 &
         until curl -s -o /dev/null 127.0.0.1:8000/; do sleep 0.1; done

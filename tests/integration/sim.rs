@@ -1,6 +1,6 @@
 //! pysim's sim-rest-server API through the real server, real pcscd, real
-//! vsmartcard vpcd readers (Debian's package: "Virtual PCD 00 00" on TCP
-//! 35963, "Virtual PCD 00 01" on 35964) and `authplane vcard` as the card.
+//! vsmartcard vpcd readers (Debian's package: "Virtual PCD 00 00" and "00
+//! 01", moved here to TCP 32000/32001) and `authplane vcard` as the card.
 //!
 //! The two vpcd readers and pcscd are one machine-wide test bed, so these
 //! tests take it one at a time (`bed()`); each starts its own server and
@@ -34,12 +34,20 @@ const SEED0: &str =
 const SEED1: &str =
     r#"{"rand": "433dc5553db95588f1d8b93870930b66", "autn": "126bafdcbe9e00000026a208da61075d"}"#;
 
-/// vpcd's port for slot `n` (Debian's /etc/reader.conf.d/vpcd).
+/// The first vpcd port of the test bed's pcscd. Debian's reader.conf
+/// puts vpcd on 35963, inside Linux's ephemeral port range: a client
+/// socket of any other test may hold that port when pcscd binds it. The
+/// bed's pcscd reads a copy of that configuration moved to 32000, below
+/// the range.
+const VPCD_BASE: u16 = 32000;
+
+/// vpcd's port for slot `n`.
 fn vpcd_port(slot: usize) -> u16 {
-    35963 + u16::try_from(slot).unwrap()
+    VPCD_BASE + u16::try_from(slot).unwrap()
 }
 
 const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";
+const PCSCD_PID: &str = "/run/pcscd/pcscd.pid";
 
 /// The machine's PC/SC test bed, one test at a time.
 pub struct Bed {
@@ -48,7 +56,7 @@ pub struct Bed {
 
 static BED: Mutex<Bed> = Mutex::new(Bed { pcscd: None });
 
-/// Takes the test bed, starting pcscd when none runs.
+/// Takes the test bed, starting its pcscd when it does not run.
 pub fn bed() -> MutexGuard<'static, Bed> {
     let mut b = BED
         .lock()
@@ -61,19 +69,51 @@ fn pcscd_alive() -> bool {
     std::os::unix::net::UnixStream::connect(PCSCD_SOCKET).is_ok()
 }
 
+fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// A reader.conf.d with Debian's vpcd entry moved to `VPCD_BASE`.
+fn reader_conf() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("authplane-test-pcscd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let debian = std::fs::read_to_string("/etc/reader.conf.d/vpcd")
+        .expect("/etc/reader.conf.d/vpcd (apt-get install vsmartcard-vpcd; scripts/test does)");
+    std::fs::write(
+        dir.join("vpcd"),
+        debian.replace("0x8C7B", &format!("{VPCD_BASE:#06X}").replace("0X", "0x")),
+    )
+    .unwrap();
+    dir
+}
+
 impl Bed {
     fn ensure_pcscd(&mut self) {
-        if pcscd_alive() {
+        let ours = self
+            .pcscd
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if ours && pcscd_alive() && listening(vpcd_port(1)) {
             return;
+        }
+        // Another pcscd (the system's, or one left by an earlier run) has
+        // other readers: the bed needs its own.
+        if pcscd_alive() {
+            self.stop_pcscd();
         }
         // Files left by a pcscd that was killed make a new one refuse to
         // start.
         let _ = std::fs::remove_file(PCSCD_SOCKET);
-        let _ = std::fs::remove_file("/run/pcscd/pcscd.pid");
-        let log = std::fs::File::create(std::env::temp_dir().join("authplane-test-pcscd.log"))
+        let _ = std::fs::remove_file(PCSCD_PID);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join("authplane-test-pcscd.log"))
             .expect("pcscd log");
         let child = Command::new("pcscd")
             .arg("--foreground")
+            .arg("--config")
+            .arg(reader_conf())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -81,21 +121,22 @@ impl Bed {
             .expect("pcscd (apt-get install pcscd vsmartcard-vpcd; scripts/test does)");
         self.pcscd = Some(child);
         wait_for("pcscd's socket", pcscd_alive);
-        wait_for("vpcd's listeners", || {
-            TcpStream::connect(("127.0.0.1", vpcd_port(1))).is_ok()
-        });
+        wait_for("vpcd's listeners", || listening(vpcd_port(1)));
     }
 
-    /// Stops pcscd (whoever started it) and waits until it is gone.
+    /// Stops pcscd (whoever started it) and waits until it is gone, its
+    /// ports included.
     fn stop_pcscd(&mut self) {
         if let Some(mut c) = self.pcscd.take() {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
             let _ = c.wait();
-        } else if let Ok(pid) = std::fs::read_to_string("/run/pcscd/pcscd.pid") {
+        } else if let Ok(pid) = std::fs::read_to_string(PCSCD_PID) {
             let pid = pid.trim_matches(|c: char| c == '\0' || c.is_whitespace());
             let _ = Command::new("kill").arg(pid).status();
         }
-        wait_for("pcscd to stop", || !pcscd_alive());
+        wait_for("pcscd to stop", || {
+            !pcscd_alive() && !listening(vpcd_port(0)) && !listening(vpcd_port(1))
+        });
     }
 }
 
