@@ -276,6 +276,7 @@ struct RawStir {
     fixed_now: u64,
     x5u_rewrite: Vec<RawRewrite>,
     x5u_tls_roots: String,
+    crl_fetch: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -410,6 +411,9 @@ pub struct VerifySettings {
     /// Hosts an x5u may name (empty: any).
     pub x5u_hosts: Vec<String>,
     pub fetch: std::sync::Arc<crate::stir::verify::FetchPolicy>,
+    /// Fetch each leaf's CRL distribution points (cached) and refuse a
+    /// revoked leaf, or one whose CRL cannot be had.
+    pub crl_fetch: bool,
     /// Clients allowed to ask for verification (empty: any).
     pub trusted_hosts: Vec<std::net::IpAddr>,
 }
@@ -704,6 +708,7 @@ impl RawConfig {
                 max_entries: self.stir.cache_entries,
             }),
             trusted_hosts,
+            crl_fetch: self.stir.crl_fetch,
         };
         let mut stir = StirConfig {
             live: std::sync::Arc::default(),

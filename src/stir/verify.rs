@@ -56,12 +56,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// A CRL, parsed and ready to check.
-#[derive(Debug, Clone)]
-struct Crl {
+#[derive(Debug)]
+pub struct Crl {
     issuer: Vec<u8>,
     tbs: Vec<u8>,
     signature: Vec<u8>,
     revoked: Vec<Vec<u8>>,
+    /// nextUpdate, unix seconds.
+    next_update: Option<u64>,
+    /// The issuer key that verified the signature (checked once).
+    verified_by: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl Crl {
@@ -83,6 +87,10 @@ impl Crl {
                 .map_err(|e| e.to_string())?,
             tbs: list.tbs_cert_list.to_der().map_err(|e| e.to_string())?,
             signature: list.signature.raw_bytes().to_vec(),
+            next_update: list
+                .tbs_cert_list
+                .next_update
+                .map(|t| t.to_unix_duration().as_secs()),
             revoked: list
                 .tbs_cert_list
                 .revoked_certificates
@@ -90,12 +98,13 @@ impl Crl {
                 .iter()
                 .map(|r| r.serial_number.as_bytes().to_vec())
                 .collect(),
+            verified_by: std::sync::OnceLock::new(),
         })
     }
 }
 
 /// The verifier's trust: STI-CA roots, known intermediates, CRLs.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Trust {
     anchors: Vec<TrustAnchor<'static>>,
     /// Roots and intermediates as DER (CRL issuers are looked up here).
@@ -176,6 +185,8 @@ pub struct CertEntry {
     chain: Vec<CertificateDer<'static>>,
     /// The leaf's P-256 key, SEC1 uncompressed.
     key: Vec<u8>,
+    /// The http(s) URLs of the leaf's CRL distribution points.
+    crl_urls: Vec<String>,
     not_after: u64,
     /// A chain check that passed: the SPC, and the times it holds for
     /// (the latest notBefore and the earliest notAfter of the certificates
@@ -207,6 +218,7 @@ impl CertEntry {
             .to_unix_duration()
             .as_secs();
         Ok(CertEntry {
+            crl_urls: crl_urls(&leaf),
             key: spki.subject_public_key.raw_bytes().to_vec(),
             not_after,
             passed: std::sync::OnceLock::new(),
@@ -275,42 +287,82 @@ impl CertEntry {
         Ok(spc)
     }
 
-    /// Refuses a leaf listed in a CRL of its issuer (the CRL's signature
-    /// checked with the issuer's key).
+    /// Refuses a leaf listed in a configured CRL of its issuer.
     fn check_revocation(&self, leaf: &x509_cert::Certificate, trust: &Trust) -> Result<(), String> {
-        let issuer = leaf
-            .tbs_certificate
-            .issuer
-            .to_der()
-            .map_err(|e| e.to_string())?;
-        let serial = leaf.tbs_certificate.serial_number.as_bytes();
-        for crl in trust.crls.iter().filter(|c| c.issuer == issuer) {
-            let signed_by_issuer = self
-                .chain
-                .iter()
-                .skip(1)
-                .map(|c| c.as_ref())
-                .chain(trust.known.iter().map(Vec::as_slice))
-                .filter_map(|der| x509_cert::Certificate::from_der(der).ok())
-                .filter(|c| c.tbs_certificate.subject.to_der().ok().as_deref() == Some(&issuer[..]))
-                .any(|c| {
-                    let key = c
-                        .tbs_certificate
-                        .subject_public_key_info
-                        .subject_public_key
-                        .raw_bytes();
-                    ring::signature::UnparsedPublicKey::new(
-                        &ring::signature::ECDSA_P256_SHA256_ASN1,
-                        key,
-                    )
-                    .verify(&crl.tbs, &crl.signature)
-                    .is_ok()
-                });
-            if signed_by_issuer && crl.revoked.iter().any(|r| r == serial) {
-                return Err("leaf certificate revoked".into());
+        for crl in &trust.crls {
+            match self.status_in(leaf, crl, trust) {
+                Revocation::Revoked => return Err("leaf certificate revoked".into()),
+                Revocation::Good | Revocation::NotIssuer => {}
             }
         }
         Ok(())
+    }
+
+    /// The leaf's status in a CRL fetched from its distribution point: it
+    /// must come from the leaf's issuer (name and signature).
+    pub fn check_fetched_crl(&self, crl: &Crl, trust: &Trust) -> Result<(), String> {
+        let leaf = self.chain.first().ok_or("empty chain")?;
+        let leaf = x509_cert::Certificate::from_der(leaf).map_err(|e| e.to_string())?;
+        match self.status_in(&leaf, crl, trust) {
+            Revocation::Good => Ok(()),
+            Revocation::Revoked => Err("leaf certificate revoked".into()),
+            Revocation::NotIssuer => {
+                Err("the CRL at the distribution point is not signed by the leaf's issuer".into())
+            }
+        }
+    }
+
+    /// Whether `crl`, if issued (named and signed) by the leaf's issuer,
+    /// lists the leaf.
+    fn status_in(&self, leaf: &x509_cert::Certificate, crl: &Crl, trust: &Trust) -> Revocation {
+        let Ok(issuer) = leaf.tbs_certificate.issuer.to_der() else {
+            return Revocation::NotIssuer;
+        };
+        if crl.issuer != issuer {
+            return Revocation::NotIssuer;
+        }
+        let keys: Vec<Vec<u8>> = self
+            .chain
+            .iter()
+            .skip(1)
+            .map(|c| c.as_ref())
+            .chain(trust.known.iter().map(Vec::as_slice))
+            .filter_map(|der| x509_cert::Certificate::from_der(der).ok())
+            .filter(|c| c.tbs_certificate.subject.to_der().ok().as_deref() == Some(&issuer[..]))
+            .map(|c| {
+                c.tbs_certificate
+                    .subject_public_key_info
+                    .subject_public_key
+                    .raw_bytes()
+                    .to_vec()
+            })
+            .collect();
+        let signed = match crl.verified_by.get() {
+            Some(k) => keys.contains(k),
+            None => keys.iter().any(|key| {
+                let ok = ring::signature::UnparsedPublicKey::new(
+                    &ring::signature::ECDSA_P256_SHA256_ASN1,
+                    key,
+                )
+                .verify(&crl.tbs, &crl.signature)
+                .is_ok();
+                if ok {
+                    let _ = crl.verified_by.set(key.clone());
+                }
+                ok
+            }),
+        };
+        let serial = leaf.tbs_certificate.serial_number.as_bytes();
+        match (signed, crl.revoked.iter().any(|r| r == serial)) {
+            (false, _) => Revocation::NotIssuer,
+            (true, true) => Revocation::Revoked,
+            (true, false) => Revocation::Good,
+        }
+    }
+
+    /// The http(s) CRL distribution points of the leaf.
+    pub fn crl_urls(&self) -> &[String] {
+        &self.crl_urls
     }
 
     /// ES256 over the received signing input.
@@ -322,6 +374,45 @@ impl CertEntry {
         .verify(signing_input, signature)
         .is_ok()
     }
+}
+
+enum Revocation {
+    Good,
+    Revoked,
+    NotIssuer,
+}
+
+/// The http(s) URIs of a certificate's CRL distribution points.
+fn crl_urls(cert: &x509_cert::Certificate) -> Vec<String> {
+    use x509_cert::der::oid::AssociatedOid;
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    use x509_cert::ext::pkix::CrlDistributionPoints;
+    let Some(ext) = cert
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == CrlDistributionPoints::OID)
+    else {
+        return Vec::new();
+    };
+    let Ok(points) = CrlDistributionPoints::from_der(ext.extn_value.as_bytes()) else {
+        return Vec::new();
+    };
+    points
+        .0
+        .iter()
+        .filter_map(|p| match &p.distribution_point {
+            Some(DistributionPointName::FullName(names)) => Some(names),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|n| match n {
+            GeneralName::UniformResourceIdentifier(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .filter(|u| shaken::parse_url(u).is_some())
+        .collect()
 }
 
 /// SHAKEN certificates carry no extended key usage to insist on.
@@ -351,10 +442,24 @@ pub fn ttl(cache_control: Option<&str>, now: u64, not_after: u64) -> u64 {
     MIN_TTL_S.max(max_age).min(not_after.saturating_sub(now))
 }
 
+/// What a URL serves: a certificate (chain) or a CRL.
+#[derive(Debug)]
+pub enum Doc {
+    Cert(CertEntry),
+    Crl(Crl),
+}
+
+/// Which kind of document a URL is fetched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Cert,
+    Crl,
+}
+
 /// A cached answer for one URL.
 #[derive(Debug, Clone)]
 pub struct Cached {
-    pub entry: Result<Arc<CertEntry>, String>,
+    pub entry: Result<Arc<Doc>, String>,
     /// Unix seconds after which it is fetched again.
     pub expires: u64,
 }
@@ -388,7 +493,7 @@ pub struct FetchPolicy {
 }
 
 /// Fetches and parses `url` (the owner's work).
-async fn fetch(url: &str, policy: &FetchPolicy, now: u64) -> Cached {
+async fn fetch(url: &str, kind: Kind, policy: &FetchPolicy, now: u64) -> Cached {
     let target = policy
         .rewrite
         .iter()
@@ -414,15 +519,21 @@ async fn fetch(url: &str, policy: &FetchPolicy, now: u64) -> Cached {
     .await
     {
         Ok(a) => a,
-        Err(e) => return failed(format!("x5u fetch failed: {e}")),
+        Err(e) => return failed(format!("fetch failed: {e}")),
     };
     if answer.status != 200 {
-        return failed(format!("x5u answered HTTP {}", answer.status));
+        return failed(format!("answered HTTP {}", answer.status));
     }
-    match CertEntry::parse(&answer.body) {
-        Ok(entry) => Cached {
-            expires: now + ttl(answer.cache_control.as_deref(), now, entry.not_after),
-            entry: Ok(Arc::new(entry)),
+    let parsed = match kind {
+        Kind::Cert => CertEntry::parse(&answer.body).map(|e| (e.not_after, Doc::Cert(e))),
+        Kind::Crl => {
+            Crl::parse(&answer.body).map(|c| (c.next_update.unwrap_or(u64::MAX), Doc::Crl(c)))
+        }
+    };
+    match parsed {
+        Ok((until, doc)) => Cached {
+            expires: now + ttl(answer.cache_control.as_deref(), now, until).max(1),
+            entry: Ok(Arc::new(doc)),
         },
         Err(why) => failed(why),
     }
@@ -430,11 +541,17 @@ async fn fetch(url: &str, policy: &FetchPolicy, now: u64) -> Cached {
 
 /// The owner core's answer for `url`: cached, joined to the fetch in
 /// flight, or fetched now.
-async fn owner_get(url: String, policy: Arc<FetchPolicy>) -> Cached {
+async fn owner_get(key: String, policy: Arc<FetchPolicy>) -> Cached {
+    let (kind, url) = match key.split_at_checked(2) {
+        Some(("r|", url)) => (Kind::Crl, url.to_owned()),
+        Some((_, url)) => (Kind::Cert, url.to_owned()),
+        None => (Kind::Cert, key.clone()),
+    };
+    let url_key = key;
     let now = crate::runtime::clock::unix_seconds();
     let waiter = OWNED.with(|o| {
         let mut o = o.borrow_mut();
-        match o.get_mut(&url) {
+        match o.get_mut(&url_key) {
             Some(Owned::Ready(c)) if c.expires > now => Some(Ok(c.clone())),
             Some(Owned::Pending(waiters)) => {
                 let (tx, rx) = futures_channel::oneshot::channel();
@@ -445,7 +562,7 @@ async fn owner_get(url: String, policy: Arc<FetchPolicy>) -> Cached {
                 if o.len() >= policy.max_entries {
                     o.retain(|_, v| matches!(v, Owned::Pending(_)));
                 }
-                o.insert(url.clone(), Owned::Pending(Vec::new()));
+                o.insert(url_key.clone(), Owned::Pending(Vec::new()));
                 None
             }
         }
@@ -471,33 +588,40 @@ async fn owner_get(url: String, policy: Arc<FetchPolicy>) -> Cached {
         }
     } else {
         FETCHING.with(|f| f.set(f.get() + 1));
-        let c = fetch(&url, &policy, now).await;
+        let c = fetch(&url, kind, &policy, now).await;
         FETCHING.with(|f| f.set(f.get().saturating_sub(1)));
         c
     };
-    let waiters =
-        OWNED.with(
-            |o| match o.borrow_mut().insert(url.clone(), Owned::Ready(c.clone())) {
-                Some(Owned::Pending(w)) => w,
-                _ => Vec::new(),
-            },
-        );
+    let waiters = OWNED.with(|o| {
+        match o
+            .borrow_mut()
+            .insert(url_key.clone(), Owned::Ready(c.clone()))
+        {
+            Some(Owned::Pending(w)) => w,
+            _ => Vec::new(),
+        }
+    });
     for w in waiters {
         let _ = w.send(c.clone());
     }
     c
 }
 
-/// The certificate at `url`, through this core's copy and the owner.
-pub async fn certificate(
+/// The document at `url`, through this core's copy and the owner.
+pub async fn document(
     core: &crate::runtime::Core,
     url: &str,
+    kind: Kind,
     policy: &Arc<FetchPolicy>,
-) -> Result<Arc<CertEntry>, String> {
+) -> Result<Arc<Doc>, String> {
+    let key = match kind {
+        Kind::Cert => format!("c|{url}"),
+        Kind::Crl => format!("r|{url}"),
+    };
     let now = crate::runtime::clock::unix_seconds();
     let hit = LOCAL.with(|l| {
         l.borrow()
-            .get(url)
+            .get(&key)
             .filter(|c| c.expires > now)
             .map(|c| c.entry.clone())
     });
@@ -505,9 +629,9 @@ pub async fn certificate(
         return entry;
     }
     let owner = crate::domain::shard::shard_of(url.as_bytes(), core.shards());
-    let (u, p) = (url.to_owned(), policy.clone());
+    let (k, p) = (key.clone(), policy.clone());
     let c = core
-        .submit_to(owner, move || owner_get(u, p))
+        .submit_to(owner, move || owner_get(k, p))
         .await
         .map_err(|e| format!("certificate cache unavailable: {e}"))?;
     LOCAL.with(|l| {
@@ -515,9 +639,22 @@ pub async fn certificate(
         if l.len() >= policy.max_entries {
             l.clear();
         }
-        l.insert(url.to_owned(), c.clone());
+        l.insert(key, c.clone());
     });
     c.entry
+}
+
+/// The certificate (chain) at `url`.
+pub async fn certificate(
+    core: &crate::runtime::Core,
+    url: &str,
+    policy: &Arc<FetchPolicy>,
+) -> Result<Arc<Doc>, String> {
+    let doc = document(core, url, Kind::Cert, policy).await?;
+    match &*doc {
+        Doc::Cert(_) => Ok(doc),
+        Doc::Crl(_) => Err("not a certificate".into()),
+    }
 }
 
 /// The outcome of one verification.
@@ -539,18 +676,42 @@ pub async fn verify(
         (u.https || allow_http)
             && (hosts.is_empty() || hosts.iter().any(|h| h.eq_ignore_ascii_case(u.host)))
     })?;
-    let entry = certificate(core, checked.x5u, &settings.fetch)
+    let doc = certificate(core, checked.x5u, &settings.fetch)
         .await
         .map_err(|why| Reject {
             case: ECase::E8,
             desc: format!("Failed to dereference 'info' URI: {why}"),
         })?;
-    entry
-        .validate(&settings.trust, checked.iat)
-        .map_err(|why| Reject {
-            case: ECase::E17,
-            desc: format!("Failed to authenticate CA: {why}"),
-        })?;
+    let Doc::Cert(entry) = &*doc else {
+        return Err(Reject {
+            case: ECase::E8,
+            desc: "Failed to dereference 'info' URI: not a certificate".into(),
+        });
+    };
+    let ca = |why: String| Reject {
+        case: ECase::E17,
+        desc: format!("Failed to authenticate CA: {why}"),
+    };
+    entry.validate(&settings.trust, checked.iat).map_err(ca)?;
+    if settings.crl_fetch {
+        // Fail closed: a revocation status that cannot be had is no pass.
+        for url in entry.crl_urls() {
+            let allowed = shaken::parse_url(url).is_some_and(|u| {
+                (u.https || allow_http)
+                    && (hosts.is_empty() || hosts.iter().any(|h| h.eq_ignore_ascii_case(u.host)))
+            });
+            if !allowed {
+                return Err(ca(format!("CRL distribution point {url} not allowed")));
+            }
+            let crl = document(core, url, Kind::Crl, &settings.fetch)
+                .await
+                .map_err(|why| ca(format!("CRL {url}: {why}")))?;
+            let Doc::Crl(crl) = &*crl else {
+                return Err(ca(format!("CRL {url}: not a CRL")));
+            };
+            entry.check_fetched_crl(crl, &settings.trust).map_err(ca)?;
+        }
+    }
     let ok = checked
         .signature
         .as_deref()

@@ -372,3 +372,33 @@ fn an_https_x5u_is_fetched_over_tls_checked_against_the_roots() {
         "{v}"
     );
 }
+
+#[test]
+fn crls_fetched_from_the_distribution_point_revoke_and_are_cached() {
+    let files = FileServer::start(Duration::ZERO);
+    let cfg = config(&files, "crl_fetch = true");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    // No CRL file: only the distribution point tells.
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("crls ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cfg, text).unwrap();
+    let s = Server::start(&["--cores", "2", "--config", &cfg], &[]);
+    let all = cases();
+    let case =
+        |id: &str| all.iter().find(|c| c["id"] == id).unwrap()["verification_request"].to_string();
+    for _ in 0..3 {
+        let (_, v) = verify_at(s.addr, &case("e17-revoked-sp"));
+        let v = &v["verificationResponse"];
+        assert_eq!(v["verstat"], "TN-Validation-Failed", "{v}");
+        assert!(v["reasondesc"].as_str().unwrap().contains("revoked"), "{v}");
+        let (_, v) = verify_at(s.addr, &case("good-attest-a"));
+        assert_eq!(
+            v["verificationResponse"]["verstat"], "TN-Validation-Passed",
+            "{v}"
+        );
+    }
+    assert_eq!(files.hits("/crl/intermediate.crl"), 1, "the CRL is cached");
+}
