@@ -402,3 +402,52 @@ fn crls_fetched_from_the_distribution_point_revoke_and_are_cached() {
     }
     assert_eq!(files.hits("/crl/intermediate.crl"), 1, "the CRL is cached");
 }
+
+#[test]
+fn the_load_generator_checks_every_verification() {
+    use authplane_load::engine::{run, Mode, Plan};
+    use authplane_load::scenario::{Kind, Pick, Population, Scenario};
+    let files = FileServer::start(Duration::ZERO);
+    let s = Server::start(&["--config", &config(&files, "")], &[]);
+    let plan = |body: String| Plan {
+        target: s.addr,
+        mode: Mode::Closed,
+        connections: 4,
+        threads: 1,
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(500),
+        requests: None,
+        scenario: Scenario {
+            kind: Kind::StirVerify,
+            population: Population {
+                seed: 1,
+                first_imsi: 0,
+                size: 1,
+            },
+            host: s.addr.to_string(),
+            pick: Pick::Uniform,
+            close_each: false,
+            mix: None,
+            stir_key: None,
+            sim: Default::default(),
+            verify_body: Arc::new(body),
+            stir_verify_every: 1,
+        },
+        pipeline: 1,
+        progress: None,
+    };
+    let all = cases();
+    let good = run(&plan(all[0]["verification_request"].to_string())).unwrap();
+    assert!(good.ok > 50, "{good:?}");
+    assert_eq!(good.error_count(), 0, "{:?}", good.errors);
+    // A token that does not pass is an error of the generator's, never
+    // throughput.
+    let revoked = all.iter().find(|c| c["id"] == "e17-revoked-sp").unwrap();
+    let bad = run(&plan(revoked["verification_request"].to_string())).unwrap();
+    assert_eq!(bad.ok, 0);
+    assert!(
+        bad.errors.get("not_passed").copied().unwrap_or(0) > 50,
+        "{:?}",
+        bad.errors
+    );
+}
