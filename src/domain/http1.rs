@@ -218,16 +218,27 @@ impl<'b> Request<'b> {
     /// Headers are looked up rarely, so the head (validated by the parser)
     /// is scanned here rather than indexed for every request.
     pub fn header(&self, name: &str) -> Option<&'b [u8]> {
+        let [value] = self.headers([name]);
+        value
+    }
+
+    /// The values of the first header fields named `names`, in one pass
+    /// over the head.
+    pub fn headers<const N: usize>(&self, names: [&str; N]) -> [Option<&'b [u8]>; N] {
         let head: &'b [u8] = self.head;
-        head.split(|&b| b == b'\n').skip(1).find_map(|line| {
-            let colon = line.iter().position(|&b| b == b':')?;
+        let mut found = [None; N];
+        for line in head.split(|&b| b == b'\n').skip(1) {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
             let (n, rest) = line.split_at(colon);
-            if n.eq_ignore_ascii_case(name.as_bytes()) {
-                rest.get(1..).map(trim)
-            } else {
-                None
+            for (slot, name) in found.iter_mut().zip(names) {
+                if slot.is_none() && n.eq_ignore_ascii_case(name.as_bytes()) {
+                    *slot = rest.get(1..).map(trim);
+                }
             }
-        })
+        }
+        found
     }
 }
 

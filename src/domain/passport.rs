@@ -87,15 +87,30 @@ pub fn header_b64(x5u: &str) -> String {
 /// The claims as canonical JSON (keys sorted lexicographically at every
 /// level, no whitespace: RFC 8225 §9).
 pub fn claims_json(c: &Claims) -> String {
-    let dest: Vec<String> = c.dest_tns.iter().map(|t| json_str(t)).collect();
-    format!(
-        r#"{{"attest":"{}","dest":{{"tn":[{}]}},"iat":{},"orig":{{"tn":{}}},"origid":{}}}"#,
-        c.attest.as_str(),
-        dest.join(","),
-        c.iat,
-        json_str(&c.orig_tn),
-        json_str(&c.origid)
-    )
+    let mut out = String::with_capacity(160 + 16 * c.dest_tns.len());
+    out.push_str(r#"{"attest":""#);
+    out.push_str(c.attest.as_str());
+    out.push_str(r#"","dest":{"tn":["#);
+    for (i, t) in c.dest_tns.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(&mut out, t);
+    }
+    out.push_str(r#"]},"iat":"#);
+    out.push_str(itoa::Buffer::new().format(c.iat));
+    out.push_str(r#","orig":{"tn":"#);
+    push_json_str(&mut out, &c.orig_tn);
+    out.push_str(r#"},"origid":"#);
+    push_json_str(&mut out, &c.origid);
+    out.push('}');
+    out
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_str(out: &mut String, s: &str) {
+    use std::fmt::Write;
+    let _ = write!(out, "{}", super::api_error::Json(s));
 }
 
 /// Signs `claims` under `header_b64` with ES256 and returns the compact
@@ -104,10 +119,10 @@ pub fn sign(key: &dyn Es256, header_b64: &str, claims: &Claims) -> Result<String
     let mut jws = String::with_capacity(header_b64.len() + 400);
     jws.push_str(header_b64);
     jws.push('.');
-    jws.push_str(&URL_SAFE_NO_PAD.encode(claims_json(claims)));
+    URL_SAFE_NO_PAD.encode_string(claims_json(claims), &mut jws);
     let sig = key.sign(jws.as_bytes())?;
     jws.push('.');
-    jws.push_str(&URL_SAFE_NO_PAD.encode(sig));
+    URL_SAFE_NO_PAD.encode_string(sig, &mut jws);
     Ok(jws)
 }
 

@@ -4,7 +4,8 @@
 //! SVC/POL ids.
 
 use serde::Serialize;
-use serde_json::Value;
+use simd_json::prelude::*;
+use simd_json::BorrowedValue as Value;
 
 use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{Method, Request};
@@ -131,14 +132,16 @@ fn invalid(name: &str) -> ApiError {
 }
 
 /// 415, 406 and 411 as the seed defines them, for both endpoints.
-fn check_headers(req: &Request<'_>) -> Result<(), (u16, ApiError)> {
-    let is_json = |v: &[u8]| {
-        let v = String::from_utf8_lossy(v).to_ascii_lowercase();
-        v.split(';')
-            .next()
-            .is_some_and(|t| t.trim() == "application/json")
-    };
-    if !req.header("content-type").is_some_and(is_json) {
+fn check_headers(
+    content_type: Option<&[u8]>,
+    accept: Option<&[u8]>,
+    content_length: Option<&[u8]>,
+) -> Result<(), (u16, ApiError)> {
+    fn media(v: &[u8]) -> &[u8] {
+        v.split(|&b| b == b';').next().unwrap_or_default().trim_ascii()
+    }
+    let is_json = |v: &[u8]| media(v).eq_ignore_ascii_case(b"application/json");
+    if !content_type.is_some_and(is_json) {
         return Err((
             415,
             svc(
@@ -148,11 +151,12 @@ fn check_headers(req: &Request<'_>) -> Result<(), (u16, ApiError)> {
             ),
         ));
     }
-    if let Some(accept) = req.header("accept") {
-        let a = String::from_utf8_lossy(accept).to_ascii_lowercase();
-        let ok = a.split(',').any(|t| {
-            let t = t.split(';').next().unwrap_or("").trim();
-            t == "application/json" || t == "application/*" || t == "*/*"
+    if let Some(accept) = accept {
+        let ok = accept.split(|&b| b == b',').any(|t| {
+            let t = media(t);
+            t.eq_ignore_ascii_case(b"application/json")
+                || t.eq_ignore_ascii_case(b"application/*")
+                || t == b"*/*"
         });
         if !ok {
             return Err((
@@ -165,7 +169,7 @@ fn check_headers(req: &Request<'_>) -> Result<(), (u16, ApiError)> {
             ));
         }
     }
-    if req.header("content-length").is_none() {
+    if content_length.is_none() {
         return Err((
             411,
             svc(
@@ -192,7 +196,7 @@ struct Identity {
 /// The request body parsed (in place), with its root element `name`
 /// present and an object: SVC4000 (empty), SVC4006 (not JSON), SVC4001
 /// (no root), SVC4005 (not an object).
-fn root_element(body: &mut [u8], name: &str) -> Result<Value, ApiError> {
+fn root_element<'b>(body: &'b mut [u8], name: &str) -> Result<Value<'b>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(svc(
             "SVC4000",
@@ -200,7 +204,7 @@ fn root_element(body: &mut [u8], name: &str) -> Result<Value, ApiError> {
             &[],
         ));
     }
-    let root: Value = simd_json::serde::from_slice(body).map_err(|e| {
+    let root = simd_json::to_borrowed_value(body).map_err(|e| {
         svc(
             "SVC4006",
             format!("Error: Failed to parse JSON body: {e}"),
@@ -222,14 +226,14 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
     let orig = req.get("orig").ok_or_else(|| missing("orig"))?;
     let orig_tn = orig
         .get("tn")
-        .and_then(Value::as_str)
+        .and_then(|v| v.as_str())
         .filter(|t| passport::valid_tn(t))
         .ok_or_else(|| invalid("orig"))?
         .to_owned();
     let dest = req.get("dest").ok_or_else(|| missing("dest"))?;
     let dest_tns: Vec<String> = dest
         .get("tn")
-        .and_then(Value::as_array)
+        .and_then(|v| v.as_array())
         .filter(|a| !a.is_empty())
         .ok_or_else(|| invalid("dest"))?
         .iter()
@@ -246,14 +250,16 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
         .as_u64()
         .ok_or_else(|| invalid("iat"))?;
     let attest = match req.get("attest") {
-        None | Some(Value::Null) => ctx.config.stir.attest_for(&orig_tn),
+        None => ctx.config.stir.attest_for(&orig_tn),
+        Some(v) if v.is_null() => ctx.config.stir.attest_for(&orig_tn),
         Some(a) => a
             .as_str()
             .and_then(Attest::parse)
             .ok_or_else(|| invalid("attest"))?,
     };
     let origid = match req.get("origid") {
-        None | Some(Value::Null) => uuid_v4(),
+        None => uuid_v4(),
+        Some(v) if v.is_null() => uuid_v4(),
         Some(o) => o
             .as_str()
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
@@ -271,10 +277,25 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
 
 /// The request's `X-RequestID` (echoed), or a generated one.
 pub fn request_id(req: &Request<'_>) -> String {
-    req.header("x-requestid")
+    request_id_from(req.header("x-requestid"))
+}
+
+fn request_id_from(header: Option<&[u8]>) -> String {
+    header
         .and_then(|v| std::str::from_utf8(v).ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(uuid_v4, str::to_owned)
+}
+
+/// The request id (echoed or generated) and the 415/406/411 checks of
+/// both endpoints, from one pass over the head.
+fn preamble(req: &Request<'_>) -> (String, Result<(), (u16, ApiError)>) {
+    let [id, content_type, accept, content_length] =
+        req.headers(["x-requestid", "content-type", "accept", "content-length"]);
+    (
+        request_id_from(id),
+        check_headers(content_type, accept, content_length),
+    )
 }
 
 /// `POST /stir/v1/signing` (STI-AS).
@@ -284,9 +305,9 @@ fn signing(
     _: &Params<'_>,
     reply: &mut Reply<'_>,
 ) -> Result<(), ApiError> {
-    let request_id = request_id(req);
+    let (request_id, checked) = preamble(req);
     let headers = [("X-RequestID", request_id.as_str())];
-    if let Err((status, e)) = check_headers(req) {
+    if let Err((status, e)) = checked {
         reply.error_with(status, &e, Api::Stir, &headers);
         return Ok(());
     }
@@ -328,21 +349,21 @@ fn parse_verification(body: &mut [u8]) -> Result<VerificationFields, ApiError> {
     let root = root_element(body, "verificationRequest")?;
     let req = &root["verificationRequest"];
     for field in ["from", "to", "time", "identity"] {
-        if req.get(field).is_none_or(Value::is_null) {
+        if req.get(field).is_none_or(|v| v.is_null()) {
             return Err(missing(field));
         }
     }
     let from_tn = req
         .get("from")
         .and_then(|f| f.get("tn"))
-        .and_then(Value::as_str)
+        .and_then(|v| v.as_str())
         .filter(|t| passport::valid_tn(t))
         .ok_or_else(|| invalid("from"))?
         .to_owned();
     let to_tns = req
         .get("to")
         .and_then(|t| t.get("tn"))
-        .and_then(Value::as_array)
+        .and_then(|v| v.as_array())
         .filter(|a| !a.is_empty())
         .and_then(|a| {
             a.iter()
@@ -356,11 +377,11 @@ fn parse_verification(body: &mut [u8]) -> Result<VerificationFields, ApiError> {
         .ok_or_else(|| invalid("to"))?;
     let time = req
         .get("time")
-        .and_then(Value::as_u64)
+        .and_then(|v| v.as_u64())
         .ok_or_else(|| invalid("time"))?;
     let identity = req
         .get("identity")
-        .and_then(Value::as_str)
+        .and_then(|v| v.as_str())
         .filter(|i| !i.is_empty())
         .ok_or_else(|| invalid("identity"))?
         .to_owned();
@@ -397,7 +418,7 @@ fn verification<'a>(
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        let request_id = request_id(&req);
+        let (request_id, checked) = preamble(&req);
         let headers = [("X-RequestID", request_id.as_str())];
         let settings = &ctx.config.stir.verify;
         if !settings.trusted_hosts.is_empty()
@@ -413,7 +434,7 @@ fn verification<'a>(
             );
             return Ok(());
         }
-        if let Err((status, e)) = check_headers(&req) {
+        if let Err((status, e)) = checked {
             reply.error_with(status, &e, Api::Stir, &headers);
             return Ok(());
         }
