@@ -15,9 +15,9 @@ fx=$PWD/tests/fixtures/stir
 printf '[stir]\n[[stir.credentials]]\nkey = "%s/keys/sp-key.pem"\nx5u = "http://127.0.0.1:8787/certs/sp.pem"\n' "$fx" > "$work/c.toml"
 echo "openssl speed ecdsap256 (one core, digest only):"
 taskset -c 0 openssl speed -seconds 3 ecdsap256 2>/dev/null | tail -1
-for backend in ping ring p256; do
+for backend in ping aws_lc ring p256; do
     rm -rf "$work/data"
-    AUTHPLANE_STIR__BACKEND=${backend/ping/ring} taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
+    AUTHPLANE_STIR__BACKEND=${backend/ping/aws_lc} taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
         --config "$work/c.toml" --data-dir "$work/data" > "$work/out" 2>/dev/null &
     pid=$!
     until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done

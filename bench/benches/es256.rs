@@ -24,7 +24,11 @@ fn bench(c: &mut Criterion) {
     let header = header_b64("https://cert.example.net/sp.pem");
     let mut g = c.benchmark_group("passport_sign");
     g.throughput(Throughput::Elements(1));
-    for (name, backend) in [("ring", Backend::Ring), ("p256", Backend::P256)] {
+    for (name, backend) in [
+        ("aws_lc", Backend::AwsLc),
+        ("ring", Backend::Ring),
+        ("p256", Backend::P256),
+    ] {
         let key = match load(KEY, backend) {
             Ok(k) => k,
             Err(e) => panic!("{name}: {e}"),

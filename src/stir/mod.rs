@@ -138,7 +138,10 @@ fn check_headers(
     content_length: Option<&[u8]>,
 ) -> Result<(), (u16, ApiError)> {
     fn media(v: &[u8]) -> &[u8] {
-        v.split(|&b| b == b';').next().unwrap_or_default().trim_ascii()
+        v.split(|&b| b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
     }
     let is_json = |v: &[u8]| media(v).eq_ignore_ascii_case(b"application/json");
     if !content_type.is_some_and(is_json) {

@@ -242,17 +242,19 @@ fn a_tn_no_credential_covers_is_a_policy_error_not_a_crash() {
 }
 
 #[test]
-fn the_p256_backend_signs_verifiable_tokens_too() {
-    let s = start_with(&[("AUTHPLANE_STIR__BACKEND", "p256")]);
-    let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["12355551212"]}, "iat": 1767225600}}).to_string();
-    let r = s.send_json("POST", "/stir/v1/signing", &body);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let identity = r.json()["signingResponse"]["identity"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (_, claims) = verify(&[identity]).pop().unwrap();
-    assert_eq!(claims["attest"], "A");
+fn the_ring_and_p256_backends_sign_verifiable_tokens_too() {
+    for backend in ["ring", "p256", "aws_lc"] {
+        let s = start_with(&[("AUTHPLANE_STIR__BACKEND", backend)]);
+        let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["12355551212"]}, "iat": 1767225600}}).to_string();
+        let r = s.send_json("POST", "/stir/v1/signing", &body);
+        assert_eq!(r.status, 200, "{backend}: {}", r.text());
+        let identity = r.json()["signingResponse"]["identity"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, claims) = verify(&[identity]).pop().unwrap();
+        assert_eq!(claims["attest"], "A", "{backend}");
+    }
 }
 
 #[test]
