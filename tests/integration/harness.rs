@@ -302,3 +302,40 @@ impl Client {
         }
     }
 }
+
+/// A short closed-loop run of the bundled load generator against `target`
+/// (4 connections, one thread, half a second), for checking a scenario's
+/// answers; callers set what the scenario needs.
+pub fn short_plan(
+    target: SocketAddr,
+    kind: authplane_load::scenario::Kind,
+) -> authplane_load::engine::Plan {
+    use authplane_load::scenario::{Pick, Population, Scenario};
+    authplane_load::engine::Plan {
+        target,
+        mode: authplane_load::engine::Mode::Closed,
+        connections: 4,
+        threads: 1,
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(500),
+        requests: None,
+        scenario: Scenario {
+            kind,
+            population: Population {
+                seed: 1,
+                first_imsi: 0,
+                size: 1,
+            },
+            host: target.to_string(),
+            pick: Pick::Uniform,
+            close_each: false,
+            mix: None,
+            stir_key: None,
+            sim: Default::default(),
+            verify_body: Default::default(),
+            stir_verify_every: 1,
+        },
+        pipeline: 1,
+        progress: None,
+    }
+}

@@ -669,41 +669,19 @@ fn vcard_refuses_bad_keys_with_a_clear_error() {
 
 #[test]
 fn the_load_generator_checks_every_card_answer() {
-    use authplane_load::engine::{run, Mode, Plan};
-    use authplane_load::scenario::{Kind, Pick, Population, Scenario, SimCards};
+    use authplane_load::engine::run;
+    use authplane_load::scenario::{Kind, SimCards};
     let _bed = bed();
     let s = sim_server(&[]);
     let _c = Card::start(0, K0, OPC0, &[]);
     wait_card(&s, 0);
-    let plan = |k: &str| Plan {
-        target: s.addr,
-        mode: Mode::Closed,
-        connections: 4,
-        threads: 1,
-        warmup: Duration::ZERO,
-        duration: Duration::from_millis(500),
-        requests: None,
-        scenario: Scenario {
-            kind: Kind::SimAuth,
-            population: Population {
-                seed: 1,
-                first_imsi: 0,
-                size: 1,
-            },
-            host: s.addr.to_string(),
-            pick: Pick::Uniform,
-            close_each: false,
-            mix: None,
-            stir_key: None,
-            sim: SimCards {
-                k: ::hex::decode(k).unwrap().try_into().unwrap(),
-                ..SimCards::default()
-            },
-            verify_body: Default::default(),
-            stir_verify_every: 1,
-        },
-        pipeline: 1,
-        progress: None,
+    let plan = |k: &str| {
+        let mut p = crate::harness::short_plan(s.addr, Kind::SimAuth);
+        p.scenario.sim = SimCards {
+            k: ::hex::decode(k).unwrap().try_into().unwrap(),
+            ..SimCards::default()
+        };
+        p
     };
     // The generator's AUTNs, fresh SQN after fresh SQN, all accepted, every
     // RES/CK/IK recomputed.

@@ -259,37 +259,12 @@ fn the_ring_and_p256_backends_sign_verifiable_tokens_too() {
 
 #[test]
 fn the_load_generator_verifies_every_signed_token() {
-    use authplane_load::engine::{run, Mode, Plan};
-    use authplane_load::scenario::{key_of_certificate, Kind, Pick, Population, Scenario};
+    use authplane_load::engine::run;
+    use authplane_load::scenario::{key_of_certificate, Kind};
     let s = start();
     let cert = std::fs::read_to_string(format!("{FIXTURES}/certs/sp.pem")).unwrap();
-    let plan = Plan {
-        target: s.addr,
-        mode: Mode::Closed,
-        connections: 4,
-        threads: 1,
-        warmup: std::time::Duration::ZERO,
-        duration: std::time::Duration::from_millis(500),
-        requests: None,
-        scenario: Scenario {
-            kind: Kind::StirSign,
-            population: Population {
-                seed: 1,
-                first_imsi: 0,
-                size: 1,
-            },
-            host: s.addr.to_string(),
-            pick: Pick::Uniform,
-            close_each: false,
-            mix: None,
-            stir_key: Some(key_of_certificate(&cert).unwrap()),
-            sim: Default::default(),
-            verify_body: Default::default(),
-            stir_verify_every: 1,
-        },
-        pipeline: 1,
-        progress: None,
-    };
+    let mut plan = crate::harness::short_plan(s.addr, Kind::StirSign);
+    plan.scenario.stir_key = Some(key_of_certificate(&cert).unwrap());
     let stats = run(&plan).unwrap();
     assert!(stats.ok > 50, "{stats:?}");
     assert_eq!(stats.error_count(), 0, "{:?}", stats.errors);

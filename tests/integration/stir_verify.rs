@@ -405,36 +405,14 @@ fn crls_fetched_from_the_distribution_point_revoke_and_are_cached() {
 
 #[test]
 fn the_load_generator_checks_every_verification() {
-    use authplane_load::engine::{run, Mode, Plan};
-    use authplane_load::scenario::{Kind, Pick, Population, Scenario};
+    use authplane_load::engine::run;
+    use authplane_load::scenario::Kind;
     let files = FileServer::start(Duration::ZERO);
     let s = Server::start(&["--config", &config(&files, "")], &[]);
-    let plan = |body: String| Plan {
-        target: s.addr,
-        mode: Mode::Closed,
-        connections: 4,
-        threads: 1,
-        warmup: Duration::ZERO,
-        duration: Duration::from_millis(500),
-        requests: None,
-        scenario: Scenario {
-            kind: Kind::StirVerify,
-            population: Population {
-                seed: 1,
-                first_imsi: 0,
-                size: 1,
-            },
-            host: s.addr.to_string(),
-            pick: Pick::Uniform,
-            close_each: false,
-            mix: None,
-            stir_key: None,
-            sim: Default::default(),
-            verify_body: Arc::new(body),
-            stir_verify_every: 1,
-        },
-        pipeline: 1,
-        progress: None,
+    let plan = |body: String| {
+        let mut p = crate::harness::short_plan(s.addr, Kind::StirVerify);
+        p.scenario.verify_body = Arc::new(body);
+        p
     };
     let all = cases();
     let good = run(&plan(all[0]["verification_request"].to_string())).unwrap();
