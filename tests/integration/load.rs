@@ -8,38 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authplane_load::engine::{run, Mode, Plan, Stats};
-use authplane_load::scenario::{Kind, Pick, Population, Scenario};
+use authplane_load::scenario::{Kind, Pick, Population};
 
 use crate::harness::Server;
 
 fn plan(target: SocketAddr, kind: Kind, mode: Mode, secs: f64) -> Plan {
-    Plan {
-        target,
-        mode,
-        connections: 8,
-        threads: 2,
-        warmup: Duration::from_millis(200),
-        duration: Duration::from_secs_f64(secs),
-        requests: None,
-        scenario: Scenario {
-            kind,
-            population: Population {
-                seed: 7,
-                first_imsi: 1_010_700_000_000,
-                size: 500,
-            },
-            host: target.to_string(),
-            pick: Pick::Uniform,
-            close_each: false,
-            mix: None,
-            stir_key: None,
-            sim: Default::default(),
-            verify_body: Default::default(),
-            stir_verify_every: 1,
-        },
-        pipeline: 1,
-        progress: None,
-    }
+    let mut p = crate::harness::short_plan(target, kind);
+    p.mode = mode;
+    p.connections = 8;
+    p.threads = 2;
+    p.warmup = Duration::from_millis(200);
+    p.duration = Duration::from_secs_f64(secs);
+    p.scenario.population = Population {
+        seed: 7,
+        first_imsi: 1_010_700_000_000,
+        size: 500,
+    };
+    p
 }
 
 fn consistent(s: &Stats) {
