@@ -193,6 +193,18 @@ pub struct CertEntry {
     /// it could have used). Revocation comes from CRLs loaded at start, so
     /// a pass stands for the process within that window.
     passed: std::sync::OnceLock<(String, u64, u64)>,
+    /// The leaf's issuer name and serial and the keys of the certificates
+    /// that could have issued it, found once (the trust store is fixed for
+    /// the process): CRL checks then parse nothing.
+    issuer: std::sync::OnceLock<IssuerInfo>,
+}
+
+/// What a CRL check needs of a leaf.
+#[derive(Debug, Default)]
+struct IssuerInfo {
+    name: Vec<u8>,
+    serial: Vec<u8>,
+    keys: Vec<Vec<u8>>,
 }
 
 impl CertEntry {
@@ -222,6 +234,7 @@ impl CertEntry {
             key: spki.subject_public_key.raw_bytes().to_vec(),
             not_after,
             passed: std::sync::OnceLock::new(),
+            issuer: std::sync::OnceLock::new(),
             chain: ders.into_iter().map(CertificateDer::from).collect(),
         })
     }
@@ -275,7 +288,7 @@ impl CertEntry {
         )
         .map_err(|e| format!("chain: {e:?}"))?;
         let cert = x509_cert::Certificate::from_der(leaf).map_err(|e| e.to_string())?;
-        self.check_revocation(&cert, trust)?;
+        self.check_revocation(trust)?;
         let spc = cert
             .tbs_certificate
             .extensions
@@ -288,9 +301,9 @@ impl CertEntry {
     }
 
     /// Refuses a leaf listed in a configured CRL of its issuer.
-    fn check_revocation(&self, leaf: &x509_cert::Certificate, trust: &Trust) -> Result<(), String> {
+    fn check_revocation(&self, trust: &Trust) -> Result<(), String> {
         for crl in &trust.crls {
-            match self.status_in(leaf, crl, trust) {
+            match self.status_in(crl, trust) {
                 Revocation::Revoked => return Err("leaf certificate revoked".into()),
                 Revocation::Good | Revocation::NotIssuer => {}
             }
@@ -301,9 +314,7 @@ impl CertEntry {
     /// The leaf's status in a CRL fetched from its distribution point: it
     /// must come from the leaf's issuer (name and signature).
     pub fn check_fetched_crl(&self, crl: &Crl, trust: &Trust) -> Result<(), String> {
-        let leaf = self.chain.first().ok_or("empty chain")?;
-        let leaf = x509_cert::Certificate::from_der(leaf).map_err(|e| e.to_string())?;
-        match self.status_in(&leaf, crl, trust) {
+        match self.status_in(crl, trust) {
             Revocation::Good => Ok(()),
             Revocation::Revoked => Err("leaf certificate revoked".into()),
             Revocation::NotIssuer => {
@@ -312,34 +323,53 @@ impl CertEntry {
         }
     }
 
+    /// The leaf's issuer, serial and candidate issuer keys (found once).
+    fn issuer_info(&self, trust: &Trust) -> &IssuerInfo {
+        self.issuer.get_or_init(|| {
+            let Some(leaf) = self
+                .chain
+                .first()
+                .and_then(|der| x509_cert::Certificate::from_der(der).ok())
+            else {
+                return IssuerInfo::default();
+            };
+            let Ok(name) = leaf.tbs_certificate.issuer.to_der() else {
+                return IssuerInfo::default();
+            };
+            let keys = self
+                .chain
+                .iter()
+                .skip(1)
+                .map(|c| c.as_ref())
+                .chain(trust.known.iter().map(Vec::as_slice))
+                .filter_map(|der| x509_cert::Certificate::from_der(der).ok())
+                .filter(|c| c.tbs_certificate.subject.to_der().ok().as_deref() == Some(&name[..]))
+                .map(|c| {
+                    c.tbs_certificate
+                        .subject_public_key_info
+                        .subject_public_key
+                        .raw_bytes()
+                        .to_vec()
+                })
+                .collect();
+            IssuerInfo {
+                serial: leaf.tbs_certificate.serial_number.as_bytes().to_vec(),
+                name,
+                keys,
+            }
+        })
+    }
+
     /// Whether `crl`, if issued (named and signed) by the leaf's issuer,
     /// lists the leaf.
-    fn status_in(&self, leaf: &x509_cert::Certificate, crl: &Crl, trust: &Trust) -> Revocation {
-        let Ok(issuer) = leaf.tbs_certificate.issuer.to_der() else {
-            return Revocation::NotIssuer;
-        };
-        if crl.issuer != issuer {
+    fn status_in(&self, crl: &Crl, trust: &Trust) -> Revocation {
+        let info = self.issuer_info(trust);
+        if info.name.is_empty() || crl.issuer != info.name {
             return Revocation::NotIssuer;
         }
-        let keys: Vec<Vec<u8>> = self
-            .chain
-            .iter()
-            .skip(1)
-            .map(|c| c.as_ref())
-            .chain(trust.known.iter().map(Vec::as_slice))
-            .filter_map(|der| x509_cert::Certificate::from_der(der).ok())
-            .filter(|c| c.tbs_certificate.subject.to_der().ok().as_deref() == Some(&issuer[..]))
-            .map(|c| {
-                c.tbs_certificate
-                    .subject_public_key_info
-                    .subject_public_key
-                    .raw_bytes()
-                    .to_vec()
-            })
-            .collect();
         let signed = match crl.verified_by.get() {
-            Some(k) => keys.contains(k),
-            None => keys.iter().any(|key| {
+            Some(k) => info.keys.contains(k),
+            None => info.keys.iter().any(|key| {
                 let ok = ring::signature::UnparsedPublicKey::new(
                     &ring::signature::ECDSA_P256_SHA256_ASN1,
                     key,
@@ -352,8 +382,7 @@ impl CertEntry {
                 ok
             }),
         };
-        let serial = leaf.tbs_certificate.serial_number.as_bytes();
-        match (signed, crl.revoked.iter().any(|r| r == serial)) {
+        match (signed, crl.revoked.contains(&info.serial)) {
             (false, _) => Revocation::NotIssuer,
             (true, true) => Revocation::Revoked,
             (true, false) => Revocation::Good,
@@ -452,8 +481,8 @@ pub enum Doc {
 /// Which kind of document a URL is fetched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    Cert,
-    Crl,
+    Cert = 0,
+    Crl = 1,
 }
 
 /// A cached answer for one URL.
@@ -476,7 +505,8 @@ thread_local! {
     /// Fetches this core runs now.
     static FETCHING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// This core's copies of answers (from the owners).
-    static LOCAL: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    /// (Certificates, CRLs), by URL.
+    static LOCAL: RefCell<[HashMap<String, Cached>; 2]> = RefCell::new([HashMap::new(), HashMap::new()]);
     /// The URLs this core owns: their answers and fetches in flight.
     static OWNED: RefCell<HashMap<String, Owned>> = RefCell::new(HashMap::new());
 }
@@ -614,20 +644,22 @@ pub async fn document(
     kind: Kind,
     policy: &Arc<FetchPolicy>,
 ) -> Result<Arc<Doc>, String> {
-    let key = match kind {
-        Kind::Cert => format!("c|{url}"),
-        Kind::Crl => format!("r|{url}"),
-    };
+    let slot = kind as usize;
     let now = crate::runtime::clock::unix_seconds();
     let hit = LOCAL.with(|l| {
-        l.borrow()
-            .get(&key)
+        l.borrow()[slot]
+            .get(url)
             .filter(|c| c.expires > now)
             .map(|c| c.entry.clone())
     });
     if let Some(entry) = hit {
         return entry;
     }
+    // The owner's key names the kind too.
+    let key = match kind {
+        Kind::Cert => format!("c|{url}"),
+        Kind::Crl => format!("r|{url}"),
+    };
     let owner = crate::domain::shard::shard_of(url.as_bytes(), core.shards());
     let (k, p) = (key.clone(), policy.clone());
     let c = core
@@ -636,10 +668,11 @@ pub async fn document(
         .map_err(|e| format!("certificate cache unavailable: {e}"))?;
     LOCAL.with(|l| {
         let mut l = l.borrow_mut();
+        let l = &mut l[slot];
         if l.len() >= policy.max_entries {
             l.clear();
         }
-        l.insert(key, c.clone());
+        l.insert(url.to_owned(), c.clone());
     });
     c.entry
 }
