@@ -228,16 +228,12 @@ fn slots<'a>(
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        let n = match readers(ctx).and_then(Readers::slots) {
-            Ok(n) => n,
+        let (readers, n) = match readers(ctx).and_then(|r| Ok((r, r.slots()?))) {
+            Ok(found) => found,
             Err(e) => return write_error(reply, &e),
         };
         // Every slot is asked at once (each has its own thread), then the
         // answers are gathered in order.
-        let readers = match readers(ctx) {
-            Ok(r) => r,
-            Err(e) => return write_error(reply, &e),
-        };
         let asked: Vec<_> = (0..n)
             .map(|slot| readers.submit(slot, reader::Task::Describe))
             .collect();
