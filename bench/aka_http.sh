@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vector_count/1 with durable SQN vs. /oam/ping, side by side in one run.
 # Server: one core (CPU0) on a generated population; wrk on CPU1, keep-alive,
-# 64 connections, a uniform random IMSI per request (Lua). Reports req/s,
+# 64 connections (CONNS=N for another count), a uniform random IMSI per request (Lua). Reports req/s,
 # p50/p99 and requests per second of server CPU time.
 # Usage: bench/aka_http.sh [subscribers=100000] [seconds=10] [rounds=2] [durability=sync]
 set -euo pipefail
@@ -33,9 +33,9 @@ run() {
     local before after out
     before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     if [ -n "$script" ]; then
-        out=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$port$path")
+        out=$(taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$port$path")
     else
-        out=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" --latency "http://127.0.0.1:$port$path")
+        out=$(taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${secs}s" --latency "http://127.0.0.1:$port$path")
     fi
     after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     local rps p50 p99 errs
@@ -46,7 +46,7 @@ run() {
     awk -v n="$name" -v r="$rps" -v a="$p50" -v b="$p99" -v c="$(( after - before ))" -v hz="$hz" -v s="$secs" -v e="${errs:-0}" \
         'BEGIN{cpu=c/hz; printf "%-16s %10.0f %10s %10s %8.2f %12.0f %8s\n", n, r, a, b, cpu, (cpu>0 ? r*s/cpu : 0), e}'
 }
-echo "$n subscribers, durability=$durability, wrk -t1 -c64 -d${secs}s, server CPU0, wrk CPU1"
+echo "$n subscribers, durability=$durability, wrk -t1 -c"${CONNS:-64}" -d${secs}s, server CPU0, wrk CPU1"
 printf "%-16s %10s %10s %10s %8s %12s %8s\n" run req/s p50 p99 cpu_s req/cpu_s non2xx
 for r in $(seq "$rounds"); do
     run "ping r$r" /oam/ping

@@ -13,9 +13,13 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 AUTHPLANE_STORAGE__DURABILITY=${DURABILITY:-sync} AUTHPLANE_STORAGE__COMPACT_WAL_BYTES=${COMPACT_WAL_BYTES:-67108864} taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 --data-dir "$work/data" > "$work/out" 2>/dev/null &
 until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
 addr=$(sed -n 's/^listening on //p' "$work/out")
-load() { taskset -c 1 target/release/authplane-load --target "$addr" --threads 1 --connections 64 --subscribers "$n" "$@"; }
+load() { taskset -c 1 target/release/authplane-load --target "$addr" --threads 1 --connections "${CONNS:-64}" --subscribers "$n" "$@"; }
 load --scenario hss-provision > /dev/null
 max=$(load --scenario aka --duration "${secs}s" --json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["throughput_per_s"]))')
 echo "closed-loop maximum: $max vectors/s"
 rate=$((max * 70 / 100))
 load --scenario aka --duration "${secs}s" --rate "$rate" --hgrm "${HGRM:-/dev/null}"
+# The server's own view of the same runs: from the request parsed to the
+# reply written (durable wait included), not counting time in socket queues.
+echo "server-side (all vector requests of both runs):"
+curl -s "http://$addr/metrics" | grep 'request_duration_seconds{route="GET /auc/aka/vector_count' | sed 's/.*quantile="\([^"]*\)"} \(.*\)/  q\1 \2 s/'
