@@ -479,6 +479,7 @@ struct RawStorage {
     data_dir: PathBuf,
     durability: Durability,
     compact_wal_bytes: u64,
+    snapshot_write_mib_s: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -608,6 +609,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub compact_wal_bytes: u64,
+    /// MiB per second a compaction writes its snapshot at; 0: unpaced.
+    pub snapshot_write_mib_s: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -843,6 +846,12 @@ impl RawConfig {
         if !(10..=60_000).contains(&self.sim.rescan_ms) {
             return Err(err("sim.rescan_ms", "must be 10 to 60000".into()));
         }
+        if self.storage.snapshot_write_mib_s > 1 << 20 {
+            return Err(err(
+                "storage.snapshot_write_mib_s",
+                "must be 0 (unpaced) to 1048576".into(),
+            ));
+        }
         if self.storage.compact_wal_bytes < 4096 {
             return Err(err(
                 "storage.compact_wal_bytes",
@@ -872,6 +881,7 @@ impl RawConfig {
                 data_dir: self.storage.data_dir,
                 durability: self.storage.durability,
                 compact_wal_bytes: self.storage.compact_wal_bytes,
+                snapshot_write_mib_s: self.storage.snapshot_write_mib_s,
             },
             services: self.services,
             hss: self.hss,

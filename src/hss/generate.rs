@@ -83,7 +83,7 @@ pub fn generate(dir: &Path, subscribers: u64, cores: u16, first_imsi: u64) -> an
             entries: 0,
         };
         let path = shard_dir.join(format!("table-{:016}.rkyv", 1));
-        snapshot::write(&path, header, entries)?;
+        snapshot::write(&path, header, entries, None)?;
         bytes += std::fs::metadata(&path)?.len();
     }
     println!(

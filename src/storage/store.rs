@@ -60,6 +60,9 @@ pub struct StoreOptions {
     pub max_queued_commits: usize,
     /// Zeros a log is extended by ahead of its writes (see `prefill`).
     pub wal_prefill_bytes: u64,
+    /// Rate at which a compaction writes its snapshot (bytes per second;
+    /// None: as fast as it can). See `snapshot::write`.
+    pub snapshot_pace_bytes_per_s: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +72,7 @@ impl Default for StoreOptions {
             compact_wal_bytes: 64 * 1024 * 1024,
             max_queued_commits: 65_536,
             wal_prefill_bytes: WAL_PREFILL_BYTES,
+            snapshot_pace_bytes_per_s: Some(128 << 20),
         }
     }
 }
@@ -919,13 +923,15 @@ impl ShardStore {
         let dir = self.dir.clone();
         let identity = self.identity;
         let done = self.compacted.clone();
+        let pace = self.options.snapshot_pace_bytes_per_s;
         let spawned = std::thread::Builder::new()
             .name(format!("authplane-compact-{}", identity.shard))
             .spawn(move || {
                 background_priority();
-                let result = write_snapshot(&dir, identity, generation, base.as_deref(), &frozen)
-                    .map(|s| (generation, Arc::new(s)))
-                    .map_err(|e| e.to_string());
+                let result =
+                    write_snapshot(&dir, identity, generation, base.as_deref(), &frozen, pace)
+                        .map(|s| (generation, Arc::new(s)))
+                        .map_err(|e| e.to_string());
                 let _ = done.send_blocking(result);
             });
         if let Err(e) = spawned {
@@ -1037,7 +1043,14 @@ pub fn compact_recovered(
     let g = rec
         .generation
         .max(rec.report.snapshot_generation.unwrap_or(0) + 1);
-    let snap = write_snapshot(dir, identity, g, rec.snapshot.as_deref(), &rec.overlay)?;
+    let snap = write_snapshot(
+        dir,
+        identity,
+        g,
+        rec.snapshot.as_deref(),
+        &rec.overlay,
+        None,
+    )?;
     remove_replaced(dir, g)?;
     Ok(Some(snap))
 }
@@ -1050,6 +1063,7 @@ pub fn write_snapshot(
     generation: u64,
     base: Option<&Snapshot>,
     frozen: &Overlay,
+    pace_bytes_per_s: Option<u64>,
 ) -> Result<Snapshot, StoreError> {
     /// A change: table, key, new value (None: deleted).
     type Change<'c> = (TableId, &'c [u8], Option<&'c [u8]>);
@@ -1102,9 +1116,11 @@ pub fn write_snapshot(
         body_crc: 0,
         entries: 0,
     };
-    snapshot::write(&tmp, identity_header, entries).map_err(|source| StoreError::Snapshot {
-        path: tmp.clone(),
-        source,
+    snapshot::write(&tmp, identity_header, entries, pace_bytes_per_s).map_err(|source| {
+        StoreError::Snapshot {
+            path: tmp.clone(),
+            source,
+        }
     })?;
     let path = table_path(dir, generation);
     std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
