@@ -55,7 +55,7 @@ fn bench_reads(c: &mut Criterion) {
         body_crc: 0,
         entries: 0,
     };
-    snapshot::write(&path, identity, entries).unwrap();
+    snapshot::write(&path, identity, entries, None).unwrap();
     let snap = Snapshot::open(&path).unwrap();
     let mut i = 0u64;
     let keys: Vec<Vec<u8>> = (0..4096).map(|k| imsi_key((k * 7919) % n)).collect();
