@@ -164,17 +164,27 @@ impl std::fmt::Display for Json<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use std::fmt::Write as _;
         f.write_char('"')?;
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                c if u32::from(c) < 0x20 => write!(f, "\\u{:04x}", u32::from(c))?,
-                c => f.write_char(c)?,
+        // Runs that need no escape are written whole.
+        let mut plain = 0;
+        for (at, b) in self.0.bytes().enumerate() {
+            let escaped = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            f.write_str(self.0.get(plain..at).unwrap_or_default())?;
+            if escaped.is_empty() {
+                write!(f, "\\u{:04x}", b)?;
+            } else {
+                f.write_str(escaped)?;
             }
+            plain = at + 1;
         }
+        f.write_str(self.0.get(plain..).unwrap_or_default())?;
         f.write_char('"')
     }
 }
@@ -182,6 +192,25 @@ impl std::fmt::Display for Json<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_literals_match_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "a\"b\\c",
+            "\u{1}x\u{1f}\n\r\t",
+            "\"",
+            "é and 日本 and 🙂 \" end",
+            "tail\\",
+        ] {
+            assert_eq!(
+                Json(s).to_string(),
+                serde_json::to_string(s).unwrap(),
+                "{s:?}"
+            );
+        }
+    }
 
     fn body(e: &ApiError, api: Api) -> serde_json::Value {
         let mut out = Vec::new();

@@ -117,18 +117,53 @@ fn push_json_str(out: &mut String, s: &str) {
 /// JWS `h.p.s` (signature as R ‖ S, base64url).
 pub fn sign(key: &dyn Es256, header_b64: &str, claims: &Claims) -> Result<String, SignError> {
     let mut jws = String::with_capacity(header_b64.len() + 400);
-    jws.push_str(header_b64);
-    jws.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims_json(claims), &mut jws);
-    let sig = key.sign(jws.as_bytes())?;
-    jws.push('.');
-    URL_SAFE_NO_PAD.encode_string(sig, &mut jws);
+    sign_into(key, header_b64, claims, &mut jws)?;
     Ok(jws)
+}
+
+/// Appends the compact JWS of `claims` to `out`.
+fn sign_into(
+    key: &dyn Es256,
+    header_b64: &str,
+    claims: &Claims,
+    out: &mut String,
+) -> Result<(), SignError> {
+    let from = out.len();
+    out.push_str(header_b64);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims_json(claims), out);
+    let sig = key.sign(out.get(from..).unwrap_or_default().as_bytes())?;
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(sig, out);
+    Ok(())
+}
+
+/// Signs `claims` and returns the full-form Identity header value at once
+/// (one buffer: the same as `identity(&sign(..)?, x5u)`).
+pub fn sign_identity(
+    key: &dyn Es256,
+    header_b64: &str,
+    claims: &Claims,
+    x5u: &str,
+) -> Result<String, SignError> {
+    let mut out = String::with_capacity(header_b64.len() + 420 + x5u.len());
+    sign_into(key, header_b64, claims, &mut out)?;
+    push_identity_params(&mut out, x5u);
+    Ok(out)
 }
 
 /// The full-form Identity header value (RFC 8224 §4.1, RFC 8588).
 pub fn identity(jws: &str, x5u: &str) -> String {
-    format!("{jws};info=<{x5u}>;alg=ES256;ppt=shaken")
+    let mut out = String::with_capacity(jws.len() + 32 + x5u.len());
+    out.push_str(jws);
+    push_identity_params(&mut out, x5u);
+    out
+}
+
+fn push_identity_params(out: &mut String, x5u: &str) {
+    out.push_str(";info=<");
+    out.push_str(x5u);
+    out.push_str(">;alg=ES256;ppt=shaken");
 }
 
 #[cfg(test)]
@@ -178,6 +213,10 @@ mod tests {
         // RFC 6979: the same claims give the same token.
         assert_eq!(jws, sign(&key, &header_b64(x5u), &claims()).unwrap());
         let id = identity(&jws, x5u);
+        assert_eq!(
+            id,
+            sign_identity(&key, &header_b64(x5u), &claims(), x5u).unwrap()
+        );
         assert!(id.ends_with(";info=<http://127.0.0.1:8787/certs/sp.pem>;alg=ES256;ppt=shaken"));
         assert_eq!(id.matches('.').count(), 2 + x5u.matches('.').count());
     }

@@ -101,10 +101,12 @@ thread_local! {
 fn uuid_v4() -> String {
     let mut b = [0u8; 16];
     RNG.with(|r| rand::RngCore::fill_bytes(&mut *r.borrow_mut(), &mut b));
+    let mut buf = uuid::Uuid::encode_buffer();
     uuid::Builder::from_random_bytes(b)
         .into_uuid()
         .hyphenated()
-        .to_string()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 fn svc(id: &'static str, text: impl Into<String>, variables: &[&str]) -> ApiError {
@@ -319,9 +321,8 @@ fn signing(
             let cred = cred.ok_or_else(|| {
                 ApiError::Internal("no signing credential for this originating TN".into())
             })?;
-            let jws = passport::sign(&*cred.key, &cred.header_b64, &claims)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(passport::identity(&jws, &cred.x5u))
+            passport::sign_identity(&*cred.key, &cred.header_b64, &claims, &cred.x5u)
+                .map_err(|e| ApiError::Internal(e.to_string()))
         })
     });
     match result {
