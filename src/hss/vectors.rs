@@ -175,13 +175,13 @@ fn query_param(req: &Request<'_>, name: &str) -> Option<String> {
 
 #[derive(Serialize)]
 struct EpsVector {
-    rand: String,
-    autn: String,
-    xres: String,
-    ck: String,
-    ik: String,
+    rand: Hex<16>,
+    autn: Hex<16>,
+    xres: Hex<8>,
+    ck: Hex<16>,
+    ik: Hex<16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kasme: Option<String>,
+    kasme: Option<Hex<32>>,
 }
 
 /// `GET /auc/aka/vector_count/{count}/imsi/{imsi}[?plmn=MCCMNC]`: `count`
@@ -221,26 +221,41 @@ pub fn vector_count<'a>(
         let out: Vec<EpsVector> = vectors
             .iter()
             .map(|v| EpsVector {
-                rand: hex::encode(v.rand),
-                autn: hex::encode(v.autn()),
-                xres: hex::encode(v.out.res),
-                ck: hex::encode(v.out.ck),
-                ik: hex::encode(v.out.ik),
-                kasme: sn_id
-                    .map(|sn| hex::encode(kdf::kasme(&v.out.ck, &v.out.ik, &sn, &v.sqn_xor_ak()))),
+                rand: Hex(v.rand),
+                autn: Hex(v.autn()),
+                xres: Hex(v.out.res),
+                ck: Hex(v.out.ck),
+                ik: Hex(v.out.ik),
+                kasme: sn_id.map(|sn| Hex(kdf::kasme(&v.out.ck, &v.out.ik, &sn, &v.sqn_xor_ak()))),
             })
             .collect();
         reply.json(200, &out)
     })
 }
 
+/// Bytes serialized as a lowercase hex string, encoded on the stack
+/// (no String per field).
+struct Hex<const N: usize>([u8; N]);
+
+impl<const N: usize> Serialize for Hex<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let mut buf = [0u8; 64];
+        let out = buf
+            .get_mut(..2 * N)
+            .ok_or_else(|| S::Error::custom("hex value too long"))?;
+        hex::encode_to_slice(self.0, out).map_err(S::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(out).map_err(S::Error::custom)?)
+    }
+}
+
 #[derive(Serialize)]
 struct EapVector {
-    rand: String,
-    autn: String,
-    xres: String,
-    mac: String,
-    ak: String,
+    rand: Hex<16>,
+    autn: Hex<16>,
+    xres: Hex<8>,
+    mac: Hex<8>,
+    ak: Hex<6>,
 }
 
 /// `GET /auc/eap_aka/plmn/{plmn}/imsi/{imsi}`: one vector, PyHSS's shape.
@@ -261,11 +276,11 @@ pub fn eap_aka<'a>(
         reply.json(
             200,
             &EapVector {
-                rand: hex::encode(v.rand),
-                autn: hex::encode(v.autn()),
-                xres: hex::encode(v.out.res),
-                mac: hex::encode(v.out.mac_a),
-                ak: hex::encode(v.out.ak),
+                rand: Hex(v.rand),
+                autn: Hex(v.autn()),
+                xres: Hex(v.out.res),
+                mac: Hex(v.out.mac_a),
+                ak: Hex(v.out.ak),
             },
         )
     })
@@ -273,13 +288,13 @@ pub fn eap_aka<'a>(
 
 #[derive(Serialize)]
 struct FiveGVector {
-    rand: String,
-    autn: String,
+    rand: Hex<16>,
+    autn: Hex<16>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    hxres_star: Option<String>,
+    hxres_star: Option<Hex<16>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    xres_star: Option<String>,
-    kausf: String,
+    xres_star: Option<Hex<16>>,
+    kausf: Hex<32>,
     serving_network_name: String,
 }
 
@@ -309,11 +324,11 @@ pub fn five_g<'a>(
             .ok_or(ApiError::NotFound)?;
         let xs = kdf::xres_star(&v.out.ck, &v.out.ik, snn.as_bytes(), &v.rand, &v.out.res);
         let out = FiveGVector {
-            rand: hex::encode(v.rand),
-            autn: hex::encode(v.autn()),
-            hxres_star: (!ausf).then(|| hex::encode(kdf::hxres_star(&v.rand, &xs))),
-            xres_star: ausf.then(|| hex::encode(xs)),
-            kausf: hex::encode(kdf::kausf(
+            rand: Hex(v.rand),
+            autn: Hex(v.autn()),
+            hxres_star: (!ausf).then(|| Hex(kdf::hxres_star(&v.rand, &xs))),
+            xres_star: ausf.then(|| Hex(xs)),
+            kausf: Hex(kdf::kausf(
                 &v.out.ck,
                 &v.out.ik,
                 snn.as_bytes(),
