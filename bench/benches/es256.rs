@@ -188,5 +188,36 @@ fn batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, batch);
+/// AWS-LC through aws-lc-rs's `EcdsaKeyPair` (an EVP context per call and a
+/// DER round trip of the signature) against the server's AWS-LC backend
+/// (`ECDSA_do_sign` on the digest, r and s written out directly).
+fn aws_lc_layers(c: &mut Criterion) {
+    let (_, der) = match pem_rfc7468::decode_vec(KEY.as_bytes()) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let pair = match aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &der,
+    ) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let ours = match load(KEY, Backend::AwsLc) {
+        Ok(k) => k,
+        Err(e) => panic!("{e}"),
+    };
+    let input = b"eyJhbGciOiJFUzI1NiJ9.eyJhdHRlc3QiOiJBIn0";
+    let mut g = c.benchmark_group("aws_lc_layers");
+    g.bench_function("aws_lc_rs_ecdsa_key_pair", |b| {
+        b.iter(|| std::hint::black_box(pair.sign(&rng, input).is_ok()))
+    });
+    g.bench_function("server_backend", |b| {
+        b.iter(|| std::hint::black_box(ours.sign(input)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, batch, aws_lc_layers);
 criterion_main!(benches);
