@@ -327,7 +327,7 @@ pub fn five_g<'a>(
             rand: Hex(v.rand),
             autn: Hex(v.autn()),
             hxres_star: (!ausf).then(|| Hex(kdf::hxres_star(&v.rand, &xs))),
-            xres_star: ausf.then(|| Hex(xs)),
+            xres_star: ausf.then_some(Hex(xs)),
             kausf: Hex(kdf::kausf(
                 &v.out.ck,
                 &v.out.ik,
