@@ -628,6 +628,7 @@ impl ShardStore {
             let owned = dir.to_owned();
             let durability = options.durability;
             let prefill_bytes = options.wal_prefill_bytes;
+            let prepare_at = options.compact_wal_bytes / 2;
             std::thread::Builder::new()
                 .name(format!("authplane-wal-{}", identity.shard))
                 .spawn(move || {
@@ -639,6 +640,7 @@ impl ShardStore {
                         position,
                         prefill_bytes,
                         epoch: 0,
+                        prepare_at,
                     };
                     io_thread(log, durability, io_rx, ev_tx)
                 })
@@ -1294,9 +1296,10 @@ impl Filler {
         self.extending = self.tx.send(job).is_ok();
     }
 
-    /// Asks for the next log to be prepared, unless one is.
+    /// Asks for the next log to be prepared once the active one is past
+    /// `prepare_at`, unless one is.
     fn prepare_next(&mut self, log: &LogFile) {
-        if self.preparing || self.ready.is_some() {
+        if self.preparing || self.ready.is_some() || log.position < log.prepare_at {
             return;
         }
         let job = FillJob::Prepare {
@@ -1342,6 +1345,7 @@ impl LogFile {
         self.position = end;
         if let Some(f) = filler.as_mut() {
             f.keep_ahead(self);
+            f.prepare_next(self);
         }
         Ok(())
     }
@@ -1397,6 +1401,10 @@ struct LogFile {
     prefill_bytes: u64,
     /// Counts rolls, so an extension of an older log is told apart.
     epoch: u64,
+    /// Past this offset the next log is prepared (half the compaction
+    /// threshold: a store that rarely compacts, like the catalog, does
+    /// not hold a spare log).
+    prepare_at: u64,
 }
 
 /// The I/O thread of one shard: appends queued records, one write and one
@@ -1714,7 +1722,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         // A stray prepared log (a crash while it was filled) is not read.
         std::fs::write(next_log_path(&dir), b"not a log").unwrap();
-        let mut h = open(&dir, 1 << 30);
+        // Compaction at 1 MiB: the next log is prepared past 512 KiB.
+        let mut h = open(&dir, 1 << 20);
         // 600 records of ~1 KiB: ten times the 64 KiB fill, so the log is
         // extended many times while commits go on.
         for i in 0..600u32 {
