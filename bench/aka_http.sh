@@ -12,8 +12,8 @@ rounds=${3:-2}
 durability=${4:-sync}
 bin=target/release/authplane
 [ -x "$bin" ] || cargo build --release
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
+make_work
 "$bin" data generate "$work/data" --subscribers "$n" --cores 1 >/dev/null
 AUTHPLANE_STORAGE__DURABILITY=$durability taskset -c 0 "$bin" serve --cores 1 --listen 127.0.0.1:0 \
     --data-dir "$work/data" > "$work/out" 2> "$work/err" &
@@ -31,13 +31,13 @@ hz=$(getconf CLK_TCK)
 run() {
     local name=$1 path=$2 script=${3:-}
     local before after out
-    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    before=$(cpu_ticks "$pid")
     if [ -n "$script" ]; then
         out=$(taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${secs}s" --latency -s "$script" "http://127.0.0.1:$port$path")
     else
         out=$(taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${secs}s" --latency "http://127.0.0.1:$port$path")
     fi
-    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    after=$(cpu_ticks "$pid")
     local rps p50 p99 errs
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')

@@ -7,12 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
 secs=${2:-10}
-[ -x target/release/authplane ] && [ -x target/release/authplane-load ] || cargo build --release --workspace
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
+need_release
+make_work
 AUTHPLANE_STORAGE__DURABILITY=${DURABILITY:-sync} AUTHPLANE_STORAGE__COMPACT_WAL_BYTES=${COMPACT_WAL_BYTES:-67108864} taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 --data-dir "$work/data" > "$work/out" 2>/dev/null &
-until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
-addr=$(sed -n 's/^listening on //p' "$work/out")
+addr=$(listening_addr "$work/out")
 load() { taskset -c 1 target/release/authplane-load --target "$addr" --threads 1 --connections "${CONNS:-64}" --subscribers "$n" "$@"; }
 load --scenario hss-provision > /dev/null
 max=$(load --scenario aka --duration "${secs}s" --json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)["throughput_per_s"]))')

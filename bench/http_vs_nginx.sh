@@ -18,8 +18,8 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || {
     echo "needs wrk and nginx: apt-get install wrk nginx-light" >&2
     exit 1
 }
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
+make_work
 hz=$(getconf CLK_TCK)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -60,8 +60,6 @@ init = function(args)
 end
 request = function() return req end
 LUA
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run NAME PID PORT [lua]: prints "name req/s p99_ms cpu_s req_per_cpu_s"
 run() {

@@ -7,13 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 secs=${2:-10}
-[ -x target/release/authplane ] && [ -x target/release/authplane-load ] || cargo build --release --workspace
+. bench/common.sh
+need_release
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+make_work
 taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 --data-dir "$work/data" > "$work/out" 2>/dev/null &
-until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
-addr=$(sed -n 's/^listening on //p' "$work/out")
+addr=$(listening_addr "$work/out")
 printf "%-18s %12s %12s\n" run req/s p99
 for r in $(seq "$rounds"); do
     out=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" --latency "http://$addr/oam/ping")

@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 delay=${2:-0}
-[ -x target/release/authplane ] && [ -x target/release/authplane-load ] || cargo build --release --workspace
+. bench/common.sh
+need_release
 work=$(mktemp -d)
 started_pcscd=
 cleanup() {

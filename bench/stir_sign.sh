@@ -8,9 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-[ -x target/release/authplane ] && [ -x target/release/authplane-load ] || cargo build --release --workspace
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
+need_release
+make_work
 fx=$PWD/tests/fixtures/stir
 printf '[stir]\n[[stir.credentials]]\nkey = "%s/keys/sp-key.pem"\nx5u = "http://127.0.0.1:8787/certs/sp.pem"\n' "$fx" > "$work/c.toml"
 echo "openssl speed ecdsap256 (one core, digest only):"
@@ -20,15 +20,14 @@ for backend in ping aws_lc ring p256; do
     AUTHPLANE_STIR__BACKEND=${backend/ping/aws_lc} taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
         --config "$work/c.toml" --data-dir "$work/data" > "$work/out" 2>/dev/null &
     pid=$!
-    until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
-    addr=$(sed -n 's/^listening on //p' "$work/out")
+    addr=$(listening_addr "$work/out")
     echo "$backend:"
-    before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    before=$(cpu_ticks "$pid")
     scenario=stir-sign
     [[ $backend == ping ]] && scenario=ping
     json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario "$scenario" --stir-cert "$fx/certs/sp.pem" --stir-verify-every "${VERIFY_EVERY:-1}" \
         --threads 1 --connections 64 --duration "${secs}s" --warmup 0s --json)
-    after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    after=$(cpu_ticks "$pid")
     echo "$json" | python3 -c "
 import json,sys
 d=json.load(sys.stdin); cpu=($after-$before)/$(getconf CLK_TCK); n=d['requests']

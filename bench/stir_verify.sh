@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-[ -x target/release/authplane ] && [ -x target/release/authplane-load ] || cargo build --release --workspace
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
+need_release
+make_work
 fx=$PWD/tests/fixtures/stir
 python3 -m http.server 8787 --bind 127.0.0.1 --directory "$fx" > /dev/null 2>&1 &
 python3 -c "import json; print(json.dumps(json.load(open('$fx/passports.json'))['cases'][0]['verification_request']))" > "$work/req.json"
@@ -22,12 +22,11 @@ sleep 0.5
 taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
     --config "$work/c.toml" --data-dir "$work/data" > "$work/out" 2>/dev/null &
 pid=$!
-until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
-addr=$(sed -n 's/^listening on //p' "$work/out")
-before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+addr=$(listening_addr "$work/out")
+before=$(cpu_ticks "$pid")
 json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario stir-verify --stir-verify-request "$work/req.json" \
     --threads 1 --connections 64 --duration "${secs}s" --warmup 0s --json)
-after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+after=$(cpu_ticks "$pid")
 echo "$json" | python3 -c "
 import json,sys
 d=json.load(sys.stdin); cpu=($after-$before)/$(getconf CLK_TCK); n=d['requests']

@@ -10,8 +10,8 @@ n=${1:-10000000}
 cores=${2:-2}
 bin=target/release/authplane
 [ -x "$bin" ] || cargo build --release
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+. bench/common.sh
+make_work
 "$bin" data generate "$work/data" --subscribers "$n" --cores "$cores"
 du -sb "$work/data" | awk -v n="$n" '{printf "on disk: %d bytes, %.1f per subscriber\n", $1, $1/n}'
 for run in cold warm; do
