@@ -184,6 +184,16 @@ pub struct Response {
 }
 
 impl Response {
+    /// The Identity value of a 200 `signingResponse` (fails the test on
+    /// any other answer).
+    pub fn identity(&self) -> String {
+        assert_eq!(self.status, 200, "{}", self.text());
+        match self.json()["signingResponse"]["identity"].as_str() {
+            Some(id) => id.to_owned(),
+            None => panic!("no signingResponse.identity in {}", self.text()),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

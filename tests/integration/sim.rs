@@ -183,6 +183,18 @@ fn sim_server(extra_env: &[(&str, &str)]) -> Server {
     Server::start(&["--cores", "1"], &env)
 }
 
+/// The common bed: the test bed held, a server, and the TS 35.208-style
+/// card K0/OPC0 in slot 0, seen by the server. Bind in this order, so
+/// that the card is dropped (removed) before the bed is released:
+/// `let (_bed, s, c) = one_card();` drops c, then s, then the guard.
+fn one_card() -> (MutexGuard<'static, Bed>, Server, Card) {
+    let bed = bed();
+    let s = sim_server(&[]);
+    let c = Card::start(0, K0, OPC0, &[]);
+    wait_card(&s, 0);
+    (bed, s, c)
+}
+
 fn slots(s: &Server) -> Value {
     let r = s.get("/sim-auth-api/v1/slots");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -385,10 +397,7 @@ fn every_status_word_the_card_answers_is_reported_with_pysims_words() {
 
 #[test]
 fn a_removed_card_is_410_and_a_new_one_works_without_a_restart() {
-    let _bed = bed();
-    let s = sim_server(&[]);
-    let c = Card::start(0, K0, OPC0, &[]);
-    wait_card(&s, 0);
+    let (_bed, s, c) = one_card();
     assert_eq!(auth(&s, 0, SEED0).0, 200);
     drop(c);
     wait_no_card(&s, 0);
@@ -468,10 +477,7 @@ fn two_slots_are_served_in_parallel_and_a_full_queue_is_503() {
 
 #[test]
 fn malformed_requests_are_400_and_unknown_slots_404() {
-    let _bed = bed();
-    let s = sim_server(&[]);
-    let _c = Card::start(0, K0, OPC0, &[]);
-    wait_card(&s, 0);
+    let (_bed, s, _c) = one_card();
     let good_rand = "fb195c7873b20affa278887920b9dd57";
     for body in [
         String::new(),
@@ -506,10 +512,7 @@ fn malformed_requests_are_400_and_unknown_slots_404() {
 
 #[test]
 fn the_isim_is_selected_from_ef_dir_and_answers_without_kc() {
-    let _bed = bed();
-    let s = sim_server(&[]);
-    let _c = Card::start(0, K0, OPC0, &[]);
-    wait_card(&s, 0);
+    let (_bed, s, _c) = one_card();
     let body = r#"{"rand": "fb195c7873b20affa278887920b9dd57", "autn": "d420895a6aa2000089cd016f8d8ae67c", "application": "isim"}"#;
     let (status, v) = auth(&s, 0, body);
     assert_eq!(status, 200, "{v}");
@@ -671,10 +674,7 @@ fn vcard_refuses_bad_keys_with_a_clear_error() {
 fn the_load_generator_checks_every_card_answer() {
     use authplane_load::engine::run;
     use authplane_load::scenario::{Kind, SimCards};
-    let _bed = bed();
-    let s = sim_server(&[]);
-    let _c = Card::start(0, K0, OPC0, &[]);
-    wait_card(&s, 0);
+    let (_bed, s, _c) = one_card();
     let plan = |k: &str| {
         let mut p = crate::harness::short_plan(s.addr, Kind::SimAuth);
         p.scenario.sim = SimCards {

@@ -148,14 +148,7 @@ fn every_rest_case_of_both_endpoints() {
                 "{id}"
             );
         } else if r.status == 200 {
-            identities.push((
-                id.to_owned(),
-                case.clone(),
-                r.json()["signingResponse"]["identity"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            ));
+            identities.push((id.to_owned(), case.clone(), r.identity()));
         }
         checked += 1;
     }
@@ -201,10 +194,7 @@ fn request_ids_are_echoed_and_attestation_defaults_apply() {
     let r = c.response();
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("x-requestid"), Some("12345678"));
-    let identity = r.json()["signingResponse"]["identity"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let identity = r.identity();
     let (_, claims) = verify(&[identity]).pop().unwrap();
     // 1999… matches no prefix: the default attestation.
     assert_eq!(claims["attest"], "B");
@@ -248,10 +238,7 @@ fn the_ring_and_p256_backends_sign_verifiable_tokens_too() {
         let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["12355551212"]}, "iat": 1767225600}}).to_string();
         let r = s.send_json("POST", "/stir/v1/signing", &body);
         assert_eq!(r.status, 200, "{backend}: {}", r.text());
-        let identity = r.json()["signingResponse"]["identity"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let identity = r.identity();
         let (_, claims) = verify(&[identity]).pop().unwrap();
         assert_eq!(claims["attest"], "A", "{backend}");
     }
@@ -291,11 +278,7 @@ fn without_a_credential_a_development_certificate_signs_out_of_the_box() {
     let s = Server::start(&[], &[]);
     let body = json!({"signingRequest": {"attest": "A", "orig": {"tn": "12155551212"}, "dest": {"tn": ["1"]}, "iat": 1}}).to_string();
     let r = s.send_json("POST", "/stir/v1/signing", &body);
-    assert_eq!(r.status, 200, "{}", r.text());
-    let identity = r.json()["signingResponse"]["identity"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let identity = r.identity();
     // x5u names the configured listen address (port 0 in tests) and the
     // path this server serves the certificate at.
     let x5u = format!("http://127.0.0.1:0{}", "/stir/v1/certs/dev.pem");
@@ -359,11 +342,7 @@ fn sighup_rotates_the_signing_key_without_a_restart_and_a_bad_reload_keeps_the_o
             "/stir/v1/signing",
             r#"{"signingRequest":{"attest":"A","orig":{"tn":"12155551212"},"dest":{"tn":["12355551212"]},"iat":1767225600}}"#,
         );
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.json()["signingResponse"]["identity"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        r.identity()
     };
     assert!(sign().contains(&format!("info=<{X5U}>")));
     // A new key and certificate URL, then SIGHUP.

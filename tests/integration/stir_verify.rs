@@ -219,11 +219,7 @@ fn what_the_server_signs_it_verifies_and_a_burst_makes_one_fetch() {
         "/stir/v1/signing",
         r#"{"signingRequest":{"attest":"A","orig":{"tn":"12155551212"},"dest":{"tn":["12355551212","12355550000"]},"iat":1767225600}}"#,
     );
-    assert_eq!(signed.status, 200, "{}", signed.text());
-    let identity = signed.json()["signingResponse"]["identity"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let identity = signed.identity();
     let body = json!({"verificationRequest": {"from": {"tn": "12155551212"},
         "to": {"tn": ["12355551212"]}, "time": 1_767_225_602u64, "identity": identity}})
     .to_string();
@@ -344,10 +340,7 @@ fn an_https_x5u_is_fetched_over_tls_checked_against_the_roots() {
             "/stir/v1/signing",
             r#"{"signingRequest":{"attest":"B","orig":{"tn":"12155551212"},"dest":{"tn":["12355551212"]},"iat":1767225600}}"#,
         );
-        let identity = signed.json()["signingResponse"]["identity"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let identity = signed.identity();
         assert!(identity.contains(&format!("info=<{x5u}>")));
         let body = json!({"verificationRequest": {"from": {"tn": "12155551212"},
             "to": {"tn": ["12355551212"]}, "time": 1_767_225_602u64, "identity": identity}})
