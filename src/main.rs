@@ -247,7 +247,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         options: StoreOptions {
             durability: config.storage.durability,
             compact_wal_bytes: config.storage.compact_wal_bytes,
-            snapshot_pace_bytes_per_s: match config.storage.snapshot_write_mib_s {
+            background_write_bytes_per_s: match config.storage.snapshot_write_mib_s {
                 0 => None,
                 mib => Some(mib << 20),
             },

@@ -609,7 +609,8 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     pub durability: Durability,
     pub compact_wal_bytes: u64,
-    /// MiB per second a compaction writes its snapshot at; 0: unpaced.
+    /// MiB per second of the background writes (a compaction's snapshot,
+    /// the logs' zero fill); 0: unpaced.
     pub snapshot_write_mib_s: u64,
 }
 

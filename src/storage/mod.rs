@@ -4,6 +4,7 @@
 //! change format, `wal.rs` and `snapshot.rs` for the file formats.
 
 pub mod codec;
+pub mod paced;
 pub mod record;
 pub mod snapshot;
 pub mod store;

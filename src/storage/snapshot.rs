@@ -19,6 +19,7 @@ use std::path::Path;
 use rkyv::rancor;
 
 use super::codec::{Reader, TableId};
+use super::paced;
 use crate::domain::shard::key_hash;
 
 pub const SNAP_MAGIC: [u8; 8] = *b"APSNAP\0\x01";
@@ -124,11 +125,10 @@ fn bucket_hash(table: TableId, key: &[u8]) -> u64 {
 /// `path`: the header says `identity` with the body's length and CRC. The
 /// file is fsynced; the caller renames it into place.
 ///
-/// With `pace_bytes_per_s`, the body goes to the disk in 1 MiB steps at
-/// that rate, each step's writeback awaited (`sync_file_range`), instead of
-/// all at the final fsync. A WAL `fdatasync` issued meanwhile then carries
-/// at most a step of snapshot data: unpaced, the WAL's syncs waited up to
-/// 21 ms behind a compaction's writeback on a virtio disk.
+/// With `pace_bytes_per_s`, the body goes to the disk in steps at that
+/// rate, each written back before the next (`paced`), instead of all at
+/// the final fsync: unpaced, the WAL's syncs waited up to 21 ms behind a
+/// compaction's writeback on a virtio disk.
 pub fn write(
     path: &Path,
     identity: SnapHeader,
@@ -158,49 +158,14 @@ pub fn write(
     };
     let mut f = File::create(path)?;
     f.write_all(&header.encode())?;
-    match pace_bytes_per_s {
-        Some(rate) if rate > 0 => write_paced(&mut f, &body, rate)?,
-        _ => f.write_all(&body)?,
-    }
+    paced::write_steps(
+        &f,
+        SNAP_HEADER_BYTES as u64,
+        body.chunks(paced::STEP),
+        pace_bytes_per_s,
+    )?;
     f.sync_all()?;
     Ok(header)
-}
-
-/// Writes `data` at the file's position in 1 MiB steps, each one written
-/// back before the next, at most `rate` bytes per second.
-fn write_paced(f: &mut File, data: &[u8], rate: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    const STEP: usize = 1 << 20;
-    let step_time = std::time::Duration::from_secs_f64(STEP as f64 / rate as f64);
-    let mut offset = SNAP_HEADER_BYTES as u64;
-    for chunk in data.chunks(STEP) {
-        let started = crate::runtime::clock::now();
-        f.write_all(chunk)?;
-        let (Ok(at), Ok(len)) = (i64::try_from(offset), i64::try_from(chunk.len())) else {
-            return Err(std::io::Error::other("snapshot too large"));
-        };
-        // SAFETY: sync_file_range takes the file's descriptor (open for the
-        // whole call) and plain integers; it touches no memory of ours.
-        #[allow(unsafe_code)]
-        let rc = unsafe {
-            libc::sync_file_range(
-                f.as_raw_fd(),
-                at,
-                len,
-                libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                    | libc::SYNC_FILE_RANGE_WRITE
-                    | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        offset += chunk.len() as u64;
-        if let Some(rest) = step_time.checked_sub(started.elapsed()) {
-            std::thread::sleep(rest);
-        }
-    }
-    Ok(())
 }
 
 /// An open, validated snapshot, read in place through the mapping.

@@ -29,6 +29,7 @@ use std::task::{Context, Poll, Waker};
 use rustc_hash::FxBuildHasher;
 
 use super::codec::{decode_batch, encode_batch, EncodeError, Op, TableId};
+use super::paced;
 use super::snapshot::{self, Entry, SnapError, SnapHeader, Snapshot, SNAP_FORMAT};
 use super::wal::{self, read_records, Tail, WalHeader, KIND_BATCH, WAL_FORMAT, WAL_HEADER_BYTES};
 
@@ -60,9 +61,10 @@ pub struct StoreOptions {
     pub max_queued_commits: usize,
     /// Zeros a log is extended by ahead of its writes (see `prefill`).
     pub wal_prefill_bytes: u64,
-    /// Rate at which a compaction writes its snapshot (bytes per second;
-    /// None: as fast as it can). See `snapshot::write`.
-    pub snapshot_pace_bytes_per_s: Option<u64>,
+    /// Rate of the background writes, a compaction's snapshot and the
+    /// WAL's zero fill (bytes per second; None: as fast as they can). See
+    /// `paced`.
+    pub background_write_bytes_per_s: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -72,7 +74,7 @@ impl Default for StoreOptions {
             compact_wal_bytes: 64 * 1024 * 1024,
             max_queued_commits: 65_536,
             wal_prefill_bytes: WAL_PREFILL_BYTES,
-            snapshot_pace_bytes_per_s: Some(128 << 20),
+            background_write_bytes_per_s: Some(128 << 20),
         }
     }
 }
@@ -568,7 +570,7 @@ fn create_log(
         generation: g,
     };
     f.write_all(&header.encode())
-        .and_then(|_| prefill(&f, WAL_HEADER_BYTES as u64, prefill_bytes))
+        .and_then(|_| prefill(&f, WAL_HEADER_BYTES as u64, prefill_bytes, None))
         .and_then(|_| f.sync_all())
         .map_err(io_err(&path))?;
     sync_dir(dir)?;
@@ -580,17 +582,10 @@ fn create_log(
 pub const WAL_PREFILL_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Writes `len` zero bytes at `from` (real zeros: preallocated extents
-/// would still need a metadata change when first written).
-fn prefill(f: &File, from: u64, len: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = from;
-    while at < from + len {
-        let n = (from + len - at).min(zeros.len() as u64) as usize;
-        f.write_all_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    Ok(())
+/// would still need a metadata change when first written), at most `rate`
+/// bytes per second.
+fn prefill(f: &File, from: u64, len: u64, rate: Option<u64>) -> std::io::Result<()> {
+    paced::write_zeros(f, from, len, rate)
 }
 
 impl ShardStore {
@@ -628,6 +623,7 @@ impl ShardStore {
             let owned = dir.to_owned();
             let durability = options.durability;
             let prefill_bytes = options.wal_prefill_bytes;
+            let fill_rate = options.background_write_bytes_per_s;
             let prepare_at = options.compact_wal_bytes / 2;
             std::thread::Builder::new()
                 .name(format!("authplane-wal-{}", identity.shard))
@@ -639,6 +635,7 @@ impl ShardStore {
                         file,
                         position,
                         prefill_bytes,
+                        fill_rate,
                         epoch: 0,
                         prepare_at,
                     };
@@ -925,7 +922,7 @@ impl ShardStore {
         let dir = self.dir.clone();
         let identity = self.identity;
         let done = self.compacted.clone();
-        let pace = self.options.snapshot_pace_bytes_per_s;
+        let pace = self.options.background_write_bytes_per_s;
         let spawned = std::thread::Builder::new()
             .name(format!("authplane-compact-{}", identity.shard))
             .spawn(move || {
@@ -1177,7 +1174,7 @@ impl Filler {
     /// Starts the filler thread (at the lowest priority: it has seconds of
     /// slack). None when no thread can be started; logs are then extended
     /// on the WAL thread.
-    fn start(shard: u16) -> Option<Filler> {
+    fn start(shard: u16, rate: Option<u64>) -> Option<Filler> {
         let (tx, jobs) = std::sync::mpsc::channel::<FillJob>();
         let (done, rx) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
@@ -1193,7 +1190,7 @@ impl Filler {
                             len,
                         } => FillDone::Extended {
                             epoch,
-                            size: prefill(&file, from, len)
+                            size: prefill(&file, from, len, rate)
                                 .and_then(|_| file.sync_all())
                                 .map(|_| from + len),
                         },
@@ -1204,7 +1201,7 @@ impl Filler {
                                 .write(true)
                                 .open(&path)
                                 .and_then(|f| {
-                                    prefill(&f, 0, len)?;
+                                    prefill(&f, 0, len, rate)?;
                                     f.sync_all()?;
                                     Ok(f)
                                 }),
@@ -1337,7 +1334,7 @@ impl LogFile {
         }
         if end > self.size {
             let grow = (end - self.size).max(self.prefill_bytes);
-            prefill(&self.file, self.size, grow)?;
+            prefill(&self.file, self.size, grow, None)?;
             self.file.sync_all()?;
             self.size += grow;
         }
@@ -1399,6 +1396,8 @@ struct LogFile {
     /// Length of the file (records and zero fill).
     size: u64,
     prefill_bytes: u64,
+    /// Rate of the filler's writes (see `paced`).
+    fill_rate: Option<u64>,
     /// Counts rolls, so an extension of an older log is told apart.
     epoch: u64,
     /// Past this offset the next log is prepared (half the compaction
@@ -1418,7 +1417,7 @@ fn io_thread(
     let mut buf = Vec::with_capacity(1 << 20);
     let mut failed = false;
     let mut next: Option<IoRequest> = None;
-    let mut filler = Filler::start(log.identity.shard);
+    let mut filler = Filler::start(log.identity.shard, log.fill_rate);
     if let Some(f) = filler.as_mut() {
         f.keep_ahead(&log);
         f.prepare_next(&log);
