@@ -610,7 +610,7 @@ pub struct StorageConfig {
     pub durability: Durability,
     pub compact_wal_bytes: u64,
     /// MiB per second of the background writes (a compaction's snapshot,
-    /// the logs' zero fill); 0: unpaced.
+    /// the logs' zero fill, the removal of replaced files); 0: unpaced.
     pub snapshot_write_mib_s: u64,
 }
 

@@ -61,9 +61,9 @@ pub struct StoreOptions {
     pub max_queued_commits: usize,
     /// Zeros a log is extended by ahead of its writes (see `prefill`).
     pub wal_prefill_bytes: u64,
-    /// Rate of the background writes, a compaction's snapshot and the
-    /// WAL's zero fill (bytes per second; None: as fast as they can). See
-    /// `paced`.
+    /// Rate of the background writes: a compaction's snapshot, the WAL's
+    /// zero fill and the removal of replaced files (bytes per second; None:
+    /// as fast as they can). See `paced`.
     pub background_write_bytes_per_s: Option<u64>,
 }
 
@@ -931,6 +931,9 @@ impl ShardStore {
                     write_snapshot(&dir, identity, generation, base.as_deref(), &frozen, pace)
                         .map(|s| (generation, Arc::new(s)))
                         .map_err(|e| e.to_string());
+                // Before the core hears of it: the cleanup can then hold
+                // the last reference to the replaced snapshot.
+                drop(base);
                 let _ = done.send_blocking(result);
             });
         if let Err(e) = spawned {
@@ -944,15 +947,24 @@ impl ShardStore {
         };
         match result {
             Ok((g, snap)) => {
-                *self.snapshot.borrow_mut() = Some(snap);
-                // Freeing a large overlay and unlinking the replaced files
-                // take milliseconds: both happen off the core.
+                let old = self.snapshot.borrow_mut().replace(snap);
+                // Freeing a large overlay and removing the replaced files
+                // take milliseconds: both happen off the core, the files
+                // paced (see `paced`).
                 let frozen = c.frozen;
                 let dir = self.dir.clone();
+                let pace = self.options.background_write_bytes_per_s;
                 let cleanup = move || {
                     background_priority();
                     drop(frozen);
-                    if let Err(e) = remove_replaced(&dir, g) {
+                    // The replaced snapshot may be shrunk only once nothing
+                    // maps it: when this was the last reference.
+                    let unmapped = old.is_none_or(|s| Arc::into_inner(s).is_some());
+                    let removal = Removal {
+                        logs: pace,
+                        snapshots: pace.filter(|_| unmapped),
+                    };
+                    if let Err(e) = remove_replaced(&dir, g, removal) {
                         tracing::warn!(error = %e, "cannot remove replaced files");
                     }
                 };
@@ -1011,18 +1023,26 @@ fn background_priority() {
     }
 }
 
+/// How replaced files are removed: the pace of each kind (bytes per
+/// second; None: unlinked at once). See `paced::remove_file`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Removal {
+    pub logs: Option<u64>,
+    pub snapshots: Option<u64>,
+}
+
 /// Removes the logs and snapshots that snapshot generation `g` replaces.
-pub fn remove_replaced(dir: &Path, g: u64) -> Result<(), StoreError> {
+pub fn remove_replaced(dir: &Path, g: u64, removal: Removal) -> Result<(), StoreError> {
     for old in generations(dir, "wal-", ".log")? {
         if old <= g {
             let path = wal_path(dir, old);
-            std::fs::remove_file(&path).map_err(io_err(&path))?;
+            paced::remove_file(&path, removal.logs).map_err(io_err(&path))?;
         }
     }
     for old in generations(dir, "table-", ".rkyv")? {
         if old < g {
             let path = table_path(dir, old);
-            std::fs::remove_file(&path).map_err(io_err(&path))?;
+            paced::remove_file(&path, removal.snapshots).map_err(io_err(&path))?;
         }
     }
     Ok(())
@@ -1050,7 +1070,7 @@ pub fn compact_recovered(
         &rec.overlay,
         None,
     )?;
-    remove_replaced(dir, g)?;
+    remove_replaced(dir, g, Removal::default())?;
     Ok(Some(snap))
 }
 
@@ -1711,6 +1731,60 @@ mod tests {
             assert_eq!(h.store.read(1, &key, |v| v.map(<[u8]>::len)), Some(40));
             assert_eq!(h.store.read(2, &key, |v| v.map(<[u8]>::len)), Some(4));
         }
+        h.close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn replaced_files_are_removed_paced_after_each_compaction() {
+        let dir = temp("remove");
+        let mut h = open(&dir, 1 << 30);
+        let put = |i: u32| Op::Put {
+            table: 1,
+            key: i.to_le_bytes().to_vec(),
+            value: vec![i as u8; 1000],
+        };
+        for round in 0..3u32 {
+            for i in 0..300 {
+                h.commit(&[put(round * 1000 + i)]);
+            }
+            h.store.start_compaction();
+            h.wait_compaction();
+        }
+        // Three compactions: snapshot 3 and log 4 stay; the earlier logs
+        // and snapshots 1 and 2 (the latter mapped until the swap) go, in
+        // the background, shrunk in steps first.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let left = || {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".tmp"))
+                .collect();
+            names.sort();
+            names
+        };
+        while left().len() > 2 {
+            assert!(std::time::Instant::now() < deadline, "left: {:?}", left());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(
+            left(),
+            [
+                "table-0000000000000003.rkyv".to_string(),
+                "wal-0000000000000004.log".to_string()
+            ]
+        );
+        for round in 0..3u32 {
+            let k = round * 1000 + 299;
+            assert_eq!(h.get(&k.to_le_bytes()), Some(vec![k as u8; 1000]));
+        }
+        h.close();
+        let h = open(&dir, 1 << 30);
+        assert_eq!(
+            h.get(&2299u32.to_le_bytes()),
+            Some(vec![2299u32 as u8; 1000])
+        );
         h.close();
         let _ = std::fs::remove_dir_all(dir);
     }
