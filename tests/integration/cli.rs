@@ -88,3 +88,29 @@ fn more_cores_than_the_machine_has_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn tuning_check_reports_every_section_and_changes_nothing() {
+    let dir = temp_dir("tuning");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tuning/check");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(&dir)
+        .output()
+        .expect("run tuning/check");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for section in ["CPUs", "Disk for", "Network and limits", "io_uring"] {
+        assert!(text.contains(section), "no {section}: {text}");
+    }
+    // Every line under a section is a verdict.
+    for line in text.lines().filter(|l| l.starts_with("  ")) {
+        assert!(
+            ["  ok ", "  WARN ", "  info "]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "{line}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&dir).expect("dir").count(), 0);
+}
