@@ -54,8 +54,12 @@ fn every_built_scenario_runs_against_the_server_without_a_wrong_answer() {
 
     let aka = run(&plan(s.addr, Kind::Aka, Mode::Open { rate: 2000.0 }, 1.0)).unwrap();
     assert_eq!(aka.error_count(), 0, "{:?}", aka.errors);
-    // Open loop: the schedule, not the server, sets the count.
-    assert!((1800..=2200).contains(&aka.ok), "{}", aka.ok);
+    // Open loop: the schedule, not the server, sets the count: never more
+    // than the 2000 due (a closed loop sends far more here). Fewer when the
+    // machine is loaded: requests still due when the run ends are not sent
+    // (as wrk2); with the tests in parallel on 2 CPUs that took up to a
+    // third, so the lower bound only tells a sending schedule from none.
+    assert!((1000..=2200).contains(&aka.ok), "{}", aka.ok);
     consistent(&aka);
 
     // Resync with AUTS built as a USIM would, Zipf-distributed subscribers,
