@@ -236,22 +236,15 @@ impl SendClock {
                     return;
                 }
                 let now = clock::now();
-                let due: Vec<Waker> = {
-                    let mut waiting = ticks.waiting.borrow_mut();
-                    let mut due = Vec::new();
-                    waiting.retain(|(at, w)| {
-                        if *at <= now {
-                            due.push(w.clone());
-                            false
-                        } else {
-                            true
-                        }
-                    });
-                    due
-                };
-                for w in due {
-                    w.wake();
-                }
+                // A wake only queues the task (nothing runs inside the
+                // borrow), so the due ones are woken as they are dropped.
+                ticks.waiting.borrow_mut().retain(|(at, w)| {
+                    let due = *at <= now;
+                    if due {
+                        w.wake_by_ref();
+                    }
+                    !due
+                });
             }
         });
         Some(clock)
