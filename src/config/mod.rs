@@ -504,6 +504,8 @@ pub struct HssConfig {
     pub sqn_scheme: SqnSchemeName,
     pub sqn_ind_bits: u8,
     pub sqn_fixed_increment: u64,
+    /// Vectors per SQN lease (0: every vector waits for its own sync).
+    pub sqn_lease: u64,
     pub max_vectors_per_request: u32,
 }
 
@@ -825,6 +827,9 @@ impl RawConfig {
                 "hss.sqn_fixed_increment",
                 "must be greater than 0".into(),
             ));
+        }
+        if self.hss.sqn_lease > 1_000_000 {
+            return Err(err("hss.sqn_lease", "must be 0 to 1000000".into()));
         }
         if !(1..=1024).contains(&self.hss.max_vectors_per_request) {
             return Err(err(

@@ -15,6 +15,7 @@ use crate::domain::ids::{hex_exact, Iccid, Imsi};
 use crate::domain::keywrap::{Kek, KeyMaterial};
 use crate::domain::router::Params;
 use crate::domain::shard::shard_of;
+use crate::domain::sqn::SqnState;
 use crate::runtime::{clock, Core, LocalBoxFuture};
 use crate::server::{json_body, mesh_error, store_error, Ctx, Reply};
 use crate::storage::record::{FieldWriter, Fields, Record, RecordError};
@@ -61,7 +62,8 @@ pub struct Auc {
     pub ki: KeyMaterial,
     pub opc: KeyMaterial,
     pub amf: [u8; 2],
-    pub sqn: u64,
+    /// The last SQN issued and the SQN lease (see [`crate::domain::sqn`]).
+    pub sqn: SqnState,
     pub imsi: Option<String>,
     pub esim: bool,
     /// The optional text fields, by position in [`TEXT_FIELDS`].
@@ -102,7 +104,14 @@ impl Record for Auc {
             }
         }
         w.bytes(4, &self.amf);
-        w.u64(5, self.sqn);
+        w.u64(5, self.sqn.last);
+        // Only once a lease was taken: a provisioned record stays small.
+        if self.sqn.leased > self.sqn.last {
+            w.u64(11, self.sqn.leased);
+        }
+        if self.sqn.epoch != 0 {
+            w.u64(12, self.sqn.epoch);
+        }
         w.str(6, self.imsi.as_deref());
         w.bool(8, self.esim);
         w.u64(9, self.last_modified);
@@ -133,12 +142,18 @@ impl Record for Auc {
         for ((name, tag), slot) in TEXT_FIELDS.iter().zip(text.iter_mut()) {
             *slot = f.str(*tag, name)?;
         }
+        let last = f.u64(5, "sqn")?;
         Ok(Auc {
             id: f.u64(1, "auc_id")?,
             ki: key(2, "ki")?,
             opc: key(3, "opc")?,
             amf,
-            sqn: f.u64(5, "sqn")?,
+            sqn: SqnState {
+                last,
+                // Absent in records written before leases: no lease.
+                leased: f.u64(11, "sqn lease")?.max(last),
+                epoch: f.u64(12, "sqn lease epoch")?,
+            },
             imsi: f.str(6, "imsi")?,
             esim: f.bool(8),
             last_modified: f.u64(9, "last_modified")?,
@@ -247,7 +262,7 @@ impl AucBody<'_> {
             if sqn > MAX_SQN {
                 return Err(ApiError::bad_request("sqn: must be below 2^48"));
             }
-            auc.sqn = sqn;
+            auc.sqn = SqnState::at(sqn);
         }
         if let Some(imsi) = &self.imsi {
             auc.imsi = match imsi {
@@ -302,7 +317,9 @@ impl Serialize for AucView<'_> {
             m.serialize_entry("opc", &show(&a.opc))?;
         }
         m.serialize_entry("amf", &hex::encode_upper(a.amf))?;
-        m.serialize_entry("sqn", &a.sqn)?;
+        // What the next vector builds on (past a lease an earlier
+        // process took).
+        m.serialize_entry("sqn", &a.sqn.floor(super::vectors::epoch()))?;
         m.serialize_entry("imsi", &a.imsi)?;
         m.serialize_entry("esim", &a.esim)?;
         for ((name, _), value) in TEXT_FIELDS.iter().zip(&a.text) {
@@ -465,7 +482,7 @@ pub fn put<'a>(
             ki: KeyMaterial::seal(&[0; 16], None),
             opc: KeyMaterial::seal(&[0; 16], None),
             amf: [0; 2],
-            sqn: 0,
+            sqn: SqnState::at(0),
             imsi: None,
             esim: false,
             text: Default::default(),
@@ -565,11 +582,13 @@ pub fn patch<'a>(
                     Some(Err(_)) => return Err(ApiError::Internal("damaged record".into())),
                     None => return Err(ApiError::NotFound),
                 };
-                let sqn = next.sqn.max(if fields.sqn != before.sqn {
-                    fields.sqn
-                } else {
-                    0
-                });
+                // The current SQN and lease, moved forward (never back) to
+                // an SQN the body sets.
+                let mut sqn = next.sqn;
+                if fields.sqn != before.sqn {
+                    sqn.last = sqn.last.max(fields.sqn.last);
+                    sqn.leased = sqn.leased.max(sqn.last);
+                }
                 next = Auc { sqn, ..fields };
                 if let Some(imsi) = patch_imsi {
                     next.imsi = imsi;
@@ -762,7 +781,7 @@ mod tests {
             ki: KeyMaterial::seal(&[0x46; 16], None),
             opc: KeyMaterial::seal(&[0xe8; 16], None),
             amf: [0x80, 0],
-            sqn: 12345,
+            sqn: SqnState::at(12345),
             imsi: Some("001010000000001".into()),
             esim: true,
             text,

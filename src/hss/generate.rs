@@ -43,7 +43,7 @@ pub fn generate(dir: &Path, subscribers: u64, cores: u16, first_imsi: u64) -> an
             ki: crate::domain::keywrap::KeyMaterial::seal(&ki, None),
             opc: crate::domain::keywrap::KeyMaterial::seal(&opc, None),
             amf: [0x80, 0],
-            sqn: 0,
+            sqn: crate::domain::sqn::SqnState::at(0),
             imsi: Some(imsi.clone()),
             esim: false,
             text: Default::default(),

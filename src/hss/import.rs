@@ -18,6 +18,7 @@ use crate::domain::ids::{hex_exact, Iccid, Imsi};
 use crate::domain::keywrap::{Kek, KeyMaterial};
 use crate::domain::milenage::opc_from_op;
 use crate::domain::shard::{shard_of, ShardId};
+use crate::domain::sqn::SqnState;
 use crate::runtime::data::DataDir;
 use crate::storage::record::Record;
 use crate::storage::store::{compact_recovered, recover, Recovered};
@@ -263,7 +264,7 @@ pub fn import(
                     ki: KeyMaterial::seal(&[0; 16], None),
                     opc: KeyMaterial::seal(&[0; 16], None),
                     amf: [0; 2],
-                    sqn: 0,
+                    sqn: SqnState::at(0),
                     imsi: Some(line.imsi.clone()),
                     esim: false,
                     text: Default::default(),
@@ -276,7 +277,7 @@ pub fn import(
             && auc.ki.open(kek).is_ok_and(|k| *k == line.ki)
             && auc.opc.open(kek).is_ok_and(|k| *k == line.opc)
             && auc.amf == line.amf
-            && auc.sqn >= line.sqn
+            && auc.sqn.floor(0) >= line.sqn
             && auc.iccid() == line.iccid.as_deref();
         if same {
             report.unchanged += 1;
@@ -285,8 +286,9 @@ pub fn import(
         auc.ki = KeyMaterial::seal(&line.ki, kek);
         auc.opc = KeyMaterial::seal(&line.opc, kek);
         auc.amf = line.amf;
-        // Never lower an SQN: one may have been issued since.
-        auc.sqn = auc.sqn.max(line.sqn);
+        // Never lower an SQN: one may have been issued since (the lease,
+        // taken by a server that has stopped, still bounds it).
+        auc.sqn.last = auc.sqn.last.max(line.sqn);
         auc.text[16] = line.iccid.clone();
         auc.last_modified = now;
         parts[owner].put(tables::AUC, id.to_be_bytes().to_vec(), auc.to_bytes());

@@ -18,7 +18,7 @@ use crate::domain::kdf;
 use crate::domain::keywrap::Kek;
 use crate::domain::milenage::{self, autn, sqn_bytes, Milenage};
 use crate::domain::router::Params;
-use crate::domain::sqn::{after_resync, SqnScheme};
+use crate::domain::sqn::SqnScheme;
 use crate::runtime::{Core, LocalBoxFuture};
 use crate::server::{mesh_error, store_error, Ctx, Reply};
 use crate::storage::record::Record;
@@ -58,10 +58,13 @@ impl Vector {
     }
 }
 
-/// Issues `n` vectors for AuC `id` on its own core: takes the SQNs, starts
-/// the commit (so a concurrent request already sees them as used),
-/// computes the vectors while the commit syncs, and returns them once the
-/// SQN is durable.
+/// This process's SQN lease epoch: random, so no earlier process (on any
+/// shard layout) shares it; never 0 ("no lease").
+pub(crate) fn epoch() -> u64 {
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| RNG.with(|g| g.borrow_mut().next_u64()).max(1))
+}
+
 /// Opens an AuC's Ki and OPc (a failure is the server's configuration: a
 /// 500 that names it, never wrong vectors).
 fn keys(auc: &Auc, kek: Option<&Kek>) -> Result<Milenage, ApiError> {
@@ -75,11 +78,17 @@ fn keys(auc: &Auc, kek: Option<&Kek>) -> Result<Milenage, ApiError> {
     Ok(Milenage::new(&ki, &opc))
 }
 
+/// Issues `n` vectors for AuC `id` on its own core: takes the SQNs and
+/// starts the commit (so a concurrent request already sees them as used),
+/// computes the vectors while the commit syncs, and returns them once
+/// their SQNs are durable: under this process's durable lease at once,
+/// otherwise after the commit that takes a new lease
+/// ([`crate::domain::sqn`]).
 async fn issue_here(
     core: &Core,
     id: u64,
     n: u64,
-    scheme: SqnScheme,
+    (scheme, lease): (SqnScheme, u64),
     kek: Option<Arc<Kek>>,
     expect_imsi: Option<String>,
 ) -> Result<Vec<Vector>, ApiError> {
@@ -99,16 +108,26 @@ async fn issue_here(
     }
     // Keys first: nothing is issued if they cannot be opened.
     let m = keys(&auc, kek.as_deref())?;
-    let (sqns, last) = scheme
-        .next(auc.sqn, n)
+    let issued = scheme
+        .issue(auc.sqn, n, lease, epoch())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    auc.sqn = last;
-    let durable = core.store.commit(&[Op::Put {
-        table: tables::AUC,
-        key: key.to_vec(),
-        value: auc.to_bytes(),
-    }]);
-    let vectors = sqns
+    auc.sqn = issued.state;
+    // A new lease is logged and waited for. Under the standing lease the
+    // record is kept on this core only: the vectors wait just until the
+    // lease itself is durable (at once, unless it was taken moments ago).
+    let durable = if issued.new_lease {
+        core.store
+            .begin_commit(&[Op::Put {
+                table: tables::AUC,
+                key: key.to_vec(),
+                value: auc.to_bytes(),
+            }])
+            .map_err(store_error)?
+    } else {
+        core.store.put_unlogged(tables::AUC, &key, auc.to_bytes())
+    };
+    let vectors = issued
+        .sqns
         .into_iter()
         .map(|s| {
             let rand = fresh_rand();
@@ -129,7 +148,7 @@ async fn issue_here(
 /// Finds the AuC of `imsi` and issues `n` vectors on its shard.
 async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> {
     let core = &ctx.core;
-    let scheme = ctx.config.hss.sqn_scheme();
+    let scheme = (ctx.config.hss.sqn_scheme(), ctx.config.hss.sqn_lease);
     let kek = ctx.config.hss.kek.clone();
     // The common case: the AuC carries the IMSI; its index entry names it,
     // and its own shard checks the IMSI while issuing (one read, one decode).
@@ -382,7 +401,7 @@ pub fn resync<'a>(
                 let m = keys(&auc, kek.as_deref())?;
                 let sqn_ms = milenage::verify_auts(&m, &rand, &auts)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let next = after_resync(auc.sqn, sqn_ms);
+                let next = auc.sqn.resynced(sqn_ms, epoch());
                 if next != auc.sqn {
                     auc.sqn = next;
                     c.store
@@ -394,7 +413,7 @@ pub fn resync<'a>(
                         .await
                         .map_err(store_error)?;
                 }
-                Ok::<_, ApiError>((sqn_ms, next))
+                Ok::<_, ApiError>((sqn_ms, next.last))
             })
             .await
             .map_err(mesh_error)??;

@@ -271,6 +271,23 @@ impl Future for WaitDurable {
     }
 }
 
+/// Resolves when a change is durable (at once when nothing is pending or
+/// the store does not wait for syncs).
+#[must_use = "a change is durable only once this resolves"]
+pub struct Durable {
+    wait: Option<WaitDurable>,
+}
+
+impl Future for Durable {
+    type Output = Result<(), StoreError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.wait {
+            Some(w) => Pin::new(w).poll(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
 /// A compaction under way: the frozen changes being merged into a new
 /// snapshot.
 #[derive(Debug)]
@@ -747,13 +764,7 @@ impl ShardStore {
         key: &[u8],
         f: impl FnOnce(Option<&[u8]>) -> R,
     ) -> Result<R, StoreError> {
-        let pending = self
-            .overlay
-            .borrow()
-            .get(table, key)
-            .map(|s| s.lsn)
-            .filter(|&l| l > self.progress.durable.get());
-        if let Some(lsn) = pending {
+        if let Some(lsn) = self.pending_lsn(table, key) {
             self.wait_durable(lsn).await?;
         }
         Ok(self.read(table, key, f))
@@ -770,16 +781,60 @@ impl ShardStore {
     /// Applies `ops` atomically. Later reads on this core see them at once;
     /// the future resolves when they are durable (with `Durability::Sync`).
     pub fn commit(&self, ops: &[Op]) -> impl Future<Output = Result<(), StoreError>> + 'static {
-        let started = self.start_commit(ops);
-        let sync = self.options.durability == Durability::Sync;
-        async move {
-            let wait = started?;
-            if sync {
-                wait.await
-            } else {
-                Ok(())
-            }
+        let started = self.begin_commit(ops);
+        async move { started?.await }
+    }
+
+    /// Like [`commit`](Self::commit), but a refusal (a failed store, a
+    /// full queue) is known at once, and the caller chooses whether to
+    /// wait for durability.
+    pub fn begin_commit(&self, ops: &[Op]) -> Result<Durable, StoreError> {
+        let wait = self.start_commit(ops)?;
+        Ok(self.durable(Some(wait)))
+    }
+
+    fn durable(&self, wait: Option<WaitDurable>) -> Durable {
+        Durable {
+            wait: wait.filter(|_| self.options.durability == Durability::Sync),
         }
+    }
+
+    /// Sets (table, key) on this core without logging it: reads here see
+    /// it at once; a restart may lose it (a compaction that runs first
+    /// keeps it). For state a logged bound makes safe to lose, such as an
+    /// SQN under its durable lease. The future resolves when the key's
+    /// newest logged change is durable.
+    pub fn put_unlogged(&self, table: TableId, key: &[u8], value: Vec<u8>) -> Durable {
+        let pending = self.pending_lsn(table, key);
+        let op = Op::Put {
+            table,
+            key: key.to_vec(),
+            value,
+        };
+        // The slot keeps the LSN of the logged change, so durability
+        // checks on the key still see it.
+        self.overlay.borrow_mut().apply(&op, pending.unwrap_or(0));
+        self.durable(pending.map(|lsn| self.wait_durable(lsn)))
+    }
+
+    /// Whether the newest value of (table, key) is durable (a crash now
+    /// would keep it).
+    pub fn is_durable(&self, table: TableId, key: &[u8]) -> bool {
+        self.pending_lsn(table, key).is_none()
+    }
+
+    /// The LSN of the newest change to (table, key), if it is not durable
+    /// yet: in the overlay, else in a running compaction's frozen changes.
+    fn pending_lsn(&self, table: TableId, key: &[u8]) -> Option<u64> {
+        let lsn = match self.overlay.borrow().get(table, key) {
+            Some(slot) => Some(slot.lsn),
+            None => self
+                .compaction
+                .borrow()
+                .as_ref()
+                .and_then(|c| c.frozen.get(table, key).map(|slot| slot.lsn)),
+        };
+        lsn.filter(|&l| l > self.progress.durable.get())
     }
 
     fn start_commit(&self, ops: &[Op]) -> Result<WaitDurable, StoreError> {

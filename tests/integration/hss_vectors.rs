@@ -228,11 +228,23 @@ fn resync_with_a_valid_auts_moves_the_sqn_and_a_forged_one_is_refused() {
 
 #[test]
 fn sqns_issued_after_a_sigkill_exceed_every_sqn_returned_before() {
+    sigkills_never_reissue(&[]);
+}
+
+/// The same without SQN leases: every vector waits for its own sync.
+#[test]
+fn without_leases_sqns_issued_after_a_sigkill_exceed_every_sqn_returned_before() {
+    sigkills_never_reissue(&[("AUTHPLANE_HSS__SQN_LEASE", "0")]);
+}
+
+/// Vector load on two cores, SIGKILLed in mid-flight five times: every
+/// SQN returned after a restart is above every SQN returned before.
+fn sigkills_never_reissue(env: &[(&str, &str)]) {
     let mut dir = crate::harness::temp_dir("sqn-crash");
     let mut max_before = 0u64;
     let mut provisioned = false;
     for round in 0..5 {
-        let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
+        let s = Server::start_in(dir.clone(), &["--cores", "2"], env);
         if !provisioned {
             provision(&s, "001010000000006");
             provisioned = true;
@@ -275,6 +287,55 @@ fn sqns_issued_after_a_sigkill_exceed_every_sqn_returned_before() {
         assert_eq!(unique.len(), sqns.len(), "round {round}: duplicate SQN");
         max_before = max_before.max(sqns.iter().copied().max().unwrap_or(0));
     }
+}
+
+/// Under a lease of 8 vectors, a restart (SIGKILL or clean) resumes just
+/// above the lease: never on an SQN that may have left, and never further
+/// than one lease ahead. Annex C, IND 5: SQN = SEQ × 32 + IND; a lease
+/// ends on a SEQ with the highest IND.
+#[test]
+fn a_restart_resumes_just_above_the_sqn_lease() {
+    let env = [("AUTHPLANE_HSS__SQN_LEASE", "8")];
+    let imsi = "001010000000007";
+    let s = Server::start(&[], &env);
+    provision(&s, imsi);
+    let seq_ind = |s: &Server| -> Vec<(u64, u64)> {
+        let v = s
+            .get(&format!("/auc/aka/vector_count/1/imsi/{imsi}"))
+            .json();
+        check(&[case("eps", &v[0], None, None)])
+            .into_iter()
+            .map(|sqn| (sqn >> 5, sqn & 31))
+            .collect()
+    };
+    // SEQ 1 takes the lease (to SEQ 9); SEQ 2 and 3 are under it.
+    let got: Vec<_> = (0..3).flat_map(|_| seq_ind(&s)).collect();
+    assert_eq!(got, vec![(1, 1), (2, 2), (3, 3)]);
+    assert_eq!(
+        s.get(&format!("/auc/imsi/{imsi}")).json()["sqn"],
+        3 * 32 + 3
+    );
+    let dir = s.kill();
+    // A new process resumes above the lease's end, SEQ 9, and shows it.
+    let mut s = Server::start_in(dir, &[], &env);
+    assert_eq!(
+        s.get(&format!("/auc/imsi/{imsi}")).json()["sqn"],
+        9 * 32 + 31
+    );
+    assert_eq!(seq_ind(&s), vec![(10, 0)]);
+    // A clean stop as well: the new lease ends at SEQ 18.
+    s.signal("TERM");
+    assert!(s.wait_exit().success());
+    let s = Server::start_in(s.kill(), &[], &env);
+    assert_eq!(seq_ind(&s), vec![(19, 0)]);
+    // A lease ends where it ends: 8 more vectors stay under the lease
+    // taken at SEQ 19 (to SEQ 27), the next takes a new one.
+    let got: Vec<_> = (0..9).flat_map(|_| seq_ind(&s)).collect();
+    assert_eq!(got.first(), Some(&(20, 1)));
+    assert_eq!(got.last(), Some(&(28, 9)));
+    let dir = s.kill();
+    let s = Server::start_in(dir, &[], &env);
+    assert_eq!(seq_ind(&s), vec![(37, 0)]);
 }
 
 /// Every file under `dir`, concatenated.
