@@ -1,6 +1,7 @@
 //! Authentication vectors: PyHSS's `vector_count` and `eap_aka`, the resync
-//! endpoint, and 5G-AKA. Every SQN is issued by the AuC's own shard and is
-//! durable before a vector carrying it leaves the server.
+//! endpoint, and 5G-AKA. Every SQN is issued by the AuC's own shard, and a
+//! vector carrying it leaves the server only once a durable SQN lease
+//! covers it (decision 0007), so no crash ever reissues one.
 
 use std::cell::RefCell;
 use std::sync::Arc;
