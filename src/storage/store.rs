@@ -817,12 +817,6 @@ impl ShardStore {
         self.durable(pending.map(|lsn| self.wait_durable(lsn)))
     }
 
-    /// Whether the newest value of (table, key) is durable (a crash now
-    /// would keep it).
-    pub fn is_durable(&self, table: TableId, key: &[u8]) -> bool {
-        self.pending_lsn(table, key).is_none()
-    }
-
     /// The LSN of the newest change to (table, key), if it is not durable
     /// yet: in the overlay, else in a running compaction's frozen changes.
     fn pending_lsn(&self, table: TableId, key: &[u8]) -> Option<u64> {
@@ -1786,6 +1780,48 @@ mod tests {
             assert_eq!(h.store.read(1, &key, |v| v.map(<[u8]>::len)), Some(40));
             assert_eq!(h.store.read(2, &key, |v| v.map(<[u8]>::len)), Some(4));
         }
+        h.close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// An unlogged put is read back at once and waits for the key's
+    /// logged change; a restart keeps the logged value only, unless a
+    /// compaction took the unlogged one into its snapshot first.
+    #[test]
+    fn an_unlogged_put_waits_for_the_logged_change_and_a_restart_drops_it() {
+        let dir = temp("unlogged");
+        let mut h = open(&dir, 1 << 30);
+        let put = |key: &[u8], value: &[u8]| Op::Put {
+            table: 1,
+            key: key.to_vec(),
+            value: value.to_vec(),
+        };
+        // Logged, not yet synced: the unlogged put waits for it.
+        let logged = h.store.begin_commit(&[put(b"a", b"logged")]).unwrap();
+        let mut unlogged = Box::pin(h.store.put_unlogged(1, b"a", b"unlogged".to_vec()));
+        assert_eq!(h.get(b"a").as_deref(), Some(&b"unlogged"[..]));
+        let waker = futures_task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(unlogged.as_mut().poll(&mut cx).is_pending());
+        h.pool.run_until(logged).unwrap();
+        h.pool.run_until(unlogged).unwrap();
+        // With the logged change durable, the next one resolves at once,
+        // and so does one for a key never logged.
+        let mut again = Box::pin(h.store.put_unlogged(1, b"a", b"unlogged 2".to_vec()));
+        assert!(again.as_mut().poll(&mut cx).is_ready());
+        let mut fresh = Box::pin(h.store.put_unlogged(1, b"b", b"only here".to_vec()));
+        assert!(fresh.as_mut().poll(&mut cx).is_ready());
+        h.close();
+        let mut h = open(&dir, 1 << 30);
+        assert_eq!(h.get(b"a").as_deref(), Some(&b"logged"[..]));
+        assert_eq!(h.get(b"b"), None);
+        // A compaction keeps what the core holds, logged or not.
+        let _ = h.store.put_unlogged(1, b"a", b"unlogged 3".to_vec());
+        h.store.start_compaction();
+        h.wait_compaction();
+        h.close();
+        let h = open(&dir, 1 << 30);
+        assert_eq!(h.get(b"a").as_deref(), Some(&b"unlogged 3"[..]));
         h.close();
         let _ = std::fs::remove_dir_all(dir);
     }
