@@ -1816,7 +1816,8 @@ mod tests {
         assert_eq!(h.get(b"a").as_deref(), Some(&b"logged"[..]));
         assert_eq!(h.get(b"b"), None);
         // A compaction keeps what the core holds, logged or not.
-        let _ = h.store.put_unlogged(1, b"a", b"unlogged 3".to_vec());
+        let done = h.store.put_unlogged(1, b"a", b"unlogged 3".to_vec());
+        h.pool.run_until(done).unwrap();
         h.store.start_compaction();
         h.wait_compaction();
         h.close();
