@@ -210,13 +210,16 @@ mod tests {
         assert_eq!(v, vec![10 << 5]);
     }
 
+    /// The default scheme, Annex C without IND, and PyHSS's counting.
+    const SCHEMES: [SqnScheme; 3] = [
+        SqnScheme::AnnexC { ind_bits: 5 },
+        SqnScheme::AnnexC { ind_bits: 0 },
+        SqnScheme::Fixed { increment: 100 },
+    ];
+
     #[test]
     fn sqns_strictly_increase_across_requests() {
-        for s in [
-            SqnScheme::AnnexC { ind_bits: 5 },
-            SqnScheme::AnnexC { ind_bits: 0 },
-            SqnScheme::Fixed { increment: 100 },
-        ] {
+        for s in SCHEMES {
             let mut last = 0;
             let mut prev = None;
             for n in [1, 3, 1, 5, 2] {
@@ -258,11 +261,7 @@ mod tests {
 
     #[test]
     fn a_lease_covers_exactly_its_vectors() {
-        for s in [
-            SqnScheme::AnnexC { ind_bits: 5 },
-            SqnScheme::AnnexC { ind_bits: 0 },
-            SqnScheme::Fixed { increment: 100 },
-        ] {
+        for s in SCHEMES {
             for last in [0, 31, 32 << 5 | 31, 123_456_789] {
                 for n in [1, 2, 32, 1000] {
                     let end = s.lease_end(last, n);
