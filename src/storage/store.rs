@@ -111,6 +111,11 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// Heap and table overhead of an overlay entry beyond its key and value
+/// (two boxes, the slot, the hash table's share): an estimate for the
+/// compaction trigger.
+const SLOT_OVERHEAD_BYTES: usize = 64;
+
 /// One overlay entry: the value (None: deleted) and the commit that set it.
 #[derive(Debug, Clone)]
 struct Slot {
@@ -307,6 +312,10 @@ pub struct ShardStore {
     /// Generation of the active log.
     generation: Cell<u64>,
     wal_bytes: Cell<u64>,
+    /// Memory that unlogged puts added to the overlay (new keys) since the
+    /// last compaction: it counts toward the compaction threshold like
+    /// the log, so the overlay stays bounded without log growth.
+    unlogged_bytes: Cell<u64>,
     progress: Rc<Progress>,
     /// Records committed this tick, handed to the I/O thread as one
     /// message by the pump (after every task already ready on the core).
@@ -671,6 +680,7 @@ impl ShardStore {
             next_lsn: Cell::new(1),
             generation: Cell::new(rec.generation),
             wal_bytes: Cell::new(rec.wal_len.max(WAL_HEADER_BYTES as u64)),
+            unlogged_bytes: Cell::new(0),
             progress: Rc::new(Progress::default()),
             pending: RefCell::new(Vec::with_capacity(64 * 1024)),
             pending_lsn: Cell::new(0),
@@ -806,15 +816,37 @@ impl ShardStore {
     /// newest logged change is durable.
     pub fn put_unlogged(&self, table: TableId, key: &[u8], value: Vec<u8>) -> Durable {
         let pending = self.pending_lsn(table, key);
-        let op = Op::Put {
-            table,
-            key: key.to_vec(),
-            value,
+        let added = {
+            let mut overlay = self.overlay.borrow_mut();
+            let new_key = overlay.get(table, key).is_none();
+            let added = if new_key {
+                (key.len() + value.len() + SLOT_OVERHEAD_BYTES) as u64
+            } else {
+                0
+            };
+            let op = Op::Put {
+                table,
+                key: key.to_vec(),
+                value,
+            };
+            // The slot keeps the LSN of the logged change, so durability
+            // checks on the key still see it.
+            overlay.apply(&op, pending.unwrap_or(0));
+            added
         };
-        // The slot keeps the LSN of the logged change, so durability
-        // checks on the key still see it.
-        self.overlay.borrow_mut().apply(&op, pending.unwrap_or(0));
+        if added > 0 {
+            self.unlogged_bytes.set(self.unlogged_bytes.get() + added);
+            self.compact_if_due();
+        }
         self.durable(pending.map(|lsn| self.wait_durable(lsn)))
+    }
+
+    /// Starts a compaction once the log, plus what unlogged puts added to
+    /// the overlay, passes `compact_wal_bytes`.
+    fn compact_if_due(&self) {
+        if self.wal_bytes.get() + self.unlogged_bytes.get() >= self.options.compact_wal_bytes {
+            self.start_compaction();
+        }
     }
 
     /// The LSN of the newest change to (table, key), if it is not durable
@@ -861,9 +893,7 @@ impl ShardStore {
             }
         }
         self.wal_bytes.set(self.wal_bytes.get() + record_len as u64);
-        if self.wal_bytes.get() >= self.options.compact_wal_bytes {
-            self.start_compaction();
-        }
+        self.compact_if_due();
         Ok(self.wait_durable(lsn))
     }
 
@@ -964,6 +994,7 @@ impl ShardStore {
         }
         self.generation.set(generation + 1);
         self.wal_bytes.set(WAL_HEADER_BYTES as u64);
+        self.unlogged_bytes.set(0);
         *self.compaction.borrow_mut() = Some(Compaction {
             frozen: frozen.clone(),
         });
@@ -1823,6 +1854,21 @@ mod tests {
         h.close();
         let h = open(&dir, 1 << 30);
         assert_eq!(h.get(b"a").as_deref(), Some(&b"unlogged 3"[..]));
+        h.close();
+        // Unlogged puts of new keys count toward the compaction threshold
+        // (the overlay stays bounded); rewriting one key does not.
+        let mut h = open(&dir, 8192);
+        for i in 0..2000u32 {
+            let done = h.store.put_unlogged(1, b"a", i.to_le_bytes().to_vec());
+            h.pool.run_until(done).unwrap();
+        }
+        assert!(!h.store.compacting() && h.store.overlay_len() == 1);
+        for i in 0..200u32 {
+            let done = h.store.put_unlogged(2, &i.to_le_bytes(), vec![1; 40]);
+            h.pool.run_until(done).unwrap();
+        }
+        h.wait_compaction();
+        assert!(h.store.overlay_len() < 200, "{}", h.store.overlay_len());
         h.close();
         let _ = std::fs::remove_dir_all(dir);
     }
