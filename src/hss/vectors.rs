@@ -113,6 +113,14 @@ async fn issue_here(
         .issue(auc.sqn, n, lease, epoch())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     auc.sqn = issued.state;
+    {
+        let mut metrics = core.metrics.borrow_mut();
+        if issued.new_lease {
+            metrics.sqn_leases_taken += 1;
+        } else {
+            metrics.sqn_under_lease += 1;
+        }
+    }
     // A new lease is logged and waited for. Under the standing lease the
     // record is kept on this core only: the vectors wait just until the
     // lease itself is durable (at once, unless it was taken moments ago).

@@ -183,5 +183,21 @@ fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
     );
     let _ = writeln!(s, "# TYPE authplane_mesh_hops_total counter");
     let _ = writeln!(s, "authplane_mesh_hops_total {}", m.mesh_hops);
+    for (name, help, value) in [
+        (
+            "authplane_sqn_leases_taken_total",
+            "Vector requests that took a new SQN lease and waited for its sync.",
+            m.sqn_leases_taken,
+        ),
+        (
+            "authplane_sqn_under_lease_total",
+            "Vector requests served under a standing SQN lease, without a sync.",
+            m.sqn_under_lease,
+        ),
+    ] {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} counter");
+        let _ = writeln!(s, "{name} {value}");
+    }
     s
 }

@@ -26,6 +26,10 @@ pub struct CoreMetrics {
     pub connections_open: u64,
     /// Requests this core sent to another core's shard.
     pub mesh_hops: u64,
+    /// Vector requests that took a new SQN lease (and waited for its sync).
+    pub sqn_leases_taken: u64,
+    /// Vector requests served under a standing SQN lease.
+    pub sqn_under_lease: u64,
 }
 
 impl CoreMetrics {
@@ -82,6 +86,8 @@ impl CoreMetrics {
         self.connections_refused += other.connections_refused;
         self.connections_open += other.connections_open;
         self.mesh_hops += other.mesh_hops;
+        self.sqn_leases_taken += other.sqn_leases_taken;
+        self.sqn_under_lease += other.sqn_under_lease;
     }
 }
 
@@ -104,10 +110,13 @@ mod tests {
         b.record(0, 404, 5_000);
         b.record(99, 404, 10);
         b.mesh_hops = 3;
+        b.sqn_leases_taken = 2;
+        a.sqn_under_lease = 5;
         a.merge(&b);
         assert_eq!(a.routes[0].statuses, vec![(200, 3), (404, 1)]);
         assert_eq!(a.routes[0].latency.as_ref().unwrap().len(), 4);
         assert_eq!(a.routes[2].statuses, vec![(404, 1)]);
         assert_eq!(a.mesh_hops, 3);
+        assert_eq!((a.sqn_leases_taken, a.sqn_under_lease), (2, 5));
     }
 }

@@ -315,6 +315,8 @@ fn a_restart_resumes_just_above_the_sqn_lease() {
         s.get(&format!("/auc/imsi/{imsi}")).json()["sqn"],
         3 * 32 + 3
     );
+    assert_eq!(s.metric("authplane_sqn_leases_taken_total"), 1.0);
+    assert_eq!(s.metric("authplane_sqn_under_lease_total"), 2.0);
     let dir = s.kill();
     // A new process resumes above the lease's end, SEQ 9, and shows it.
     let mut s = Server::start_in(dir, &[], &env);
