@@ -138,6 +138,10 @@ impl Overlay {
         self.table(t)?.get(key)
     }
 
+    fn get_mut(&mut self, t: TableId, key: &[u8]) -> Option<&mut Slot> {
+        self.tables.get_mut(usize::from(t))?.get_mut(key)
+    }
+
     fn apply(&mut self, op: &Op, lsn: u64) {
         let t = usize::from(op.table());
         if self.tables.len() <= t {
@@ -815,29 +819,29 @@ impl ShardStore {
     /// SQN under its durable lease. The future resolves when the key's
     /// newest logged change is durable.
     pub fn put_unlogged(&self, table: TableId, key: &[u8], value: Vec<u8>) -> Durable {
-        let pending = self.pending_lsn(table, key);
-        let added = {
-            let mut overlay = self.overlay.borrow_mut();
-            let new_key = overlay.get(table, key).is_none();
-            let added = if new_key {
-                (key.len() + value.len() + SLOT_OVERHEAD_BYTES) as u64
-            } else {
-                0
-            };
-            let op = Op::Put {
-                table,
-                key: key.to_vec(),
-                value,
-            };
-            // The slot keeps the LSN of the logged change, so durability
-            // checks on the key still see it.
-            overlay.apply(&op, pending.unwrap_or(0));
-            added
-        };
-        if added > 0 {
-            self.unlogged_bytes.set(self.unlogged_bytes.get() + added);
-            self.compact_if_due();
+        // The common case, a key already in the overlay: its value is
+        // replaced in place (one lookup, no new key), and the slot keeps
+        // the LSN of its logged change, so durability checks still see it.
+        let mut overlay = self.overlay.borrow_mut();
+        if let Some(slot) = overlay.get_mut(table, key) {
+            slot.value = Some(value.into_boxed_slice());
+            let pending = Some(slot.lsn).filter(|&l| l > self.progress.durable.get());
+            drop(overlay);
+            return self.durable(pending.map(|lsn| self.wait_durable(lsn)));
         }
+        drop(overlay);
+        // A new key in the overlay (its logged change, if any, is in a
+        // running compaction's frozen changes or in the snapshot).
+        let pending = self.pending_lsn(table, key);
+        let added = (key.len() + value.len() + SLOT_OVERHEAD_BYTES) as u64;
+        let op = Op::Put {
+            table,
+            key: key.to_vec(),
+            value,
+        };
+        self.overlay.borrow_mut().apply(&op, pending.unwrap_or(0));
+        self.unlogged_bytes.set(self.unlogged_bytes.get() + added);
+        self.compact_if_due();
         self.durable(pending.map(|lsn| self.wait_durable(lsn)))
     }
 
