@@ -85,7 +85,9 @@ impl Kek {
     pub fn unwrap(&self, wrapped: &[u8; 24]) -> Result<Zeroizing<[u8; 16]>, KeyError> {
         let mut out = Zeroizing::new([0u8; 16]);
         match &self.inner {
+            // ok-panic: RFC 3394 key unwrap (aes-kw), which returns a Result.
             Inner::Aes128(k) => k.unwrap(wrapped, out.as_mut_slice()),
+            // ok-panic: RFC 3394 key unwrap (aes-kw), which returns a Result.
             Inner::Aes256(k) => k.unwrap(wrapped, out.as_mut_slice()),
         }
         .map_err(|_| KeyError::Integrity)?;
@@ -137,6 +139,7 @@ impl KeyMaterial {
                 if k.fingerprint() != *fp {
                     return Err(KeyError::WrongKek(u32::from_be_bytes(*fp)));
                 }
+                // ok-panic: Kek::unwrap (RFC 3394), which returns a Result.
                 k.unwrap(bytes)
             }
         }
