@@ -112,7 +112,27 @@ fn metrics<'a>(
     })
 }
 
+/// Upper bounds (seconds) of the executor-lag buckets.
+const LAG_BUCKETS_S: [f64; 8] = [0.0015, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1];
+
 const QUANTILES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99"), (0.999, "0.999")];
+
+/// The quantiles, maximum and count of a nanosecond histogram, in seconds,
+/// as a summary `name` with `labels` (`key="value",...`, or empty).
+fn summary(s: &mut String, name: &str, labels: &str, h: &hdrhistogram::Histogram<u64>) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (q, quantile) in QUANTILES {
+        let v = h.value_at_quantile(q) as f64 / 1e9;
+        let _ = writeln!(s, "{name}{{{labels}{sep}quantile=\"{quantile}\"}} {v:.9}");
+    }
+    let braced = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(s, "{name}_max{braced} {:.9}", h.max() as f64 / 1e9);
+    let _ = writeln!(s, "{name}_count{braced} {}", h.len());
+}
 
 fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
     let mut s = String::with_capacity(4096);
@@ -141,21 +161,8 @@ fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
     let _ = writeln!(s, "# TYPE authplane_request_duration_seconds summary");
     for (i, r) in m.routes.iter().enumerate() {
         let Some(h) = &r.latency else { continue };
-        let route = label(i);
-        for (q, name) in QUANTILES {
-            let v = h.value_at_quantile(q) as f64 / 1e9;
-            let _ = writeln!(s, "authplane_request_duration_seconds{{route=\"{route}\",quantile=\"{name}\"}} {v:.9}");
-        }
-        let _ = writeln!(
-            s,
-            "authplane_request_duration_seconds_max{{route=\"{route}\"}} {:.9}",
-            h.max() as f64 / 1e9
-        );
-        let _ = writeln!(
-            s,
-            "authplane_request_duration_seconds_count{{route=\"{route}\"}} {}",
-            h.len()
-        );
+        let route = format!("route=\"{}\"", label(i));
+        summary(&mut s, "authplane_request_duration_seconds", &route, h);
     }
     let _ = writeln!(
         s,
@@ -183,6 +190,22 @@ fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
     );
     let _ = writeln!(s, "# TYPE authplane_mesh_hops_total counter");
     let _ = writeln!(s, "authplane_mesh_hops_total {}", m.mesh_hops);
+    if let Some(h) = &m.executor_lag {
+        let name = "authplane_executor_lag_seconds";
+        let _ = writeln!(s, "# HELP {name} How late each core's executor ran a timer due every millisecond (the timer's own 1 ms slots included): time spent in one task, or the core not running at all.");
+        let _ = writeln!(s, "# TYPE {name} histogram");
+        for le in LAG_BUCKETS_S {
+            // Counted to the histogram's 3 significant digits.
+            let n = h.count_between(0, (le * 1e9) as u64);
+            let _ = writeln!(s, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {}", h.len());
+        let _ = writeln!(s, "{name}_sum {:.9}", h.mean() * h.len() as f64 / 1e9);
+        let _ = writeln!(s, "{name}_count {}", h.len());
+        let _ = writeln!(s, "# HELP {name}_max The longest executor lag since start.");
+        let _ = writeln!(s, "# TYPE {name}_max gauge");
+        let _ = writeln!(s, "{name}_max {:.9}", h.max() as f64 / 1e9);
+    }
     for (name, help, value) in [
         (
             "authplane_sqn_leases_taken_total",

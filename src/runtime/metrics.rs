@@ -30,7 +30,13 @@ pub struct CoreMetrics {
     pub sqn_leases_taken: u64,
     /// Vector requests served under a standing SQN lease.
     pub sqn_under_lease: u64,
+    /// How late the core's executor ran a timer due every
+    /// [`LAG_PROBE`] (ns): time it spent on one task, or not running at all.
+    pub executor_lag: Option<Histogram<u64>>,
 }
+
+/// The executor-lag probe's period.
+pub const LAG_PROBE: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl CoreMetrics {
     /// Statistics for `routes` routes (and one slot for unmatched requests).
@@ -51,12 +57,12 @@ impl CoreMetrics {
             Some((_, n)) => *n += 1,
             None => stats.statuses.push((status, 1)),
         }
-        if stats.latency.is_none() {
-            stats.latency = new_histogram();
-        }
-        if let Some(hist) = &mut stats.latency {
-            hist.saturating_record(latency_ns.clamp(1, MAX_LATENCY_NS));
-        }
+        record_into(&mut stats.latency, latency_ns);
+    }
+
+    /// Records one executor-lag probe.
+    pub fn record_lag(&mut self, lag_ns: u64) {
+        record_into(&mut self.executor_lag, lag_ns);
     }
 
     /// Adds another core's statistics into these.
@@ -72,22 +78,37 @@ impl CoreMetrics {
                     None => mine.statuses.push((status, n)),
                 }
             }
-            if let Some(h) = &theirs.latency {
-                match &mut mine.latency {
-                    // Same bounds on both sides: adding cannot fail.
-                    Some(dst) => {
-                        let _ = dst.add(h);
-                    }
-                    None => mine.latency = Some(h.clone()),
-                }
-            }
+            add_histogram(&mut mine.latency, &theirs.latency);
         }
+        add_histogram(&mut self.executor_lag, &other.executor_lag);
         self.connections_accepted += other.connections_accepted;
         self.connections_refused += other.connections_refused;
         self.connections_open += other.connections_open;
         self.mesh_hops += other.mesh_hops;
         self.sqn_leases_taken += other.sqn_leases_taken;
         self.sqn_under_lease += other.sqn_under_lease;
+    }
+}
+
+/// Records `ns` in `hist`, created at the first value.
+fn record_into(hist: &mut Option<Histogram<u64>>, ns: u64) {
+    if hist.is_none() {
+        *hist = new_histogram();
+    }
+    if let Some(h) = hist {
+        h.saturating_record(ns.clamp(1, MAX_LATENCY_NS));
+    }
+}
+
+fn add_histogram(mine: &mut Option<Histogram<u64>>, theirs: &Option<Histogram<u64>>) {
+    if let Some(h) = theirs {
+        match mine {
+            // Same bounds on both sides: adding cannot fail.
+            Some(dst) => {
+                let _ = dst.add(h);
+            }
+            None => *mine = Some(h.clone()),
+        }
     }
 }
 
@@ -112,7 +133,12 @@ mod tests {
         b.mesh_hops = 3;
         b.sqn_leases_taken = 2;
         a.sqn_under_lease = 5;
+        a.record_lag(5_000);
+        b.record_lag(2_000_000);
         a.merge(&b);
+        let lag = a.executor_lag.as_ref().unwrap();
+        assert_eq!(lag.len(), 2);
+        assert!(lag.max() >= 1_999_000, "{}", lag.max());
         assert_eq!(a.routes[0].statuses, vec![(200, 3), (404, 1)]);
         assert_eq!(a.routes[0].latency.as_ref().unwrap().len(), 4);
         assert_eq!(a.routes[2].statuses, vec![(404, 1)]);

@@ -556,6 +556,8 @@ async fn core_main<A, F>(
         });
     }
     let app = Rc::new(make_app(core.clone()));
+    let lag_probe = monoio::spawn(probe_lag(core.clone()));
+    core.on_stop("lag probe", move || lag_probe);
     let _ = started.send(Ok(core.shard.0));
     let settings = Rc::new(settings);
 
@@ -617,6 +619,24 @@ async fn core_main<A, F>(
     inbox.close();
     inbox_task.await;
     CURRENT_CORE.with(|c| *c.borrow_mut() = None);
+}
+
+/// Measures the executor's lag: a timer due every [`metrics::LAG_PROBE`]
+/// and how late it ran. Whatever holds the core up (a long task, a blocking
+/// call, the machine not running the thread) delays every request on it by
+/// as much, so the lag bounds what any request's latency can be.
+async fn probe_lag(core: Rc<Core>) {
+    loop {
+        let due = clock::now() + metrics::LAG_PROBE;
+        monoio::select! {
+            _ = monoio::time::sleep(metrics::LAG_PROBE) => {}
+            _ = core.shutdown.wait() => return,
+        }
+        let lag = clock::now().saturating_duration_since(due);
+        core.metrics
+            .borrow_mut()
+            .record_lag(u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX));
+    }
 }
 
 /// Awaits `f` for at most `limit` on this core's timer (None: time ran out).

@@ -95,3 +95,41 @@ fn metrics_merge_every_core() {
     // 50 connections plus this scrape were accepted, over both cores.
     assert!(count("authplane_connections_accepted_total") >= 51.0);
 }
+
+#[test]
+fn executor_lag_shows_a_stopped_server() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The process does not run for 400 ms, as when a hypervisor deschedules
+    // its vCPU: every core's next probe is late by about that much.
+    s.signal("STOP");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    s.signal("CONT");
+    let text = s.get("/metrics").text();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    let count = value("authplane_executor_lag_seconds_count");
+    assert!(count >= 2.0, "{text}");
+    assert_eq!(
+        value("authplane_executor_lag_seconds_bucket{le=\"+Inf\"}"),
+        count
+    );
+    // Buckets are cumulative.
+    let mut last = 0.0;
+    for le in [
+        "0.0015", "0.002", "0.003", "0.005", "0.01", "0.02", "0.05", "0.1",
+    ] {
+        let n = value(&format!(
+            "authplane_executor_lag_seconds_bucket{{le=\"{le}\"}}"
+        ));
+        assert!(n >= last, "le {le}: {n} < {last}");
+        last = n;
+    }
+    // Both cores' probes came late by the stop, beyond the last bucket.
+    assert!(count - last >= 2.0, "{text}");
+    assert!(value("authplane_executor_lag_seconds_max") >= 0.3, "{text}");
+    assert!(value("authplane_executor_lag_seconds_sum") >= 0.6, "{text}");
+}
