@@ -9,8 +9,10 @@
 //! wrk2). When the answer came in time, the connection waits for the send
 //! clock's next tick (every [`SEND_TICK`], see [`SendClock`]) and latency is
 //! measured from the actual send, so the tick's slack is not charged to the
-//! server. Closed loop: each connection sends its next request when the
-//! answer arrives.
+//! server. How late the send clock's ticks ran is reported with the run: it
+//! is how long the generator itself was held up (by its own work, or by the
+//! machine not running it). Closed loop: each connection sends its next
+//! request when the answer arrives.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -70,21 +72,25 @@ pub struct Stats {
     pub errors: BTreeMap<&'static str, u64>,
     /// Seconds over which `ok` and `errors` were counted.
     pub measured_secs: f64,
+    /// Open loop: how late each tick of the send clock ran (µs), the
+    /// generator's own hold-ups. Empty in a closed loop.
+    pub clock_late_us: Histogram<u64>,
 }
 
 impl Stats {
     fn new() -> Stats {
         Stats {
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram())),
+            latency_us: new_histogram(),
             ok: 0,
             errors: BTreeMap::new(),
             measured_secs: 0.0,
+            clock_late_us: new_histogram(),
         }
     }
 
     fn merge(&mut self, other: &Stats) {
         let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.clock_late_us.add(&other.clock_late_us);
         self.ok += other.ok;
         for (k, v) in &other.errors {
             *self.errors.entry(k).or_default() += v;
@@ -100,6 +106,17 @@ impl Stats {
     pub fn throughput(&self) -> f64 {
         (self.ok + self.error_count()) as f64 / self.measured_secs.max(1e-9)
     }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+        .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_histogram()))
+}
+
+/// Records `us` (clamped to the histogram's range).
+fn record_us(h: &mut Histogram<u64>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    h.saturating_record(us.clamp(1, MAX_LATENCY_US));
 }
 
 fn unreachable_histogram() -> Histogram<u64> {
@@ -162,6 +179,9 @@ async fn thread_main(plan: Plan, conns: Vec<usize>, start: Instant) -> Stats {
     for t in tasks {
         stats.merge(&t.await);
     }
+    if let Some(c) = clock {
+        let _ = stats.clock_late_us.add(&*c.late_us.borrow());
+    }
     stats
 }
 
@@ -185,6 +205,10 @@ struct SendClock {
     waiting: RefCell<Vec<(Instant, Waker)>>,
     /// False once the timerfd failed: connections then use monoio's timers.
     running: std::cell::Cell<bool>,
+    /// The first tick; the others follow every [`SEND_TICK`].
+    first: Instant,
+    /// How late each tick was seen (µs).
+    late_us: RefCell<Histogram<u64>>,
 }
 
 impl SendClock {
@@ -213,19 +237,32 @@ impl SendClock {
             it_value: timespec(first),
         };
         timerfd_settime(&fd, TimerfdTimerFlags::empty(), &value).ok()?;
+        let first = clock::now() + first;
         let file = monoio::fs::File::from_std(std::fs::File::from(fd)).ok()?;
         let clock = Rc::new(SendClock {
             waiting: RefCell::new(Vec::new()),
             running: std::cell::Cell::new(true),
+            first,
+            late_us: RefCell::new(new_histogram()),
         });
         let ticks = clock.clone();
         // Runs until the thread's connections are done (the runtime then
         // drops it).
         monoio::spawn(async move {
             let mut buf = Vec::with_capacity(8);
+            // Expirations before this read (a read returns how many came
+            // since the last one).
+            let mut fired: u32 = 0;
             loop {
                 let (res, back) = file.read_at(buf, 0).await;
                 buf = back;
+                // Lateness runs from the earliest expiration this read
+                // collects: a hold-up of 4 ms is 4 ms late, not the 0.5 ms
+                // since the last of the ticks missed during it.
+                let due = ticks.first + SEND_TICK * fired;
+                if let Some(n) = buf.first_chunk::<8>().map(|b| u64::from_ne_bytes(*b)) {
+                    fired = fired.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+                }
                 buf.clear();
                 if res.is_err() {
                     // Wake everyone; they fall back to monoio's timers.
@@ -236,6 +273,10 @@ impl SendClock {
                     return;
                 }
                 let now = clock::now();
+                record_us(
+                    &mut ticks.late_us.borrow_mut(),
+                    now.saturating_duration_since(due),
+                );
                 // A wake only queues the task (nothing runs inside the
                 // borrow), so the due ones are woken as they are dropped.
                 ticks.waiting.borrow_mut().retain(|(at, w)| {
@@ -355,12 +396,10 @@ async fn pipelined(
         match outcome {
             Ok((status, body)) => {
                 if counted {
-                    let us =
-                        u64::try_from(clock::now().saturating_duration_since(sent_at).as_micros())
-                            .unwrap_or(u64::MAX);
-                    stats
-                        .latency_us
-                        .saturating_record(us.clamp(1, MAX_LATENCY_US));
+                    record_us(
+                        &mut stats.latency_us,
+                        clock::now().saturating_duration_since(sent_at),
+                    );
                     match plan.scenario.check(sent, status, &body) {
                         Ok(()) => stats.ok += 1,
                         Err(kind) => *stats.errors.entry(kind).or_default() += 1,
@@ -515,12 +554,10 @@ async fn connection(
         match outcome {
             Ok((status, body)) => {
                 if counted {
-                    let us =
-                        u64::try_from(done.saturating_duration_since(measured_from).as_micros())
-                            .unwrap_or(u64::MAX);
-                    stats
-                        .latency_us
-                        .saturating_record(us.clamp(1, MAX_LATENCY_US));
+                    record_us(
+                        &mut stats.latency_us,
+                        done.saturating_duration_since(measured_from),
+                    );
                     match plan.scenario.check(sent, status, &body) {
                         Ok(()) => stats.ok += 1,
                         Err(kind) => *stats.errors.entry(kind).or_default() += 1,

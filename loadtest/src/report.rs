@@ -21,6 +21,21 @@ pub struct Summary {
     pub errors_by_kind: std::collections::BTreeMap<String, u64>,
     pub throughput_per_s: f64,
     pub latency_us: Latency,
+    /// Open loop: how late the generator's send clock ticked (its own
+    /// hold-ups: a tick late by more than the latency target means the
+    /// generator, not the server, delayed requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generator_late_us: Option<Late>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Late {
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+    /// Ticks late by more than 1 ms.
+    pub over_1ms: u64,
+    pub ticks: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +73,16 @@ pub fn summarize(stats: &Stats, scenario: &str, mode: &str) -> Summary {
             mean: h.mean(),
             count: h.len(),
         },
+        generator_late_us: (!stats.clock_late_us.is_empty()).then(|| {
+            let c = &stats.clock_late_us;
+            Late {
+                p99: c.value_at_percentile(99.0),
+                p99_9: c.value_at_percentile(99.9),
+                max: c.max(),
+                over_1ms: c.count_between(1001, u64::MAX),
+                ticks: c.len(),
+            }
+        }),
     }
 }
 
@@ -88,6 +113,17 @@ pub fn table(s: &Summary) -> String {
         ms(l.p99_9),
         ms(l.max)
     );
+    if let Some(g) = &s.generator_late_us {
+        let _ = writeln!(
+            out,
+            "  generator  send clock late p99 {}  p99.9 {}  max {}  ({} of {} ticks over 1 ms)",
+            ms(g.p99),
+            ms(g.p99_9),
+            ms(g.max),
+            g.over_1ms,
+            g.ticks
+        );
+    }
     out
 }
 

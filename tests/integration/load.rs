@@ -45,6 +45,8 @@ fn every_built_scenario_runs_against_the_server_without_a_wrong_answer() {
     assert!(ping.ok > 100, "{ping:?}");
     assert_eq!(ping.error_count(), 0, "{:?}", ping.errors);
     consistent(&ping);
+    // A closed loop has no send clock to be late.
+    assert!(ping.clock_late_us.is_empty());
 
     let mut provision = plan(s.addr, Kind::HssProvision, Mode::Closed, 0.0);
     provision.requests = Some(500);
@@ -61,6 +63,13 @@ fn every_built_scenario_runs_against_the_server_without_a_wrong_answer() {
     // third, so the lower bound only tells a sending schedule from none.
     assert!((1000..=2200).contains(&aka.ok), "{}", aka.ok);
     consistent(&aka);
+    // The send clock ticked every 0.5 ms over the 1.2 s run, on both threads,
+    // and its lateness was recorded for each tick.
+    assert!(
+        aka.clock_late_us.len() >= 100,
+        "{}",
+        aka.clock_late_us.len()
+    );
 
     // Resync with AUTS built as a USIM would, Zipf-distributed subscribers,
     // one connection per request.
