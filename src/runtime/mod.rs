@@ -626,11 +626,13 @@ async fn core_main<A, F>(
 /// call, the machine not running the thread) delays every request on it by
 /// as much, so the lag bounds what any request's latency can be.
 async fn probe_lag(core: Rc<Core>) {
+    // One shutdown waiter for the probe's life, not one per probe.
+    let mut stop = std::pin::pin!(core.shutdown.wait());
     loop {
         let due = clock::now() + metrics::LAG_PROBE;
         monoio::select! {
             _ = monoio::time::sleep(metrics::LAG_PROBE) => {}
-            _ = core.shutdown.wait() => return,
+            _ = &mut stop => return,
         }
         let lag = clock::now().saturating_duration_since(due);
         core.metrics
