@@ -31,3 +31,4 @@ pub mod server;
 pub mod sim;
 pub mod stir;
 pub mod storage;
+pub mod table;

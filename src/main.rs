@@ -229,6 +229,11 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     let config = layers(o)?.build()?;
     init_logging(&config);
     let routes = Arc::new(server::routes(&config).context("building the routing table")?);
+    let tables = {
+        let mut t = authplane::table::Tables::default();
+        authplane::hss::declare(&mut t).context("declaring the tables")?;
+        Arc::new(t)
+    };
     tracing::info!(
         listen = %config.server.listen,
         cores = config.server.cores,
@@ -284,6 +289,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
                 core,
                 routes.clone(),
                 shared_config.clone(),
+                tables.clone(),
                 sim_for_cores.clone(),
             )
         },

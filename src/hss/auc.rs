@@ -1,25 +1,29 @@
 //! AuC records (a SIM's keys and SQN) and PyHSS's `/auc` provisioning
 //! endpoints.
 //!
-//! An AuC lives on a shard named by its id (`auc_id % shards`); one
-//! created with an IMSI lives on the IMSI's shard, so vector requests for
-//! it need no hop. IMSI and ICCID find it through unique indexes.
+//! A declared table: an AuC lives on a shard named by its id
+//! (`auc_id % shards`); one created with an IMSI lives on the IMSI's shard,
+//! so a vector request for it reaches one core once. IMSI and ICCID find
+//! it through unique indexes. What is its own: the binary record, keys
+//! sealed under the KEK, the SQN that a PATCH only moves forward, and the
+//! redacted answer.
 
 use std::borrow::Cow;
 
-use super::index::{self, owner_of};
-use super::{check_provisioning, tables, Deleted};
+use std::sync::Arc;
+
+use super::tables;
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::{hex_exact, Iccid, Imsi};
 use crate::domain::keywrap::{Kek, KeyMaterial};
 use crate::domain::router::Params;
-use crate::domain::shard::shard_of;
 use crate::domain::sqn::SqnState;
-use crate::runtime::{clock, Core, LocalBoxFuture};
-use crate::server::{json_body, mesh_error, store_error, Ctx, Reply};
+use crate::runtime::{Core, LocalBoxFuture};
+use crate::server::crud::{self, id_param, Deleted};
+use crate::server::{Ctx, Reply};
 use crate::storage::record::{FieldWriter, Fields, Record, RecordError};
-use crate::storage::Op;
+use crate::table::{self, Body, Home, Placement, Row, TableDef, TableError, Unique};
 use serde::{Deserialize, Serialize};
 
 /// Largest SQN (48 bits).
@@ -245,8 +249,8 @@ impl AucBody<'_> {
 
     /// Applies the body to `auc` (a new one for PUT), validating each field;
     /// keys are sealed under `kek`.
-    fn apply(&self, auc: &mut Auc, now: u64, kek: Option<&Kek>) -> Result<(), ApiError> {
-        let bad = |e: crate::domain::ids::InvalidId| ApiError::bad_request(e.to_string());
+    fn apply(&self, auc: &mut Auc, kek: Option<&Kek>) -> Result<(), TableError> {
+        let bad = |e: crate::domain::ids::InvalidId| TableError::field(e.field, e.problem);
         if let Some(ki) = &self.ki {
             let k = zeroize::Zeroizing::new(hex_exact::<16>("ki", ki).map_err(bad)?);
             auc.ki = KeyMaterial::seal(&k, kek);
@@ -258,11 +262,13 @@ impl AucBody<'_> {
         if let Some(amf) = &self.amf {
             auc.amf = hex_exact::<2>("amf", amf).map_err(bad)?;
         }
+        // The SQN only moves forward: a body never lowers what was issued.
         if let Some(sqn) = self.sqn {
             if sqn > MAX_SQN {
-                return Err(ApiError::bad_request("sqn: must be below 2^48"));
+                return Err(TableError::field("sqn", "must be below 2^48"));
             }
-            auc.sqn = SqnState::at(sqn);
+            auc.sqn.last = auc.sqn.last.max(sqn);
+            auc.sqn.leased = auc.sqn.leased.max(auc.sqn.last);
         }
         if let Some(imsi) = &self.imsi {
             auc.imsi = match imsi {
@@ -280,10 +286,10 @@ impl AucBody<'_> {
                         Some(Iccid::parse(s).map_err(bad)?.as_str().to_owned())
                     }
                     Some(s) if s.len() > 256 => {
-                        return Err(ApiError::bad_request(format!(
-                            "{}: longer than 256 characters",
-                            TEXT_FIELDS[i].0
-                        )))
+                        return Err(TableError::field(
+                            TEXT_FIELDS[i].0,
+                            "longer than 256 characters",
+                        ))
                     }
                     Some(s) => Some(s.to_string()),
                     None => None,
@@ -291,7 +297,6 @@ impl AucBody<'_> {
             }
         }
         let _ = (&self.auc_id, &self.last_modified);
-        auc.last_modified = now;
         Ok(())
     }
 }
@@ -341,110 +346,83 @@ impl Serialize for AucView<'_> {
     }
 }
 
-/// Reads AuC `id` on its own core (durable values only).
-pub async fn load_here(core: &Core, id: u64) -> Result<Option<Auc>, ApiError> {
-    let bytes = core
-        .store
-        .read_durable(tables::AUC, &id.to_be_bytes(), |v| v.map(<[u8]>::to_vec))
-        .await
-        .map_err(store_error)?;
-    bytes
-        .map(|b| {
-            Auc::from_bytes(&b).map_err(|e| {
-                tracing::error!(auc_id = id, error = %e, "damaged AuC record");
-                ApiError::Internal("damaged record".into())
-            })
+static AUC: TableDef = TableDef {
+    name: "auc",
+    noun: "AuC",
+    id_field: "auc_id",
+    store: tables::AUC,
+    counter: tables::META_AUC_NEXT,
+};
+
+fn home(a: &Auc) -> Home {
+    a.imsi.clone().map_or(Home::Here, Home::Key)
+}
+
+impl Row for Auc {
+    const DEF: &'static TableDef = &AUC;
+    const PLACEMENT: Placement<Self> = Placement::Sharded(home);
+    const REQUIRED: &'static [&'static str] = &["ki", "opc", "amf"];
+    const UNIQUE: &'static [Unique<Self>] = &[
+        Unique {
+            field: "imsi",
+            store: tables::IMSI_INDEX,
+            key: |a| a.imsi.clone(),
+        },
+        Unique {
+            field: "iccid",
+            store: tables::ICCID_INDEX,
+            key: |a| a.iccid().map(str::to_owned),
+        },
+    ];
+    /// Keys are sealed under this KEK.
+    type Env = Option<Arc<Kek>>;
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
+    fn blank() -> Self {
+        Auc {
+            id: 0,
+            ki: KeyMaterial::seal(&[0; 16], None),
+            opc: KeyMaterial::seal(&[0; 16], None),
+            amf: [0; 2],
+            sqn: SqnState::at(0),
+            imsi: None,
+            esim: false,
+            text: Default::default(),
+            last_modified: 0,
+        }
+    }
+    fn apply(&mut self, body: &Body, kek: &Self::Env) -> Result<(), TableError> {
+        let parsed: AucBody<'_> = serde_path_to_error::deserialize(serde_json::Value::Object(
+            body.clone(),
+        ))
+        .map_err(|e| {
+            let field = e.path().to_string();
+            TableError::field(field, e.into_inner().to_string())
+        })?;
+        parsed.apply(self, kek.as_deref())
+    }
+    fn stamp(&mut self, now: u64) {
+        self.last_modified = now;
+    }
+    fn encode(&self) -> Result<Vec<u8>, TableError> {
+        Ok(self.to_bytes())
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, TableError> {
+        Auc::from_bytes(bytes).map_err(|e| {
+            tracing::error!(error = %e, "damaged AuC record");
+            TableError::Damaged("auc")
         })
-        .transpose()
+    }
 }
 
 /// Reads AuC `id` wherever it lives.
 pub async fn load(core: &Core, id: u64) -> Result<Option<Auc>, ApiError> {
-    core.on(owner_of(id, core.shards()), move |c| async move {
-        load_here(&c, id).await
-    })
-    .await
-    .map_err(mesh_error)?
-}
-
-/// Whether AuC `id` still carries `key` as its IMSI (the IMSI index's check).
-fn holds_imsi(core: &Core, id: u64, key: &[u8]) -> bool {
-    core.store.read(tables::AUC, &id.to_be_bytes(), |v| {
-        v.and_then(|b| Auc::from_bytes(b).ok())
-            .is_some_and(|a| a.imsi.as_deref().map(str::as_bytes) == Some(key))
-    })
-}
-
-fn holds_iccid(core: &Core, id: u64, key: &[u8]) -> bool {
-    core.store.read(tables::AUC, &id.to_be_bytes(), |v| {
-        v.and_then(|b| Auc::from_bytes(b).ok())
-            .is_some_and(|a| a.iccid().map(str::as_bytes) == Some(key))
-    })
-}
-
-/// The counter stored on this core's shard: the next unused id counter.
-fn stored_counter(core: &Core) -> u64 {
-    core.store.read(tables::META, tables::META_AUC_NEXT, |v| {
-        v.and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(1, u64::from_be_bytes)
-    })
-}
-
-/// The next AuC id on this core's shard (`counter * shards + shard`) and
-/// its counter.
-fn next_id(core: &Core) -> (u64, u64) {
-    thread_local! {
-        static NEXT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
-    }
-    let counter = NEXT
-        .with(|n| n.get())
-        .unwrap_or_else(|| stored_counter(core));
-    NEXT.with(|n| n.set(Some(counter + 1)));
-    let id = counter * u64::from(core.shards()) + u64::from(core.shard.0);
-    (id, counter)
-}
-
-/// The write that persists `counter` as used. Built when the record is
-/// committed, never lowering the stored counter: concurrent creates may
-/// commit in another order than they took their ids.
-fn counter_op(core: &Core, counter: u64) -> Op {
-    let next = stored_counter(core).max(counter + 1);
-    Op::Put {
-        table: tables::META,
-        key: tables::META_AUC_NEXT.to_vec(),
-        value: next.to_be_bytes().to_vec(),
-    }
-}
-
-/// Claims the IMSI and ICCID of `auc` (those that differ from `before`).
-async fn claim_keys(
-    core: &Core,
-    auc: &Auc,
-    before: Option<&Auc>,
-) -> Result<Vec<(u8, Vec<u8>)>, ApiError> {
-    let wanted = vec![
-        index::Wanted {
-            table: tables::IMSI_INDEX,
-            new: auc.imsi.clone(),
-            old: before.and_then(|b| b.imsi.clone()),
-            holds: holds_imsi,
-            what: "imsi",
-        },
-        index::Wanted {
-            table: tables::ICCID_INDEX,
-            new: auc.iccid().map(str::to_owned),
-            old: before.and_then(|b| b.iccid().map(str::to_owned)),
-            holds: holds_iccid,
-            what: "iccid",
-        },
-    ];
-    index::claim_changed(core, auc.id, "auc_id", wanted).await
-}
-
-async fn release_all(core: &Core, claimed: Vec<(u8, Vec<u8>)>) {
-    for (t, k) in claimed {
-        index::release(core, t, k).await;
-    }
+    Ok(table::get(core, id).await?)
 }
 
 fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError> {
@@ -459,74 +437,22 @@ fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError
 }
 
 fn parse_id(params: &Params<'_>) -> Result<u64, ApiError> {
-    super::id_param(params, "auc_id")
+    id_param(params, "auc_id")
 }
 
 /// `PUT /auc/`: creates an AuC.
 pub fn put<'a>(
     ctx: &'a Ctx,
-    req: Request<'a>,
+    mut req: Request<'a>,
     _: Params<'a>,
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        check_provisioning(ctx, &req)?;
-        let body: AucBody<'_> = json_body(req.body)?;
-        super::require(&[
-            ("ki", body.ki.is_some()),
-            ("opc", body.opc.is_some()),
-            ("amf", body.amf.is_some()),
-        ])?;
-        let mut auc = Auc {
-            id: 0,
-            ki: KeyMaterial::seal(&[0; 16], None),
-            opc: KeyMaterial::seal(&[0; 16], None),
-            amf: [0; 2],
-            sqn: SqnState::at(0),
-            imsi: None,
-            esim: false,
-            text: Default::default(),
-            last_modified: 0,
-        };
-        body.apply(
-            &mut auc,
-            clock::unix_seconds(),
-            ctx.config.hss.kek.as_deref(),
-        )?;
-        let core = &ctx.core;
-        let owner = match &auc.imsi {
-            Some(imsi) => shard_of(imsi.as_bytes(), core.shards()),
-            None => core.shard,
-        };
-        let (id, counter) = core
-            .on(owner, |c| async move { next_id(&c) })
-            .await
-            .map_err(mesh_error)?;
-        auc.id = id;
-        let claimed = claim_keys(core, &auc, None).await?;
-        let record = auc.to_bytes();
-        let written = core
-            .on(owner, move |c| async move {
-                c.store
-                    .commit(&[
-                        counter_op(&c, counter),
-                        Op::Put {
-                            table: tables::AUC,
-                            key: id.to_be_bytes().to_vec(),
-                            value: record,
-                        },
-                    ])
-                    .await
-            })
-            .await
-            .map_err(mesh_error)?;
-        if let Err(e) = written {
-            for (t, k) in claimed {
-                let _ = index::remove(core, t, k, id).await;
-            }
-            return Err(store_error(e));
-        }
-        release_all(core, claimed).await;
+        crud::provisioning(ctx, &req)?;
+        let w = crud::write_of(&req)?;
+        let body = crud::body(&mut req)?;
+        let kek = ctx.config.hss.kek.clone();
+        let auc: Auc = ctx.tables.create(&ctx.core, &body, &kek, &w).await?;
         reply_auc(ctx, reply, &auc)
     })
 }
@@ -545,92 +471,22 @@ pub fn get<'a>(
     })
 }
 
-/// `PATCH /auc/{auc_id}`: changes the fields given.
+/// `PATCH /auc/{auc_id}`: changes the fields given (applied on the AuC's
+/// core to its newest state, so an SQN issued meanwhile is kept).
 pub fn patch<'a>(
     ctx: &'a Ctx,
-    req: Request<'a>,
+    mut req: Request<'a>,
     params: Params<'a>,
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        check_provisioning(ctx, &req)?;
+        crud::provisioning(ctx, &req)?;
         let id = parse_id(&params)?;
-        let body: AucBody<'_> = json_body(req.body)?;
-        let core = &ctx.core;
-        let before = load(core, id).await?.ok_or(ApiError::NotFound)?;
-        let mut after = before.clone();
-        body.apply(
-            &mut after,
-            clock::unix_seconds(),
-            ctx.config.hss.kek.as_deref(),
-        )?;
-        let claimed = claim_keys(core, &after, Some(&before)).await?;
-        // Read-modify-write on the owner with no await in between, so a
-        // concurrent change (an SQN issued meanwhile) is not lost.
-        let patch_imsi = body
-            .imsi
-            .as_ref()
-            .map(|i| i.as_ref().map(|s| s.to_string()));
-        let fields = after.clone();
-        let written = core
-            .on(owner_of(id, core.shards()), move |c| async move {
-                let current = c
-                    .store
-                    .read(tables::AUC, &id.to_be_bytes(), |v| v.map(Auc::from_bytes));
-                let mut next = match current {
-                    Some(Ok(a)) => a,
-                    Some(Err(_)) => return Err(ApiError::Internal("damaged record".into())),
-                    None => return Err(ApiError::NotFound),
-                };
-                // The current SQN and lease, moved forward (never back) to
-                // an SQN the body sets.
-                let mut sqn = next.sqn;
-                if fields.sqn != before.sqn {
-                    sqn.last = sqn.last.max(fields.sqn.last);
-                    sqn.leased = sqn.leased.max(sqn.last);
-                }
-                next = Auc { sqn, ..fields };
-                if let Some(imsi) = patch_imsi {
-                    next.imsi = imsi;
-                }
-                let bytes = next.to_bytes();
-                c.store
-                    .commit(&[Op::Put {
-                        table: tables::AUC,
-                        key: id.to_be_bytes().to_vec(),
-                        value: bytes,
-                    }])
-                    .await
-                    .map_err(store_error)?;
-                Ok(next)
-            })
-            .await
-            .map_err(mesh_error)?;
-        let after = match written {
-            Ok(a) => a,
-            Err(e) => {
-                for (t, k) in claimed {
-                    let _ = index::remove(core, t, k, id).await;
-                }
-                return Err(e);
-            }
-        };
-        release_all(core, claimed).await;
-        // Index entries of keys the AuC no longer carries.
-        let old_keys = [
-            (tables::IMSI_INDEX, before.imsi.clone(), after.imsi.clone()),
-            (
-                tables::ICCID_INDEX,
-                before.iccid().map(str::to_owned),
-                after.iccid().map(str::to_owned),
-            ),
-        ];
-        for (t, old, new) in old_keys {
-            if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
-                let _ = index::remove(core, t, old.into_bytes(), id).await;
-            }
-        }
-        reply_auc(ctx, reply, &after)
+        let w = crud::write_of(&req)?;
+        let body = crud::body(&mut req)?;
+        let kek = ctx.config.hss.kek.clone();
+        let auc: Auc = ctx.tables.patch(&ctx.core, id, &body, &kek, &w).await?;
+        reply_auc(ctx, reply, &auc)
     })
 }
 
@@ -642,53 +498,17 @@ pub fn delete<'a>(
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        check_provisioning(ctx, &req)?;
+        crud::provisioning(ctx, &req)?;
         let id = parse_id(&params)?;
-        let core = &ctx.core;
-        let removed = core
-            .on(owner_of(id, core.shards()), move |c| async move {
-                let current = load_here(&c, id).await?;
-                let Some(auc) = current else {
-                    return Ok(None);
-                };
-                c.store
-                    .commit(&[Op::Delete {
-                        table: tables::AUC,
-                        key: id.to_be_bytes().to_vec(),
-                    }])
-                    .await
-                    .map_err(store_error)?;
-                Ok::<_, ApiError>(Some(auc))
-            })
-            .await
-            .map_err(mesh_error)??;
-        let auc = removed.ok_or(ApiError::NotFound)?;
-        for (t, key) in [
-            (tables::IMSI_INDEX, auc.imsi.clone()),
-            (tables::ICCID_INDEX, auc.iccid().map(str::to_owned)),
-        ] {
-            if let Some(k) = key {
-                let _ = index::remove(core, t, k.into_bytes(), id).await;
-            }
-        }
+        let w = crud::write_of(&req)?;
+        ctx.tables.delete::<Auc>(&ctx.core, id, &w).await?;
         reply.json(200, &Deleted::OK)
     })
 }
 
 /// The AuC whose IMSI is `imsi`, through the index (checked on read).
 pub async fn find_by_imsi(core: &Core, imsi: &Imsi) -> Result<Option<Auc>, ApiError> {
-    let key = imsi.as_str();
-    let carries = |a: &Auc| a.imsi.as_deref() == Some(key);
-    if let Some(auc) = index::find(
-        core,
-        tables::IMSI_INDEX,
-        key,
-        ("imsi", "auc_id"),
-        load,
-        carries,
-    )
-    .await?
-    {
+    if let Some(auc) = table::find::<Auc>(core, "imsi", imsi.as_str()).await? {
         return Ok(Some(auc));
     }
     // The seed's walkthrough: an AuC without an IMSI, referenced by the
@@ -726,18 +546,9 @@ pub fn get_by_iccid<'a>(
     Box::pin(async move {
         let iccid = Iccid::parse(params.get("iccid").unwrap_or_default())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let key = iccid.as_str();
-        let carries = |a: &Auc| a.iccid() == Some(key);
-        let auc = index::find(
-            &ctx.core,
-            tables::ICCID_INDEX,
-            key,
-            ("iccid", "auc_id"),
-            load,
-            carries,
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        let auc: Auc = table::find(&ctx.core, "iccid", iccid.as_str())
+            .await?
+            .ok_or(ApiError::NotFound)?;
         reply_auc(ctx, reply, &auc)
     })
 }
@@ -750,16 +561,10 @@ pub fn list<'a>(
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        let (page, size) = super::page(ctx, &req)?;
-        let all = super::scan_all(ctx, tables::AUC, (page + 1) * size).await?;
+        let (page, size) = crud::page(ctx, &req)?;
+        let aucs: Vec<Auc> = table::list(&ctx.core, page, size).await?;
         let insecure = ctx.config.hss.enable_insecure_auc;
         let kek = ctx.config.hss.kek.as_deref();
-        let aucs: Vec<Auc> = all
-            .iter()
-            .skip(page * size)
-            .take(size)
-            .filter_map(|(_, v)| Auc::from_bytes(v).ok())
-            .collect();
         let items: Vec<AucView<'_>> = aucs
             .iter()
             .map(|auc| AucView { auc, insecure, kek })

@@ -6,24 +6,25 @@ pub mod apn;
 pub mod auc;
 pub mod generate;
 pub mod import;
-pub mod index;
 pub mod routing;
 pub mod subscriber;
+pub mod tft;
 pub mod vectors;
 
-use serde::Serialize;
-use subtle::ConstantTimeEq;
-
-use crate::domain::api_error::{Api, ApiError};
-use crate::domain::http1::{form_pairs, Method, Request};
+use crate::domain::api_error::Api;
+use crate::domain::http1::Method;
 use crate::domain::router::RouteError;
-use crate::server::{Ctx, Handler, Routes};
+use crate::server::crud;
+use crate::server::{Handler, Routes};
+use crate::table::{DeclareError, Tables};
 
-/// The shard tables of the HSS.
+pub use crate::server::crud::{id_param, page, provisioning as check_provisioning, Deleted};
+
+/// The storage tables of the HSS.
 pub mod tables {
     use crate::storage::TableId;
-    /// Per-shard counters.
-    pub const META: TableId = 1;
+    /// Per-shard id counters (the table layer's).
+    pub const META: TableId = crate::table::ids::META;
     pub const META_AUC_NEXT: &[u8] = b"auc_next";
     /// auc_id (u64 BE) → AuC record.
     pub const AUC: TableId = 2;
@@ -38,21 +39,32 @@ pub mod tables {
     /// MSISDN → subscriber_id.
     pub const MSISDN_INDEX: TableId = 7;
     pub const META_SUB_NEXT: &[u8] = b"subscriber_next";
-    /// subscriber_id ‖ apn_id → routing entry (JSON).
-    pub const ROUTING: TableId = 8;
-    /// subscriber_routing_id → subscriber_id ‖ apn_id.
-    pub const ROUTING_BY_ID: TableId = 9;
+    // 8 and 9 held routing entries in an earlier layout; not reused.
+    /// subscriber_routing_id (u64 BE) → routing entry (JSON).
+    pub const ROUTING: TableId = 10;
+    /// "subscriber_id/apn_id" → subscriber_routing_id.
+    pub const ROUTING_KEY_INDEX: TableId = 11;
     pub const META_ROUTING_NEXT: &[u8] = b"routing_next";
 
     /// Catalog tables.
-    pub const CATALOG_META: TableId = 1;
+    pub const CATALOG_META: TableId = crate::table::ids::META;
     pub const META_APN_NEXT: &[u8] = b"apn_next";
     /// apn_id (u64 BE) → APN (JSON).
     pub const APN: TableId = 2;
+    pub const META_TFT_NEXT: &[u8] = b"tft_next";
+    /// tft_id (u64 BE) → TFT (JSON).
+    pub const TFT: TableId = 3;
 }
 
-/// Most items one `/list` page returns.
-pub const MAX_PAGE_SIZE: usize = 10_000;
+/// Declares every table of the HSS.
+pub fn declare(t: &mut Tables) -> Result<(), DeclareError> {
+    t.declare::<auc::Auc>()?
+        .declare::<subscriber::Subscriber>()?
+        .declare::<routing::Routing>()?
+        .declare::<apn::Apn>()?
+        .declare::<tft::Tft>()?;
+    Ok(())
+}
 
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     use Handler::Async;
@@ -69,113 +81,28 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, "/auc/{auc_id}", p, Async(auc::get))?;
     r.add(Method::Patch, "/auc/{auc_id}", p, Async(auc::patch))?;
     r.add(Method::Delete, "/auc/{auc_id}", p, Async(auc::delete))?;
-    r.add(
-        Method::Get,
-        "/auc/aka/vector_count/{count}/imsi/{imsi}",
-        p,
-        Async(vectors::vector_count),
-    )?;
-    r.add(
-        Method::Get,
-        "/auc/eap_aka/plmn/{plmn}/imsi/{imsi}",
-        p,
-        Async(vectors::eap_aka),
-    )?;
-    r.add(
-        Method::Get,
-        "/auc/5g_aka/plmn/{plmn}/imsi/{imsi}",
-        p,
-        Async(vectors::five_g),
-    )?;
-    r.add(
-        Method::Get,
-        "/auc/aka/resync/imsi/{imsi}/auts/{auts}/rand/{rand}",
-        p,
-        Async(vectors::resync),
-    )?;
-    r.add(Method::Put, "/subscriber", p, Async(subscriber::put))?;
-    r.add(Method::Get, "/subscriber/list", p, Async(subscriber::list))?;
+    let vector_count = "/auc/aka/vector_count/{count}/imsi/{imsi}";
+    r.add(Method::Get, vector_count, p, Async(vectors::vector_count))?;
+    let eap_aka = "/auc/eap_aka/plmn/{plmn}/imsi/{imsi}";
+    r.add(Method::Get, eap_aka, p, Async(vectors::eap_aka))?;
+    let five_g = "/auc/5g_aka/plmn/{plmn}/imsi/{imsi}";
+    r.add(Method::Get, five_g, p, Async(vectors::five_g))?;
+    let resync = "/auc/aka/resync/imsi/{imsi}/auts/{auts}/rand/{rand}";
+    r.add(Method::Get, resync, p, Async(vectors::resync))?;
+    crud::register::<subscriber::Subscriber>(r)?;
+    let by_imsi = "/subscriber/imsi/{imsi}";
+    r.add(Method::Get, by_imsi, p, Async(subscriber::get_by_imsi))?;
+    let by_msisdn = "/subscriber/msisdn/{msisdn}";
+    r.add(Method::Get, by_msisdn, p, Async(subscriber::get_by_msisdn))?;
     r.add(Method::Put, "/subscriber/routing", p, Async(routing::put))?;
-    r.add(
-        Method::Get,
-        "/subscriber/routing/{subscriber_id}/{apn_id}",
-        p,
-        Async(routing::get),
-    )?;
-    r.add(
-        Method::Delete,
-        "/subscriber/routing/{subscriber_id}/{apn_id}",
-        p,
-        Async(routing::delete),
-    )?;
-    r.add(
-        Method::Patch,
-        "/subscriber/routing/{subscriber_routing_id}",
-        p,
-        Async(routing::patch),
-    )?;
-    r.add(
-        Method::Get,
-        "/subscriber/imsi/{imsi}",
-        p,
-        Async(subscriber::get_by_imsi),
-    )?;
-    r.add(
-        Method::Get,
-        "/subscriber/msisdn/{msisdn}",
-        p,
-        Async(subscriber::get_by_msisdn),
-    )?;
-    r.add(
-        Method::Get,
-        "/subscriber/{subscriber_id}",
-        p,
-        Async(subscriber::get),
-    )?;
-    r.add(
-        Method::Patch,
-        "/subscriber/{subscriber_id}",
-        p,
-        Async(subscriber::patch),
-    )?;
-    r.add(
-        Method::Delete,
-        "/subscriber/{subscriber_id}",
-        p,
-        Async(subscriber::delete),
-    )?;
-    r.add(Method::Put, "/apn", p, Async(apn::put))?;
-    r.add(Method::Get, "/apn/list", p, Async(apn::list))?;
-    r.add(Method::Get, "/apn/{apn_id}", p, Async(apn::get))?;
-    r.add(Method::Patch, "/apn/{apn_id}", p, Async(apn::patch))?;
-    r.add(Method::Delete, "/apn/{apn_id}", p, Async(apn::delete))?;
+    let pair = "/subscriber/routing/{subscriber_id}/{apn_id}";
+    r.add(Method::Get, pair, p, Async(routing::get))?;
+    r.add(Method::Delete, pair, p, Async(routing::delete))?;
+    let by_id = "/subscriber/routing/{subscriber_routing_id}";
+    r.add(Method::Patch, by_id, p, Async(routing::patch))?;
+    crud::register::<apn::Apn>(r)?;
+    crud::register::<tft::Tft>(r)?;
     Ok(())
-}
-
-/// PyHSS's answer to a delete.
-#[derive(Serialize)]
-pub struct Deleted {
-    #[serde(rename = "Result")]
-    result: &'static str,
-}
-
-impl Deleted {
-    pub const OK: Deleted = Deleted { result: "OK" };
-}
-
-/// With `hss.lock_provisioning`, a write needs the right
-/// `Provisioning-Key` (compared in constant time).
-pub fn check_provisioning(ctx: &Ctx, req: &Request<'_>) -> Result<(), ApiError> {
-    let hss = &ctx.config.hss;
-    if !hss.lock_provisioning {
-        return Ok(());
-    }
-    let given = req.header("provisioning-key").unwrap_or_default();
-    if bool::from(given.ct_eq(hss.provisioning_key.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized)
-    }
 }
 
 /// For PATCH bodies: `Some(None)` for an explicit `null` (clear the
@@ -186,68 +113,4 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
-}
-
-/// The non-negative integer path parameter `name` (an object id).
-pub fn id_param(params: &crate::domain::router::Params<'_>, name: &str) -> Result<u64, ApiError> {
-    params
-        .get(name)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ApiError::bad_request(format!("{name}: must be a non-negative integer")))
-}
-
-/// A 400 naming the first required field that is absent.
-pub fn require(fields: &[(&str, bool)]) -> Result<(), ApiError> {
-    match fields.iter().find(|(_, present)| !present) {
-        Some((name, _)) => Err(ApiError::bad_request(format!("{name}: required"))),
-        None => Ok(()),
-    }
-}
-
-/// `page` and `page_size` of a list request.
-pub fn page(ctx: &Ctx, req: &Request<'_>) -> Result<(usize, usize), ApiError> {
-    let mut page = 0usize;
-    let mut size = ctx.config.hss.default_page_size as usize;
-    for (k, v) in form_pairs(req.query.unwrap_or("").as_bytes()) {
-        let n = || {
-            v.parse::<usize>()
-                .map_err(|_| ApiError::bad_request(format!("{k}: must be a non-negative integer")))
-        };
-        match &*k {
-            "page" => page = n()?,
-            "page_size" => size = n()?,
-            _ => {}
-        }
-    }
-    if size == 0 || size > MAX_PAGE_SIZE {
-        return Err(ApiError::bad_request(format!(
-            "page_size: must be between 1 and {MAX_PAGE_SIZE}"
-        )));
-    }
-    if page.saturating_mul(size) > 10_000_000 {
-        return Err(ApiError::bad_request("page: too far"));
-    }
-    Ok((page, size))
-}
-
-/// Up to `want` entries of `table` from every shard, in key order (ids are
-/// big-endian, so key order is id order).
-pub async fn scan_all(
-    ctx: &Ctx,
-    table: crate::storage::TableId,
-    want: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ApiError> {
-    let mut all = Vec::new();
-    for k in 0..ctx.core.shards() {
-        let part = ctx
-            .core
-            .on(crate::domain::shard::ShardId(k), move |c| async move {
-                c.store.scan(table, None, want)
-            })
-            .await
-            .map_err(crate::server::mesh_error)?;
-        all.extend(part);
-    }
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(all)
 }

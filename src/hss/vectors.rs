@@ -10,7 +10,6 @@ use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
 use super::auc::{find_by_imsi, Auc};
-use super::index::{self, owner_of};
 use super::tables;
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::{form_pairs, Request};
@@ -19,11 +18,13 @@ use crate::domain::kdf;
 use crate::domain::keywrap::Kek;
 use crate::domain::milenage::{self, autn, sqn_bytes, Milenage};
 use crate::domain::router::Params;
+use crate::domain::shard::shard_of;
 use crate::domain::sqn::SqnScheme;
 use crate::runtime::{Core, LocalBoxFuture};
 use crate::server::{mesh_error, store_error, Ctx, Reply};
 use crate::storage::record::Record;
 use crate::storage::Op;
+use crate::table::{index, owner_of};
 
 thread_local! {
     /// This core's CSPRNG for RAND (ChaCha12, seeded from the OS once).
@@ -154,29 +155,62 @@ async fn issue_here(
     Ok(vectors)
 }
 
+/// What the IMSI's shard did with a vector request.
+enum Issued {
+    Vectors(Vec<Vector>),
+    /// The IMSI's index entry names an AuC on another shard.
+    Elsewhere(u64),
+    /// No AuC carries the IMSI.
+    Unindexed,
+}
+
 /// Finds the AuC of `imsi` and issues `n` vectors on its shard.
 async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> {
     let core = &ctx.core;
     let scheme = (ctx.config.hss.sqn_scheme(), ctx.config.hss.sqn_lease);
     let kek = ctx.config.hss.kek.clone();
-    // The common case: the AuC carries the IMSI; its index entry names it,
-    // and its own shard checks the IMSI while issuing (one read, one decode).
-    let indexed = index::lookup(core, tables::IMSI_INDEX, imsi.as_str().as_bytes().to_vec())
+    // The common case: the AuC carries the IMSI and lives on the IMSI's
+    // shard, so one visit reads its index entry and issues (one hop from
+    // any core). An AuC elsewhere (created before it had the IMSI) costs
+    // one more; a stale entry reads as absent.
+    let (key, k) = (imsi.as_str().to_owned(), kek.clone());
+    let issued = core
+        .on(
+            shard_of(key.as_bytes(), core.shards()),
+            move |c| async move {
+                let id = index::lookup_here(&c, tables::IMSI_INDEX, key.as_bytes()).await?;
+                let Some(id) = id else {
+                    return Ok(Issued::Unindexed);
+                };
+                if owner_of(id, c.shards()) != c.shard {
+                    return Ok(Issued::Elsewhere(id));
+                }
+                match issue_here(&c, id, n, scheme, k, Some(key)).await {
+                    Ok(v) => Ok(Issued::Vectors(v)),
+                    Err(ApiError::NotFound) => Ok(Issued::Unindexed),
+                    Err(e) => Err(e),
+                }
+            },
+        )
         .await
-        .map_err(|e| index::claim_error("imsi", "auc_id", e))?;
-    if let Some(id) = indexed {
-        let (expect, k) = (imsi.as_str().to_owned(), kek.clone());
-        let issued = core
-            .on(owner_of(id, core.shards()), move |c| async move {
-                issue_here(&c, id, n, scheme, k, Some(expect)).await
-            })
-            .await
-            .map_err(mesh_error)?;
-        match issued {
-            // A stale entry: look further.
-            Err(ApiError::NotFound) => {}
-            other => return other,
+        .map_err(mesh_error)??;
+    match issued {
+        Issued::Vectors(v) => return Ok(v),
+        Issued::Elsewhere(id) => {
+            let (k, key) = (kek.clone(), imsi.as_str().to_owned());
+            let there = core
+                .on(owner_of(id, core.shards()), move |c| async move {
+                    issue_here(&c, id, n, scheme, k, Some(key)).await
+                })
+                .await
+                .map_err(mesh_error)?;
+            match there {
+                // A stale entry: look further.
+                Err(ApiError::NotFound) => {}
+                other => return other,
+            }
         }
+        Issued::Unindexed => {}
     }
     // The seed's walkthrough: an AuC referenced by the subscriber with the IMSI.
     let id = find_by_imsi(core, imsi)

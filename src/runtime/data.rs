@@ -13,7 +13,6 @@
 //! 0 publishes an immutable view to every core and waits until each has it,
 //! so a reply to a catalog write means every core reads the new version.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -152,16 +151,19 @@ pub const CATALOG_IDENTITY: Identity = Identity {
     hash_version: HASH_VERSION,
 };
 
-/// An immutable version of the catalog, shared by every core.
-#[derive(Debug, Default)]
+/// An immutable version of the catalog, shared by every core. The map is
+/// persistent (imbl's B-tree with structural sharing): the next version
+/// shares every node a change does not touch, so publishing a change costs
+/// O(log n) whatever the size of the catalog, not a copy of it.
+#[derive(Debug, Default, Clone)]
 pub struct CatalogView {
     pub version: u64,
-    pub entries: BTreeMap<(TableId, Vec<u8>), Vec<u8>>,
+    pub entries: imbl::OrdMap<(TableId, Vec<u8>), Arc<[u8]>>,
 }
 
 impl CatalogView {
     pub fn get(&self, table: TableId, key: &[u8]) -> Option<&[u8]> {
-        self.entries.get(&(table, key.to_vec())).map(Vec::as_slice)
+        self.entries.get(&(table, key.to_vec())).map(|v| &**v)
     }
 
     /// Every entry of `table`, in key order.
@@ -169,7 +171,7 @@ impl CatalogView {
         self.entries
             .range((table, Vec::new())..)
             .take_while(move |((t, _), _)| *t == table)
-            .map(|((_, k), v)| (k.as_slice(), v.as_slice()))
+            .map(|((_, k), v)| (k.as_slice(), &**v))
     }
 
     /// The next version: this one with `ops` applied.
@@ -178,7 +180,7 @@ impl CatalogView {
         for op in ops {
             match op {
                 Op::Put { table, key, value } => {
-                    entries.insert((*table, key.clone()), value.clone());
+                    entries.insert((*table, key.clone()), Arc::from(value.as_slice()));
                 }
                 Op::Delete { table, key } => {
                     entries.remove(&(*table, key.clone()));
@@ -198,16 +200,16 @@ pub fn load_catalog(dir: &Path) -> Result<CatalogView, DataError> {
     let Recovered {
         snapshot, overlay, ..
     } = recover(dir, CATALOG_IDENTITY, true)?;
-    let mut entries = BTreeMap::new();
+    let mut entries = imbl::OrdMap::new();
     if let Some(s) = &snapshot {
         for (t, k, v) in s.iter() {
-            entries.insert((t, k.to_vec()), v.to_vec());
+            entries.insert((t, k.to_vec()), Arc::from(v));
         }
     }
     for (t, k, v) in overlay.values() {
         match v {
             Some(v) => {
-                entries.insert((t, k.to_vec()), v.to_vec());
+                entries.insert((t, k.to_vec()), Arc::from(v));
             }
             None => {
                 entries.remove(&(t, k.to_vec()));

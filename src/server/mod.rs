@@ -11,9 +11,10 @@ use crate::config::Config;
 use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{self, Method, Request};
 use crate::domain::router::{Match, Params, RouteError, Router};
-use crate::runtime::CommitError;
-use crate::runtime::{clock, App, Core, LocalBoxFuture, MeshError};
-use crate::storage::StoreError;
+use crate::runtime::{clock, App, Core, LocalBoxFuture};
+use crate::table::Tables;
+
+pub mod crud;
 
 /// A handler that answers without waiting.
 pub type SyncHandler =
@@ -69,6 +70,8 @@ pub struct Ctx {
     pub core: Rc<Core>,
     pub routes: Arc<Routes>,
     pub config: Arc<Config>,
+    /// Every declared table and the write hooks.
+    pub tables: Arc<Tables>,
     /// The PC/SC readers (when the SIM service runs).
     pub sim: Option<Arc<crate::sim::Readers>>,
 }
@@ -138,36 +141,7 @@ pub fn json_body<'a, T: serde::Deserialize<'a>>(body: &'a mut [u8]) -> Result<T,
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
-/// Maps a mesh failure to the error a client sees.
-pub fn mesh_error(e: MeshError) -> ApiError {
-    match e {
-        MeshError::Busy(_) => ApiError::Overloaded,
-        MeshError::Stopped(_) => ApiError::ShuttingDown,
-        MeshError::NoSuchShard(s) => ApiError::Internal(format!("no shard {s}")),
-    }
-}
-
-/// Maps a storage failure to the error a client sees (and logs it: the
-/// client gets no detail of the server's disk).
-pub fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Busy => ApiError::Overloaded,
-        StoreError::Stopped => ApiError::ShuttingDown,
-        other => {
-            tracing::error!(error = %other, "storage failure");
-            ApiError::Internal("storage failure".into())
-        }
-    }
-}
-
-/// Maps a catalog commit failure to the error a client sees.
-pub fn commit_error(e: CommitError) -> ApiError {
-    match e {
-        CommitError::Store(s) => store_error(s),
-        CommitError::Mesh(m) => mesh_error(m),
-        CommitError::Stopped => ApiError::ShuttingDown,
-    }
-}
+pub use crate::table::{commit_error, mesh_error, store_error};
 
 /// The per-core application.
 #[derive(Debug)]
@@ -180,6 +154,7 @@ impl Server {
         core: Rc<Core>,
         routes: Arc<Routes>,
         config: Arc<Config>,
+        tables: Arc<Tables>,
         sim: Option<Arc<crate::sim::Readers>>,
     ) -> Server {
         Server {
@@ -187,6 +162,7 @@ impl Server {
                 core,
                 routes,
                 config,
+                tables,
                 sim,
             },
         }

@@ -1,0 +1,879 @@
+//! Declared tables: every provisioned object is a row type declared here
+//! once (its id, placement, required fields and rules, unique indexes and
+//! references), and one generic implementation does the rest: create, get,
+//! patch, delete, list and find-by-index routed to the owning core, the
+//! one id allocator ([`ids`]), index upkeep ([`index`]), reference checks,
+//! PATCH semantics ([`json`]), `last_modified`, keyset pages over the
+//! shards, and the write hooks, whose ops join the row's own commit.
+//!
+//! Placement: a [`Placement::Catalog`] row lives in the catalog (written
+//! through core 0, read lock-free on every core); a [`Placement::Sharded`]
+//! row lives on one shard, chosen at creation (its IMSI's shard, its
+//! subscriber's shard, ...), and its id names that shard.
+
+pub mod error;
+pub mod ids;
+pub mod index;
+pub mod json;
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::domain::shard::{shard_of, ShardId};
+use crate::runtime::{CatalogView, Core, LocalBoxFuture};
+use crate::storage::{Op, TableId};
+
+pub use error::{commit_error, mesh_error, store_error, TableError};
+pub use index::owner_of;
+
+/// A create or PATCH body: the JSON object as the client sent it.
+pub type Body = serde_json::Map<String, serde_json::Value>;
+
+/// What names a table.
+#[derive(Debug)]
+pub struct TableDef {
+    /// The table's name (the operation log's `table_name`; error texts).
+    pub name: &'static str,
+    /// What one row is called in messages ("AuC", "APN", "subscriber").
+    pub noun: &'static str,
+    /// The row's id field (`auc_id`, `tft_id`, ...).
+    pub id_field: &'static str,
+    /// The storage table of rows, keyed by id (u64 big-endian): in the
+    /// shard stores, or in the catalog.
+    pub store: TableId,
+    /// The key of the table's id counter in [`ids::META`].
+    pub counter: &'static [u8],
+}
+
+/// Where a new sharded row lives.
+#[derive(Debug)]
+pub enum Home {
+    /// On the shard of this key (an IMSI, an account).
+    Key(String),
+    /// On the shard of the row with this id (a subscriber's own entries).
+    WithRow(u64),
+    /// On the shard of the core that creates it.
+    Here,
+}
+
+/// Where a table's rows live.
+pub enum Placement<R> {
+    Catalog,
+    Sharded(fn(&R) -> Home),
+}
+
+/// A unique secondary index: at most one row carries each key.
+pub struct Unique<R> {
+    /// The field it indexes (for finds and errors).
+    pub field: &'static str,
+    /// Its storage table (in the shard of the key, or in the catalog).
+    pub store: TableId,
+    pub key: fn(&R) -> Option<String>,
+}
+
+/// Whether row `id` of a table exists.
+pub type Exists = for<'c> fn(&'c Core, u64) -> LocalBoxFuture<'c, Result<bool, TableError>>;
+
+/// A field that names rows of another table.
+pub struct Reference<R> {
+    pub field: &'static str,
+    pub target: &'static TableDef,
+    /// The ids the field names (a list field may name several; a
+    /// malformed one is a field error).
+    pub ids: fn(&R) -> Result<Vec<u64>, TableError>,
+    /// [`exists::<Target>`](exists).
+    pub exists: Exists,
+}
+
+/// A row type. Implementations declare; the generic code does the work.
+pub trait Row: Clone + Send + Sized + 'static {
+    const DEF: &'static TableDef;
+    const PLACEMENT: Placement<Self>;
+    /// Keys a create body must carry (not `null`).
+    const REQUIRED: &'static [&'static str] = &[];
+    const UNIQUE: &'static [Unique<Self>] = &[];
+    const REFERENCES: &'static [Reference<Self>] = &[];
+    /// What applying a body needs besides the body (AuC: the KEK).
+    type Env: Clone + Send + 'static;
+
+    fn id(&self) -> u64;
+    fn set_id(&mut self, id: u64);
+    /// A new row before its create body is applied.
+    fn blank() -> Self;
+    /// Applies a create or PATCH body.
+    fn apply(&mut self, body: &Body, env: &Self::Env) -> Result<(), TableError>;
+    /// The field rules, on the row as it would be stored.
+    fn check(&self) -> Result<(), TableError> {
+        Ok(())
+    }
+    /// A field a PATCH changed that may not change, if any.
+    fn fixed(&self, _before: &Self) -> Option<&'static str> {
+        None
+    }
+    /// Sets `last_modified`.
+    fn stamp(&mut self, now: u64);
+    fn encode(&self) -> Result<Vec<u8>, TableError>;
+    fn decode(bytes: &[u8]) -> Result<Self, TableError>;
+}
+
+/// The write being made: when, and the operation it belongs to.
+#[derive(Debug, Clone, Default)]
+pub struct Write {
+    pub now: u64,
+    pub operation_id: Option<String>,
+}
+
+/// Where a change is committed.
+#[derive(Clone, Copy)]
+pub enum Site<'a> {
+    Shard(&'a Core),
+    Catalog(&'a CatalogView),
+}
+
+/// One change of one row, as the write hooks see it.
+#[derive(Debug)]
+pub struct Change<'a> {
+    pub table: &'static TableDef,
+    pub id: u64,
+    /// The row's stored bytes before the change (`None`: created).
+    pub before: Option<&'a [u8]>,
+    /// After it (`None`: deleted).
+    pub after: Option<&'a [u8]>,
+    pub operation_id: Option<&'a str>,
+    pub now: u64,
+}
+
+/// Receives every change of every table; the ops it returns are written in
+/// the same commit as the row (on the row's shard, or in the catalog).
+pub trait WriteHook: Send + Sync + 'static {
+    fn on_change(&self, site: Site<'_>, change: &Change<'_>) -> Vec<Op>;
+}
+
+/// Finds up to a few rows of one table that reference row `id` of `target`.
+type Referrers = fn(
+    Rc<Core>,
+    &'static TableDef,
+    u64,
+) -> LocalBoxFuture<'static, Result<Vec<String>, TableError>>;
+
+struct Declared {
+    def: &'static TableDef,
+    catalog: bool,
+    /// Storage tables of its rows and unique indexes.
+    stores: Vec<TableId>,
+    targets: Vec<&'static str>,
+    referrers: Referrers,
+}
+
+/// Every declared table and the write hooks: built once by the entry
+/// level, shared by every core.
+#[derive(Default)]
+pub struct Tables {
+    declared: Vec<Declared>,
+    hooks: Vec<Arc<dyn WriteHook>>,
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables")
+            .field("tables", &self.names().collect::<Vec<_>>())
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
+}
+
+/// Why a set of declarations is inconsistent.
+#[derive(Debug, thiserror::Error)]
+pub enum DeclareError {
+    #[error("table {0} declared twice")]
+    Name(&'static str),
+    #[error("tables {0} and {1} share storage table {2}")]
+    Store(&'static str, &'static str, TableId),
+    #[error("tables {0} and {1} share an id counter")]
+    Counter(&'static str, &'static str),
+    #[error("table {0} uses storage table {1}, the id counters' own")]
+    Meta(&'static str, TableId),
+}
+
+impl Tables {
+    /// Declares table `R`: names, storage tables (rows and indexes) and
+    /// counters must be unique, within the catalog and within the shards.
+    pub fn declare<R: Row>(&mut self) -> Result<&mut Self, DeclareError> {
+        let def = R::DEF;
+        let catalog = matches!(R::PLACEMENT, Placement::Catalog);
+        let stores: Vec<TableId> = std::iter::once(def.store)
+            .chain(R::UNIQUE.iter().map(|u| u.store))
+            .collect();
+        if let Some(s) = stores.iter().find(|&&s| s == ids::META) {
+            return Err(DeclareError::Meta(def.name, *s));
+        }
+        for (i, s) in stores.iter().enumerate() {
+            if stores[..i].contains(s) {
+                return Err(DeclareError::Store(def.name, def.name, *s));
+            }
+        }
+        for d in &self.declared {
+            if d.def.name == def.name {
+                return Err(DeclareError::Name(def.name));
+            }
+            if d.catalog != catalog {
+                continue;
+            }
+            if d.def.counter == def.counter {
+                return Err(DeclareError::Counter(d.def.name, def.name));
+            }
+            if let Some(s) = stores.iter().find(|s| d.stores.contains(s)) {
+                return Err(DeclareError::Store(d.def.name, def.name, *s));
+            }
+        }
+        self.declared.push(Declared {
+            def,
+            catalog,
+            stores,
+            targets: R::REFERENCES.iter().map(|r| r.target.name).collect(),
+            referrers: referrers::<R>,
+        });
+        Ok(self)
+    }
+
+    /// Adds a write hook.
+    pub fn hook(&mut self, h: Arc<dyn WriteHook>) -> &mut Self {
+        self.hooks.push(h);
+        self
+    }
+
+    /// The names of the declared tables.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.declared.iter().map(|d| d.def.name)
+    }
+
+    /// Adds the hooks' ops for `change` to `ops`.
+    fn hooked(&self, site: Site<'_>, change: &Change<'_>, ops: &mut Vec<Op>) {
+        for h in &self.hooks {
+            ops.extend(h.on_change(site, change));
+        }
+    }
+
+    /// Creates a row from `body`; returns it as stored.
+    pub async fn create<R: Row>(
+        self: &Arc<Self>,
+        core: &Core,
+        body: &Body,
+        env: &R::Env,
+        w: &Write,
+    ) -> Result<R, TableError> {
+        json::require(body, R::REQUIRED)?;
+        let mut row = R::blank();
+        row.apply(body, env)?;
+        row.check()?;
+        row.stamp(w.now);
+        check_references(core, &row, None).await?;
+        match R::PLACEMENT {
+            Placement::Catalog => self.create_in_catalog(core, row, w).await,
+            Placement::Sharded(home) => {
+                let home = home(&row);
+                self.create_sharded(core, row, home, w).await
+            }
+        }
+    }
+
+    async fn create_sharded<R: Row>(
+        self: &Arc<Self>,
+        core: &Core,
+        mut row: R,
+        home: Home,
+        w: &Write,
+    ) -> Result<R, TableError> {
+        let n = core.shards();
+        let owner = match home {
+            Home::Key(k) => shard_of(k.as_bytes(), n),
+            Home::WithRow(id) => owner_of(id, n),
+            Home::Here => core.shard,
+        };
+        let counter = R::DEF.counter;
+        let (id, used) = core
+            .on(owner, move |c| async move { ids::next(&c, counter) })
+            .await?;
+        row.set_id(id);
+        let claimed = claim_keys(core, &row, None).await?;
+        let (tables, w, stored) = (self.clone(), w.clone(), row.clone());
+        let written = core
+            .on(owner, move |c| async move {
+                let after = stored.encode()?;
+                let mut ops = vec![ids::persist(&c, counter, used)];
+                let change = Change {
+                    table: R::DEF,
+                    id,
+                    before: None,
+                    after: Some(&after),
+                    operation_id: w.operation_id.as_deref(),
+                    now: w.now,
+                };
+                tables.hooked(Site::Shard(&c), &change, &mut ops);
+                ops.push(put_row::<R>(id, after));
+                c.store.commit(&ops).await?;
+                Ok(())
+            })
+            .await
+            .map_err(TableError::from)
+            .and_then(|r| r);
+        settle(core, claimed, id, written.is_ok()).await;
+        written.map(|()| row)
+    }
+
+    async fn create_in_catalog<R: Row>(
+        self: &Arc<Self>,
+        core: &Core,
+        mut row: R,
+        w: &Write,
+    ) -> Result<R, TableError> {
+        let (tables, w) = (self.clone(), w.clone());
+        core.catalog_update(move |view| {
+            let (id, counter_op) = ids::next_in_catalog(view, R::DEF.counter);
+            row.set_id(id);
+            let mut ops = vec![counter_op];
+            catalog_keys(view, &row, None, &mut ops)?;
+            let after = row.encode()?;
+            let change = Change {
+                table: R::DEF,
+                id,
+                before: None,
+                after: Some(&after),
+                operation_id: w.operation_id.as_deref(),
+                now: w.now,
+            };
+            tables.hooked(Site::Catalog(view), &change, &mut ops);
+            ops.push(put_row::<R>(id, after));
+            Ok::<_, TableError>((ops, row))
+        })
+        .await?
+    }
+
+    /// Applies `body` to row `id`; returns the row as stored. The body is
+    /// applied on the owning core to the newest row, so a concurrent
+    /// change of other fields (an SQN issued meanwhile) is kept.
+    pub async fn patch<R: Row>(
+        self: &Arc<Self>,
+        core: &Core,
+        id: u64,
+        body: &Body,
+        env: &R::Env,
+        w: &Write,
+    ) -> Result<R, TableError> {
+        // A row whose unique keys another PATCH changes at the same time:
+        // its claims are redone against the newer row, a few times.
+        for _ in 0..4 {
+            let before = get::<R>(core, id).await?.ok_or(TableError::NotFound)?;
+            let after = patched(&before, body, env, w.now)?;
+            check_references(core, &after, Some(&before)).await?;
+            let (tables, body, env, w) = (self.clone(), body.clone(), env.clone(), w.clone());
+            if let Placement::Catalog = R::PLACEMENT {
+                return core
+                    .catalog_update(move |view| {
+                        let current = catalog_row::<R>(view, id)?.ok_or(TableError::NotFound)?;
+                        let next = patched(&current, &body, &env, w.now)?;
+                        let mut ops = Vec::new();
+                        catalog_keys(view, &next, Some(&current), &mut ops)?;
+                        let (b, a) = (current.encode()?, next.encode()?);
+                        let change = Change {
+                            table: R::DEF,
+                            id,
+                            before: Some(&b),
+                            after: Some(&a),
+                            operation_id: w.operation_id.as_deref(),
+                            now: w.now,
+                        };
+                        tables.hooked(Site::Catalog(view), &change, &mut ops);
+                        ops.push(put_row::<R>(id, a));
+                        Ok::<_, TableError>((ops, next))
+                    })
+                    .await?;
+            }
+            let claimed = claim_keys(core, &after, Some(&before)).await?;
+            let keys = unique_keys(&after);
+            let written = core
+                .on(owner_of(id, core.shards()), move |c| async move {
+                    let current = read_here::<R>(&c, id)?.ok_or(TableError::NotFound)?;
+                    let next = patched(&current, &body, &env, w.now)?;
+                    if unique_keys(&next) != keys {
+                        return Ok(None);
+                    }
+                    let (b, a) = (current.encode()?, next.encode()?);
+                    let change = Change {
+                        table: R::DEF,
+                        id,
+                        before: Some(&b),
+                        after: Some(&a),
+                        operation_id: w.operation_id.as_deref(),
+                        now: w.now,
+                    };
+                    let mut ops = Vec::new();
+                    tables.hooked(Site::Shard(&c), &change, &mut ops);
+                    ops.push(put_row::<R>(id, a));
+                    c.store.commit(&ops).await?;
+                    Ok(Some((current, next)))
+                })
+                .await
+                .map_err(TableError::from)
+                .and_then(|r| r);
+            match written {
+                Ok(Some((current, next))) => {
+                    settle(core, claimed, id, true).await;
+                    drop_keys(core, &current, Some(&next), id).await;
+                    return Ok(next);
+                }
+                Ok(None) => settle(core, claimed, id, false).await,
+                Err(e) => {
+                    settle(core, claimed, id, false).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(TableError::Conflict(R::DEF.noun))
+    }
+
+    /// Deletes row `id`, unless other rows still reference it.
+    pub async fn delete<R: Row>(
+        self: &Arc<Self>,
+        core: &Rc<Core>,
+        id: u64,
+        w: &Write,
+    ) -> Result<R, TableError> {
+        get::<R>(core, id).await?.ok_or(TableError::NotFound)?;
+        self.refuse_referenced(core, R::DEF, id).await?;
+        let (tables, w) = (self.clone(), w.clone());
+        if let Placement::Catalog = R::PLACEMENT {
+            return core
+                .catalog_update(move |view| {
+                    let current = catalog_row::<R>(view, id)?.ok_or(TableError::NotFound)?;
+                    let mut ops = Vec::new();
+                    for u in R::UNIQUE {
+                        if let Some(k) = (u.key)(&current) {
+                            if catalog_holder(view, u.store, &k) == Some(id) {
+                                ops.push(Op::Delete {
+                                    table: u.store,
+                                    key: k.into_bytes(),
+                                });
+                            }
+                        }
+                    }
+                    let b = current.encode()?;
+                    let change = Change {
+                        table: R::DEF,
+                        id,
+                        before: Some(&b),
+                        after: None,
+                        operation_id: w.operation_id.as_deref(),
+                        now: w.now,
+                    };
+                    tables.hooked(Site::Catalog(view), &change, &mut ops);
+                    ops.push(Op::Delete {
+                        table: R::DEF.store,
+                        key: id.to_be_bytes().to_vec(),
+                    });
+                    Ok::<_, TableError>((ops, current))
+                })
+                .await?;
+        }
+        let removed = core
+            .on(owner_of(id, core.shards()), move |c| async move {
+                let current = read_here::<R>(&c, id)?.ok_or(TableError::NotFound)?;
+                let b = current.encode()?;
+                let change = Change {
+                    table: R::DEF,
+                    id,
+                    before: Some(&b),
+                    after: None,
+                    operation_id: w.operation_id.as_deref(),
+                    now: w.now,
+                };
+                let mut ops = Vec::new();
+                tables.hooked(Site::Shard(&c), &change, &mut ops);
+                ops.push(Op::Delete {
+                    table: R::DEF.store,
+                    key: id.to_be_bytes().to_vec(),
+                });
+                c.store.commit(&ops).await?;
+                Ok::<_, TableError>(current)
+            })
+            .await??;
+        drop_keys(core, &removed, None, id).await;
+        Ok(removed)
+    }
+
+    /// A 400 naming the rows that still reference row `id` of `target`.
+    async fn refuse_referenced(
+        &self,
+        core: &Rc<Core>,
+        target: &'static TableDef,
+        id: u64,
+    ) -> Result<(), TableError> {
+        let mut by = Vec::new();
+        for d in &self.declared {
+            if d.targets.contains(&target.name) {
+                by.extend((d.referrers)(core.clone(), target, id).await?);
+            }
+        }
+        if by.is_empty() {
+            Ok(())
+        } else {
+            Err(TableError::Referenced {
+                noun: target.noun,
+                id,
+                by,
+            })
+        }
+    }
+}
+
+/// The row's put.
+fn put_row<R: Row>(id: u64, value: Vec<u8>) -> Op {
+    Op::Put {
+        table: R::DEF.store,
+        key: id.to_be_bytes().to_vec(),
+        value,
+    }
+}
+
+/// `before` with `body` applied, checked and stamped.
+fn patched<R: Row>(before: &R, body: &Body, env: &R::Env, now: u64) -> Result<R, TableError> {
+    let mut after = before.clone();
+    after.apply(body, env)?;
+    if let Some(f) = after.fixed(before) {
+        return Err(TableError::Fixed(f));
+    }
+    after.check()?;
+    after.stamp(now);
+    Ok(after)
+}
+
+fn unique_keys<R: Row>(row: &R) -> Vec<Option<String>> {
+    R::UNIQUE.iter().map(|u| (u.key)(row)).collect()
+}
+
+/// Checks that every row `row` references exists (those `before` already
+/// referenced are not checked again).
+async fn check_references<R: Row>(
+    core: &Core,
+    row: &R,
+    before: Option<&R>,
+) -> Result<(), TableError> {
+    for r in R::REFERENCES {
+        let old = match before {
+            Some(b) => (r.ids)(b).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for id in (r.ids)(row)? {
+            if !old.contains(&id) && !(r.exists)(core, id).await? {
+                return Err(TableError::Missing {
+                    field: r.field,
+                    noun: r.target.noun,
+                    id,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether row `id` of `T` exists (a [`Reference`]'s check).
+pub fn exists<T: Row>(core: &Core, id: u64) -> LocalBoxFuture<'_, Result<bool, TableError>> {
+    Box::pin(async move { Ok(get::<T>(core, id).await?.is_some()) })
+}
+
+/// Row `id` (durable), wherever it lives.
+pub async fn get<R: Row>(core: &Core, id: u64) -> Result<Option<R>, TableError> {
+    match R::PLACEMENT {
+        Placement::Catalog => catalog_row(&core.catalog(), id),
+        Placement::Sharded(_) => {
+            core.on(owner_of(id, core.shards()), move |c| async move {
+                load_here::<R>(&c, id).await
+            })
+            .await?
+        }
+    }
+}
+
+/// Row `id` on this core's shard, once durable.
+pub async fn load_here<R: Row>(core: &Core, id: u64) -> Result<Option<R>, TableError> {
+    core.store
+        .read_durable(R::DEF.store, &id.to_be_bytes(), |v| v.map(R::decode))
+        .await?
+        .transpose()
+}
+
+/// Row `id` on this core's shard as it is now (changes not yet durable
+/// included: for read-modify-write).
+pub fn read_here<R: Row>(core: &Core, id: u64) -> Result<Option<R>, TableError> {
+    core.store
+        .read(R::DEF.store, &id.to_be_bytes(), |v| v.map(R::decode))
+        .transpose()
+}
+
+/// Row `id` of a catalog table in `view`.
+pub fn catalog_row<R: Row>(view: &CatalogView, id: u64) -> Result<Option<R>, TableError> {
+    view.get(R::DEF.store, &id.to_be_bytes())
+        .map(R::decode)
+        .transpose()
+}
+
+fn catalog_holder(view: &CatalogView, store: TableId, key: &str) -> Option<u64> {
+    index::decode_id(view.get(store, key.as_bytes()))
+}
+
+/// The catalog index ops for `row`'s unique keys (a taken key is an error).
+fn catalog_keys<R: Row>(
+    view: &CatalogView,
+    row: &R,
+    before: Option<&R>,
+    ops: &mut Vec<Op>,
+) -> Result<(), TableError> {
+    let id = row.id();
+    for u in R::UNIQUE {
+        let (new, old) = ((u.key)(row), before.and_then(|b| (u.key)(b)));
+        if new == old {
+            continue;
+        }
+        if let Some(k) = new {
+            if let Some(other) = catalog_holder(view, u.store, &k).filter(|&o| o != id) {
+                let held = catalog_row::<R>(view, other)?
+                    .is_some_and(|r| (u.key)(&r).as_deref() == Some(k.as_str()));
+                if held {
+                    return Err(TableError::Taken {
+                        field: u.field,
+                        holder: R::DEF.noun,
+                        id: other,
+                    });
+                }
+            }
+            ops.push(Op::Put {
+                table: u.store,
+                key: k.into_bytes(),
+                value: id.to_be_bytes().to_vec(),
+            });
+        }
+        if let Some(o) = old {
+            if catalog_holder(view, u.store, &o) == Some(id) {
+                ops.push(Op::Delete {
+                    table: u.store,
+                    key: o.into_bytes(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Claims `row`'s unique keys that differ from `before`'s.
+async fn claim_keys<R: Row>(
+    core: &Core,
+    row: &R,
+    before: Option<&R>,
+) -> Result<Vec<(TableId, Vec<u8>)>, TableError> {
+    let wanted = R::UNIQUE
+        .iter()
+        .enumerate()
+        .map(|(i, u)| index::Wanted {
+            table: u.store,
+            new: (u.key)(row),
+            old: before.and_then(|b| (u.key)(b)),
+            holds: Box::new(move |c: &Core, id, key: &[u8]| holds::<R>(c, id, key, i)),
+            field: u.field,
+        })
+        .collect();
+    index::claim_changed(core, row.id(), R::DEF.noun, wanted).await
+}
+
+/// Whether row `id` (on this core) carries `key` in unique index `i`.
+fn holds<R: Row>(core: &Core, id: u64, key: &[u8], i: usize) -> bool {
+    let Some(u) = R::UNIQUE.get(i) else {
+        return false;
+    };
+    matches!(read_here::<R>(core, id), Ok(Some(r)) if (u.key)(&r).as_deref().map(str::as_bytes) == Some(key))
+}
+
+/// Ends the claims of a write: released when it was written, removed
+/// when it was not.
+async fn settle(core: &Core, claimed: Vec<(TableId, Vec<u8>)>, id: u64, written: bool) {
+    for (t, k) in claimed {
+        if written {
+            index::release(core, t, k).await;
+        } else {
+            let _ = index::remove(core, t, k, id).await;
+        }
+    }
+}
+
+/// Removes the index entries of `before`'s unique keys that `after` no
+/// longer carries (best effort: a stale entry reads as absent).
+async fn drop_keys<R: Row>(core: &Core, before: &R, after: Option<&R>, id: u64) {
+    for u in R::UNIQUE {
+        let (old, new) = ((u.key)(before), after.and_then(|a| (u.key)(a)));
+        if let Some(o) = old.filter(|o| Some(o) != new.as_ref()) {
+            let _ = index::remove(core, u.store, o.into_bytes(), id).await;
+        }
+    }
+}
+
+/// The row of `R` whose unique `field` is `key`: through the index (a
+/// stale entry reads as absent). When the row lives on the key's shard,
+/// the entry and the row are read in one visit.
+pub async fn find<R: Row>(core: &Core, field: &str, key: &str) -> Result<Option<R>, TableError> {
+    let Some((i, u)) = R::UNIQUE.iter().enumerate().find(|(_, u)| u.field == field) else {
+        return Err(TableError::Internal(format!(
+            "{} has no unique index on {field}",
+            R::DEF.name
+        )));
+    };
+    let carries = move |r: &R| R::UNIQUE.get(i).and_then(|u| (u.key)(r)).as_deref() == Some(key);
+    if let Placement::Catalog = R::PLACEMENT {
+        let view = core.catalog();
+        return match catalog_holder(&view, u.store, key) {
+            Some(id) => Ok(catalog_row::<R>(&view, id)?.filter(carries)),
+            None => Ok(None),
+        };
+    }
+    let (store, k) = (u.store, key.as_bytes().to_vec());
+    let found = core
+        .on(shard_of(&k, core.shards()), move |c| async move {
+            let Some(id) = index::lookup_here(&c, store, &k).await? else {
+                return Ok(Found::Nothing);
+            };
+            if owner_of(id, c.shards()) == c.shard {
+                return Ok(load_here::<R>(&c, id)
+                    .await?
+                    .map_or(Found::Nothing, Found::Row));
+            }
+            Ok::<_, TableError>(Found::Elsewhere(id))
+        })
+        .await??;
+    match found {
+        Found::Nothing => Ok(None),
+        Found::Row(r) => Ok(Some(r).filter(carries)),
+        Found::Elsewhere(id) => Ok(get::<R>(core, id).await?.filter(carries)),
+    }
+}
+
+/// What the key's shard found of a row through an index entry.
+pub enum Found<R> {
+    Nothing,
+    Row(R),
+    /// The entry names a row on another shard.
+    Elsewhere(u64),
+}
+
+/// Rows `page * size ..` (at most `size`) of `R` in id order. Sharded
+/// tables are merged across shards by key: each shard is read in batches
+/// after its last key, so a page costs about (page + 1) * size rows read
+/// in all, not that many per shard.
+pub async fn list<R: Row>(core: &Core, page: usize, size: usize) -> Result<Vec<R>, TableError> {
+    let skip = page.saturating_mul(size);
+    if let Placement::Catalog = R::PLACEMENT {
+        return core
+            .catalog()
+            .table(R::DEF.store)
+            .skip(skip)
+            .take(size)
+            .map(|(_, v)| R::decode(v))
+            .collect();
+    }
+    let batch = size.clamp(16, 1024);
+    let n = usize::from(core.shards());
+    let mut heads: Vec<std::collections::VecDeque<(u64, Vec<u8>)>> = vec![Default::default(); n];
+    let mut after: Vec<Option<Vec<u8>>> = vec![None; n];
+    let mut done = vec![false; n];
+    let (mut skipped, mut out) = (0usize, Vec::with_capacity(size.min(1024)));
+    while out.len() < size {
+        for k in 0..n {
+            if heads[k].is_empty() && !done[k] {
+                let (table, from) = (R::DEF.store, after[k].clone());
+                let shard = ShardId(u16::try_from(k).unwrap_or(u16::MAX));
+                let part = core
+                    .on(shard, move |c| async move {
+                        c.store.scan(table, from.as_deref(), batch)
+                    })
+                    .await?;
+                done[k] = part.len() < batch;
+                after[k] = part.last().map(|(key, _)| key.clone());
+                heads[k].extend(part.into_iter().filter_map(|(key, v)| {
+                    let id = u64::from_be_bytes(<[u8; 8]>::try_from(key.as_slice()).ok()?);
+                    Some((id, v))
+                }));
+            }
+        }
+        let next = (0..n)
+            .filter_map(|k| heads[k].front().map(|(id, _)| (*id, k)))
+            .min();
+        let Some((_, k)) = next else { break };
+        let Some((_, v)) = heads[k].pop_front() else {
+            break;
+        };
+        if skipped < skip {
+            skipped += 1;
+        } else {
+            out.push(R::decode(&v)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Finds up to a few rows of `R` that reference row `id` of `target`.
+fn referrers<R: Row>(
+    core: Rc<Core>,
+    target: &'static TableDef,
+    id: u64,
+) -> LocalBoxFuture<'static, Result<Vec<String>, TableError>> {
+    const MOST: usize = 5;
+    Box::pin(async move {
+        let names = move |row: &R, found: &mut Vec<String>| {
+            for r in R::REFERENCES
+                .iter()
+                .filter(|r| r.target.name == target.name)
+            {
+                if (r.ids)(row).is_ok_and(|ids| ids.contains(&id)) && found.len() < MOST {
+                    found.push(format!("{} {} ({})", R::DEF.noun, row.id(), r.field));
+                }
+            }
+        };
+        let mut found = Vec::new();
+        if let Placement::Catalog = R::PLACEMENT {
+            for (_, v) in core.catalog().table(R::DEF.store) {
+                names(&R::decode(v)?, &mut found);
+            }
+            return Ok(found);
+        }
+        // Every row of every shard, in batches (one visit each).
+        for k in 0..core.shards() {
+            let mut from: Option<Vec<u8>> = None;
+            loop {
+                let table = R::DEF.store;
+                let start = from.clone();
+                let (part, last) = core
+                    .on(ShardId(k), move |c| async move {
+                        let rows = c.store.scan(table, start.as_deref(), 512);
+                        let last = (rows.len() == 512)
+                            .then(|| rows.last().map(|(k, _)| k.clone()))
+                            .flatten();
+                        let mut found = Vec::new();
+                        for (_, v) in &rows {
+                            if let Ok(row) = R::decode(v) {
+                                names(&row, &mut found);
+                            }
+                        }
+                        (found, last)
+                    })
+                    .await?;
+                found.extend(part);
+                if found.len() >= MOST {
+                    found.truncate(MOST);
+                    return Ok(found);
+                }
+                match last {
+                    Some(l) => from = Some(l),
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    })
+}
