@@ -22,3 +22,4 @@ mod mesh;
 mod sim;
 mod stir;
 mod stir_verify;
+mod tables;
