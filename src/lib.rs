@@ -22,12 +22,14 @@
 //! [`runtime`] ← [`server`] and the services ← `main`. [`config`] is built
 //! once and passed explicitly.
 
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod hss;
 pub mod oam;
 pub mod runtime;
 pub mod server;
+pub mod services;
 pub mod sim;
 pub mod stir;
 pub mod storage;

@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 
 use authplane::config::{Config, Layers, LogFormat};
 use authplane::runtime::{data, DataDir, Storage};
-use authplane::server::{self, Server};
+use authplane::server::{Extensions, Server};
+use authplane::services;
 use authplane::storage::StoreOptions;
 
 #[derive(Parser, Debug)]
@@ -228,12 +229,8 @@ fn init_logging(config: &Config) {
 fn serve(o: &Overrides) -> anyhow::Result<()> {
     let config = layers(o)?.build()?;
     init_logging(&config);
-    let routes = Arc::new(server::routes(&config).context("building the routing table")?);
-    let tables = {
-        let mut t = authplane::table::Tables::default();
-        authplane::hss::declare(&mut t).context("declaring the tables")?;
-        Arc::new(t)
-    };
+    let routes = Arc::new(services::routes(&config).context("building the routing table")?);
+    let tables = Arc::new(services::tables().context("declaring the tables")?);
     tracing::info!(
         listen = %config.server.listen,
         cores = config.server.cores,
@@ -277,7 +274,11 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     } else {
         None
     };
-    let sim_for_cores = sim.clone();
+    let mut extensions = Extensions::default();
+    if let Some(readers) = &sim {
+        extensions.insert(readers.clone());
+    }
+    let extensions = Arc::new(extensions);
     let live = config.stir.live.clone();
     let reload_overrides = o.clone();
     let result = authplane::runtime::run(
@@ -290,7 +291,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
                 routes.clone(),
                 shared_config.clone(),
                 tables.clone(),
-                sim_for_cores.clone(),
+                extensions.clone(),
             )
         },
         |addr| {

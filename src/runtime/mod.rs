@@ -6,7 +6,7 @@
 //! `IORING_SETUP_COOP_TASKRUN`; see docs/decisions/0001) lives in this
 //! folder, so the executor can be swapped without touching services.
 
-pub mod clock;
+pub use crate::clock;
 mod conn;
 pub mod data;
 pub mod event;

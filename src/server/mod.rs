@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{self, Method, Request};
-use crate::domain::router::{Match, Params, RouteError, Router};
+use crate::domain::router::{Match, Params, Router};
 use crate::runtime::{clock, App, Core, LocalBoxFuture};
 use crate::table::Tables;
 
@@ -47,23 +47,6 @@ impl std::fmt::Debug for Handler {
 /// The routing table of the whole server.
 pub type Routes = Router<Handler>;
 
-/// Builds the routing table of every enabled service.
-pub fn routes(config: &Config) -> Result<Routes, RouteError> {
-    let mut r = Routes::default();
-    crate::oam::register(&mut r)?;
-    // A disabled service registers nothing: its paths answer 404.
-    if config.services.hss {
-        crate::hss::register(&mut r)?;
-    }
-    if config.services.sim {
-        crate::sim::register(&mut r)?;
-    }
-    if config.services.stir {
-        crate::stir::register(&mut r)?;
-    }
-    Ok(r)
-}
-
 /// What a handler sees of its core.
 #[derive(Debug)]
 pub struct Ctx {
@@ -72,8 +55,72 @@ pub struct Ctx {
     pub config: Arc<Config>,
     /// Every declared table and the write hooks.
     pub tables: Arc<Tables>,
-    /// The PC/SC readers (when the SIM service runs).
-    pub sim: Option<Arc<crate::sim::Readers>>,
+    /// What services started for the whole process (the PC/SC readers,
+    /// ...), by type.
+    pub extensions: Arc<Extensions>,
+}
+
+impl Ctx {
+    /// The process-wide state of type `T` a service started, if any.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
+    }
+}
+
+/// Process-wide state by type: what the entry level started for the
+/// services, handed to every core without the server naming it.
+#[derive(Default)]
+pub struct Extensions {
+    by_type: Vec<(std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>)>,
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Extensions({})", self.by_type.len())
+    }
+}
+
+impl Extensions {
+    /// Adds (or replaces) the value of type `T`.
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        let id = std::any::TypeId::of::<T>();
+        self.by_type.retain(|(t, _)| *t != id);
+        self.by_type.push((id, value));
+    }
+
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        let id = std::any::TypeId::of::<T>();
+        self.by_type
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref::<T>())
+    }
+}
+
+thread_local! {
+    /// This core's generator of request ids.
+    static RNG: std::cell::RefCell<rand::rngs::StdRng> =
+        std::cell::RefCell::new(rand::SeedableRng::from_os_rng());
+}
+
+/// An `X-RequestID` value: the one received (echoed, 1 to 128 bytes of
+/// UTF-8), or a fresh version 4 UUID.
+pub fn request_id_from(header: Option<&[u8]>) -> String {
+    header
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(uuid_v4, str::to_owned)
+}
+
+fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    RNG.with(|r| rand::RngCore::fill_bytes(&mut *r.borrow_mut(), &mut b));
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Builder::from_random_bytes(b)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
 }
 
 /// The response being written into the connection's buffer.
@@ -155,7 +202,7 @@ impl Server {
         routes: Arc<Routes>,
         config: Arc<Config>,
         tables: Arc<Tables>,
-        sim: Option<Arc<crate::sim::Readers>>,
+        extensions: Arc<Extensions>,
     ) -> Server {
         Server {
             ctx: Ctx {
@@ -163,7 +210,7 @@ impl Server {
                 routes,
                 config,
                 tables,
-                sim,
+                extensions,
             },
         }
     }
@@ -225,7 +272,7 @@ impl App for Server {
                 let e = ApiError::MethodNotAllowed;
                 let allow: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
                 let allow = allow.join(", ");
-                let id = (api == Api::Stir).then(|| crate::stir::request_id(&req));
+                let id = (api == Api::Stir).then(|| request_id_from(req.header("x-requestid")));
                 let mut extra = vec![("Allow", allow.as_str())];
                 extra.extend(id.as_deref().map(|id| ("X-RequestID", id)));
                 self.write_error(&e, api, (keep_alive, send_body), out, &extra);
@@ -233,7 +280,7 @@ impl App for Server {
             }
             Match::NotFound { api } => {
                 let e = ApiError::NotFound;
-                let id = (api == Api::Stir).then(|| crate::stir::request_id(&req));
+                let id = (api == Api::Stir).then(|| request_id_from(req.header("x-requestid")));
                 let extra: Vec<(&str, &str)> = id
                     .as_deref()
                     .map(|id| ("X-RequestID", id))

@@ -143,8 +143,7 @@ enum AuthBody {
 }
 
 fn readers(ctx: &Ctx) -> Result<&Readers, SimError> {
-    ctx.sim
-        .as_deref()
+    ctx.extension::<Readers>()
         .ok_or_else(|| SimError::Unavailable("the SIM service is not running".into()))
 }
 

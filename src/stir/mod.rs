@@ -280,25 +280,13 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
     })
 }
 
-/// The request's `X-RequestID` (echoed), or a generated one.
-pub fn request_id(req: &Request<'_>) -> String {
-    request_id_from(req.header("x-requestid"))
-}
-
-fn request_id_from(header: Option<&[u8]>) -> String {
-    header
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(uuid_v4, str::to_owned)
-}
-
 /// The request id (echoed or generated) and the 415/406/411 checks of
 /// both endpoints, from one pass over the head.
 fn preamble(req: &Request<'_>) -> (String, Result<(), (u16, ApiError)>) {
     let [id, content_type, accept, content_length] =
         req.headers(["x-requestid", "content-type", "accept", "content-length"]);
     (
-        request_id_from(id),
+        crate::server::request_id_from(id),
         check_headers(content_type, accept, content_length),
     )
 }

@@ -37,7 +37,7 @@ pub fn write_steps<'a>(
 ) -> std::io::Result<()> {
     let rate = rate.filter(|r| *r > 0);
     for step in steps {
-        let started = crate::runtime::clock::now();
+        let started = crate::clock::now();
         f.write_all_at(step, at)?;
         if let Some(rate) = rate {
             write_back(f, at, step.len())?;
@@ -57,7 +57,7 @@ pub fn remove_file(path: &Path, rate: Option<u64>) -> std::io::Result<()> {
         let f = OpenOptions::new().write(true).open(path)?;
         let mut len = f.metadata()?.len();
         while len > 0 {
-            let started = crate::runtime::clock::now();
+            let started = crate::clock::now();
             let step = len.min(REMOVE_STEP);
             len -= step;
             f.set_len(len)?;
