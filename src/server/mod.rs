@@ -98,7 +98,8 @@ impl Extensions {
 }
 
 thread_local! {
-    /// This core's generator of request ids.
+    /// This core's CSPRNG for UUIDs (ChaCha12 seeded once from the OS): no
+    /// syscall per request.
     static RNG: std::cell::RefCell<rand::rngs::StdRng> =
         std::cell::RefCell::new(rand::SeedableRng::from_os_rng());
 }
@@ -112,7 +113,8 @@ pub fn request_id_from(header: Option<&[u8]>) -> String {
         .map_or_else(uuid_v4, str::to_owned)
 }
 
-fn uuid_v4() -> String {
+/// A random (version 4) UUID.
+pub fn uuid_v4() -> String {
     let mut b = [0u8; 16];
     RNG.with(|r| rand::RngCore::fill_bytes(&mut *r.borrow_mut(), &mut b));
     let mut buf = uuid::Uuid::encode_buffer();

@@ -90,25 +90,6 @@ fn dev_certificate(
     Ok(())
 }
 
-thread_local! {
-    /// This core's CSPRNG for UUIDs (ChaCha12 seeded once from the OS): no
-    /// syscall per request.
-    static RNG: std::cell::RefCell<rand::rngs::StdRng> =
-        std::cell::RefCell::new(<rand::rngs::StdRng as rand::SeedableRng>::from_os_rng());
-}
-
-/// A random (version 4) UUID.
-fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    RNG.with(|r| rand::RngCore::fill_bytes(&mut *r.borrow_mut(), &mut b));
-    let mut buf = uuid::Uuid::encode_buffer();
-    uuid::Builder::from_random_bytes(b)
-        .into_uuid()
-        .hyphenated()
-        .encode_lower(&mut buf)
-        .to_owned()
-}
-
 fn svc(id: &'static str, text: impl Into<String>, variables: &[&str]) -> ApiError {
     ApiError::BadRequest {
         reason: text.into(),
@@ -263,8 +244,8 @@ fn parse_signing(ctx: &Ctx, body: &mut [u8]) -> Result<Claims, ApiError> {
             .ok_or_else(|| invalid("attest"))?,
     };
     let origid = match req.get("origid") {
-        None => uuid_v4(),
-        Some(v) if v.is_null() => uuid_v4(),
+        None => crate::server::uuid_v4(),
+        Some(v) if v.is_null() => crate::server::uuid_v4(),
         Some(o) => o
             .as_str()
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
