@@ -227,7 +227,8 @@ fn init_logging(config: &Config) {
 }
 
 fn serve(o: &Overrides) -> anyhow::Result<()> {
-    let config = layers(o)?.build()?;
+    let loaded = layers(o)?;
+    let config = loaded.build()?;
     init_logging(&config);
     let routes = Arc::new(services::routes(&config).context("building the routing table")?);
     let tables = Arc::new(services::tables().context("declaring the tables")?);
@@ -240,8 +241,13 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     );
     let n_routes = routes.len();
     let data = DataDir::open(&config.storage.data_dir, config.server.cores)?;
-    let mut config = config;
-    authplane::stir::ensure_credential(&mut config).map_err(|e| anyhow::anyhow!(e))?;
+    let stir = if config.services.stir {
+        let state =
+            authplane::stir::Stir::load(&config).map_err(|e| loaded.key_error(e.key, e.message))?;
+        Some(Arc::new(state))
+    } else {
+        None
+    };
     let shared_config = Arc::new(config.clone());
     let catalog = data::load_catalog(&data.catalog_dir())?;
     let storage = Storage {
@@ -278,8 +284,10 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     if let Some(readers) = &sim {
         extensions.insert(readers.clone());
     }
+    if let Some(state) = &stir {
+        extensions.insert(state.clone());
+    }
     let extensions = Arc::new(extensions);
-    let live = config.stir.live.clone();
     let reload_overrides = o.clone();
     let result = authplane::runtime::run(
         &config.server,
@@ -299,7 +307,11 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
             let _ = writeln!(stdout, "listening on {addr}");
             let _ = stdout.flush();
         },
-        move || reload_credentials(&reload_overrides, &live),
+        move || {
+            if let Some(state) = &stir {
+                reload_credentials(&reload_overrides, state);
+            }
+        },
     );
     if let Some(sim) = sim {
         sim.stop();
@@ -312,17 +324,14 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
 /// SIGHUP: reads the configuration again and replaces the STIR signing
 /// credentials (keys, x5u, prefixes). A configuration that does not load
 /// changes nothing; other settings need a restart.
-fn reload_credentials(o: &Overrides, live: &authplane::config::LiveCredentials) {
-    let loaded = layers(o).and_then(|l| Ok(l.build()?)).and_then(|mut c| {
-        authplane::stir::ensure_credential(&mut c).map_err(|e| anyhow::anyhow!(e))?;
-        Ok(c)
+fn reload_credentials(o: &Overrides, stir: &authplane::stir::Stir) {
+    let reloaded = layers(o).and_then(|l| {
+        let c = l.build()?;
+        stir.reload(&c)
+            .map_err(|e| anyhow::Error::from(l.key_error(e.key, e.message)))
     });
-    match loaded {
-        Ok(c) => {
-            let n = c.stir.credentials.len();
-            live.replace(c.stir.credentials);
-            tracing::info!(credentials = n, "STIR signing credentials reloaded");
-        }
+    match reloaded {
+        Ok(n) => tracing::info!(credentials = n, "STIR signing credentials reloaded"),
         Err(e) => {
             tracing::error!(error = %e, "reload refused: the credentials in use are kept");
         }

@@ -210,6 +210,16 @@ impl Layers {
         })
     }
 
+    /// An error about `key` found after validation (a file it names that
+    /// does not load), with the key's origin.
+    pub fn key_error(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::Key {
+            key: key.to_owned(),
+            origin: self.origin_of(key),
+            message,
+        }
+    }
+
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_toml(&self) -> String {
         let mut shown = self.merged.clone();
@@ -255,10 +265,23 @@ struct RawConfig {
     log: RawLog,
 }
 
+/// Which library signs PASSporTs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SigningBackend {
+    /// AWS-LC through aws-lc-rs: P-256 in assembly, the fastest here (the
+    /// default: see decision 0004).
+    AwsLc,
+    /// ring: P-256 in assembly.
+    Ring,
+    /// RustCrypto p256 (pure Rust, RFC 6979 deterministic nonces).
+    P256,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStir {
-    backend: crate::stir::keys::Backend,
+    backend: SigningBackend,
     default_attest: String,
     attestation: Vec<RawAttestation>,
     credentials: Vec<RawCredential>,
@@ -302,115 +325,48 @@ struct RawCredential {
     tn_prefixes: Vec<String>,
 }
 
-/// A signing credential: its key (parsed once) and certificate URL.
-#[derive(Clone)]
-pub struct Credential {
-    pub key: std::sync::Arc<dyn crate::domain::passport::Es256>,
+/// A signing credential as configured: its key file and certificate URL
+/// (the STIR service loads the key).
+#[derive(Debug, Clone)]
+pub struct CredentialConfig {
+    pub key: PathBuf,
     pub x5u: String,
-    /// The PASSporT header for this x5u, base64url, computed once.
-    pub header_b64: String,
     pub tn_prefixes: Vec<String>,
 }
 
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential")
-            .field("x5u", &self.x5u)
-            .field("tn_prefixes", &self.tn_prefixes)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The STIR service's settings.
+/// The STIR service's settings (values: the service loads the keys, the
+/// trust store and the fetch policy from them).
 #[derive(Debug, Clone)]
 pub struct StirConfig {
-    pub backend: crate::stir::keys::Backend,
-    /// The development certificate (PEM), served at
-    /// `/stir/v1/certs/dev.pem` when no credential is configured.
-    pub dev_certificate: Option<std::sync::Arc<String>>,
+    pub backend: SigningBackend,
     pub default_attest: crate::domain::passport::Attest,
     /// (orig TN prefix, attestation).
     pub attestation: Vec<(String, crate::domain::passport::Attest)>,
-    pub credentials: Vec<Credential>,
-    /// The credentials in use: `credentials` at start, replaced by a
-    /// reload (SIGHUP).
-    pub live: std::sync::Arc<LiveCredentials>,
-    pub verify: VerifySettings,
+    pub credentials: Vec<CredentialConfig>,
+    pub verify: VerifyConfig,
 }
 
-/// Signing credentials that can be replaced while the server runs. Each
-/// core keeps its own reference and looks at a generation counter per
-/// request (one relaxed load), so signing takes no lock.
-#[derive(Debug, Default)]
-pub struct LiveCredentials {
-    generation: std::sync::atomic::AtomicU64,
-    current: std::sync::Mutex<std::sync::Arc<Vec<Credential>>>,
-}
-
-type CoreCopy = (usize, u64, std::sync::Arc<Vec<Credential>>);
-
-thread_local! {
-    static CORE_COPY: std::cell::RefCell<Option<CoreCopy>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-impl LiveCredentials {
-    pub fn new(credentials: Vec<Credential>) -> LiveCredentials {
-        // Generations never repeat across sets, so a core's copy of a
-        // dropped set is never mistaken for a new one at the same address.
-        static SETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let first = SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) << 32;
-        LiveCredentials {
-            generation: std::sync::atomic::AtomicU64::new(first),
-            current: std::sync::Mutex::new(std::sync::Arc::new(credentials)),
-        }
-    }
-
-    /// Replaces the set; every core uses it from its next request on.
-    pub fn replace(&self, credentials: Vec<Credential>) {
-        *self
-            .current
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(credentials);
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-    }
-
-    /// Runs `f` with the current set (this thread's copy, refreshed when
-    /// the generation moved).
-    pub fn with<R>(&self, f: impl FnOnce(&[Credential]) -> R) -> R {
-        let me = std::ptr::from_ref(self) as usize;
-        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
-        CORE_COPY.with(|c| {
-            let mut c = c.borrow_mut();
-            let fresh = matches!(&*c, Some((who, g, _)) if *who == me && *g == generation);
-            if !fresh {
-                let set = self
-                    .current
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                *c = Some((me, generation, set));
-            }
-            match &*c {
-                Some((_, _, set)) => f(set),
-                None => f(&[]),
-            }
-        })
-    }
-}
-
-/// STI-VS settings, validated, with the trust store loaded.
+/// STI-VS settings.
 #[derive(Debug, Clone)]
-pub struct VerifySettings {
-    pub trust: std::sync::Arc<crate::stir::verify::Trust>,
+pub struct VerifyConfig {
+    /// PEM files: the STI-CA roots, intermediates, CRLs.
+    pub trust_roots: Option<PathBuf>,
+    pub intermediates: Option<PathBuf>,
+    pub crls: Vec<PathBuf>,
     /// A fixed verifier clock (labs and tests; None: the real clock).
     pub fixed_now: Option<u64>,
     pub freshness_s: u64,
     pub allow_http_x5u: bool,
     /// Hosts an x5u may name (empty: any).
     pub x5u_hosts: Vec<String>,
-    pub fetch: std::sync::Arc<crate::stir::verify::FetchPolicy>,
+    pub x5u_timeout: Duration,
+    pub x5u_max_bytes: usize,
+    /// Extra roots for https x5u fetches (PEM).
+    pub x5u_tls_roots: Option<PathBuf>,
+    /// (URL prefix, replacement) applied to x5u URLs before fetching.
+    pub x5u_rewrite: Vec<(String, String)>,
+    pub negative_cache_s: u64,
+    pub cache_entries: usize,
     /// Fetch each leaf's CRL distribution points (cached) and refuse a
     /// revoked leaf, or one whose CRL cannot be had.
     pub crl_fetch: bool,
@@ -426,34 +382,6 @@ impl StirConfig {
             .filter(|(p, _)| tn.starts_with(p.as_str()))
             .max_by_key(|(p, _)| p.len())
             .map_or(self.default_attest, |(_, a)| *a)
-    }
-
-    /// Runs `f` with the credential signing for an originating TN, from
-    /// the live set (replaced on SIGHUP without a restart).
-    pub fn with_credential<R>(&self, tn: &str, f: impl FnOnce(Option<&Credential>) -> R) -> R {
-        self.live.with(|creds| f(credential_for(creds, tn)))
-    }
-}
-
-/// The credential signing for an originating TN: the longest matching
-/// prefix (a credential without prefixes matches every TN).
-pub fn credential_for<'c>(credentials: &'c [Credential], tn: &str) -> Option<&'c Credential> {
-    {
-        credentials
-            .iter()
-            .filter_map(|c| {
-                if c.tn_prefixes.is_empty() {
-                    Some((0, c))
-                } else {
-                    c.tn_prefixes
-                        .iter()
-                        .filter(|p| tn.starts_with(p.as_str()))
-                        .map(|p| (p.len() + 1, c))
-                        .max_by_key(|(l, _)| *l)
-                }
-            })
-            .max_by_key(|(l, _)| *l)
-            .map(|(_, c)| c)
     }
 }
 
@@ -507,6 +435,8 @@ pub struct HssConfig {
     /// Vectors per SQN lease (0: every vector waits for its own sync).
     pub sqn_lease: u64,
     pub max_vectors_per_request: u32,
+    /// Accept APN ids in `apn_list`/`apn_list_swx` that name no APN.
+    pub accept_missing_apn_list_ids: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -631,23 +561,11 @@ pub fn available_cores() -> u16 {
 
 impl RawConfig {
     fn validate<E>(mut self, base: &Path, err: impl Fn(&str, String) -> E) -> Result<Config, E> {
-        use crate::domain::passport::{header_b64, Attest};
+        use crate::domain::passport::Attest;
         let attest = |key: &str, v: &str| {
             Attest::parse(v).ok_or_else(|| err(key, format!("{v:?}: expected A, B or C")))
         };
         let optional_path = |p: &str| (!p.is_empty()).then(|| base.join(p));
-        let roots = optional_path(&self.stir.trust_roots);
-        let trust = crate::stir::verify::Trust::load(
-            roots.as_deref(),
-            optional_path(&self.stir.intermediates).as_deref(),
-            &self
-                .stir
-                .crls
-                .iter()
-                .map(|c| base.join(c))
-                .collect::<Vec<_>>(),
-        )
-        .map_err(|e| err("stir.trust_roots", e))?;
         if !(1..=86_400).contains(&self.stir.freshness_s) {
             return Err(err("stir.freshness_s", "must be 1 to 86400".into()));
         }
@@ -673,54 +591,31 @@ impl RawConfig {
                 })
             })
             .collect::<Result<Vec<_>, E>>()?;
-        let verify = VerifySettings {
-            trust: std::sync::Arc::new(trust),
+        let verify = VerifyConfig {
+            trust_roots: optional_path(&self.stir.trust_roots),
+            intermediates: optional_path(&self.stir.intermediates),
+            crls: self.stir.crls.iter().map(|c| base.join(c)).collect(),
             fixed_now: (self.stir.fixed_now > 0).then_some(self.stir.fixed_now),
             freshness_s: self.stir.freshness_s,
             allow_http_x5u: self.stir.allow_http_x5u,
             x5u_hosts: self.stir.x5u_hosts.clone(),
-            fetch: std::sync::Arc::new(crate::stir::verify::FetchPolicy {
-                limits: crate::runtime::fetch::Limits {
-                    timeout: Duration::from_millis(self.stir.x5u_timeout_ms),
-                    max_body: self.stir.x5u_max_bytes,
-                    allow_internal: self.stir.allow_http_x5u,
-                    tls: crate::runtime::fetch::tls_client_config(&match optional_path(
-                        &self.stir.x5u_tls_roots,
-                    ) {
-                        Some(p) => {
-                            let text = std::fs::read(&p).map_err(|e| {
-                                err("stir.x5u_tls_roots", format!("{}: {e}", p.display()))
-                            })?;
-                            let certs = crate::stir::verify::pem_certificates(&text);
-                            if certs.is_empty() {
-                                return Err(err(
-                                    "stir.x5u_tls_roots",
-                                    format!("{}: no certificate", p.display()),
-                                ));
-                            }
-                            certs
-                        }
-                        None => Vec::new(),
-                    })
-                    .map_err(|e| err("stir.x5u_tls_roots", e))?,
-                },
-                rewrite: self
-                    .stir
-                    .x5u_rewrite
-                    .iter()
-                    .map(|r| (r.from.clone(), r.to.clone()))
-                    .collect(),
-                negative_ttl_s: self.stir.negative_cache_s,
-                max_entries: self.stir.cache_entries,
-            }),
-            trusted_hosts,
+            x5u_timeout: Duration::from_millis(self.stir.x5u_timeout_ms),
+            x5u_max_bytes: self.stir.x5u_max_bytes,
+            x5u_tls_roots: optional_path(&self.stir.x5u_tls_roots),
+            x5u_rewrite: self
+                .stir
+                .x5u_rewrite
+                .iter()
+                .map(|r| (r.from.clone(), r.to.clone()))
+                .collect(),
+            negative_cache_s: self.stir.negative_cache_s,
+            cache_entries: self.stir.cache_entries,
             crl_fetch: self.stir.crl_fetch,
+            trusted_hosts,
         };
-        let mut stir = StirConfig {
-            live: std::sync::Arc::default(),
+        let stir = StirConfig {
             verify,
             backend: self.stir.backend,
-            dev_certificate: None,
             default_attest: attest("stir.default_attest", &self.stir.default_attest)?,
             attestation: self
                 .stir
@@ -733,29 +628,20 @@ impl RawConfig {
                 .credentials
                 .iter()
                 .map(|c| {
-                    let path = base.join(&c.key);
-                    let pem = std::fs::read_to_string(&path).map_err(|e| {
-                        err("stir.credentials", format!("key {}: {e}", path.display()))
-                    })?;
-                    let key = crate::stir::keys::load(&pem, self.stir.backend).map_err(|e| {
-                        err("stir.credentials", format!("key {}: {e}", path.display()))
-                    })?;
                     if !(c.x5u.starts_with("https://") || c.x5u.starts_with("http://")) {
                         return Err(err(
                             "stir.credentials",
                             format!("x5u {:?}: must be an http(s) URL", c.x5u),
                         ));
                     }
-                    Ok(Credential {
-                        key,
-                        header_b64: header_b64(&c.x5u),
+                    Ok(CredentialConfig {
+                        key: base.join(&c.key),
                         x5u: c.x5u.clone(),
                         tn_prefixes: c.tn_prefixes.clone(),
                     })
                 })
                 .collect::<Result<_, E>>()?,
         };
-        stir.live = std::sync::Arc::new(LiveCredentials::new(stir.credentials.clone()));
         if !self.hss.key_encryption_key.is_empty() {
             let kek = crate::domain::keywrap::Kek::from_hex(&self.hss.key_encryption_key)
                 .map_err(|e| err("hss.key_encryption_key", e.problem.into()))?;

@@ -324,7 +324,7 @@ impl Serialize for AucView<'_> {
         m.serialize_entry("amf", &hex::encode_upper(a.amf))?;
         // What the next vector builds on (past a lease an earlier
         // process took).
-        m.serialize_entry("sqn", &a.sqn.floor(super::vectors::epoch()))?;
+        m.serialize_entry("sqn", &a.sqn.floor(epoch()))?;
         m.serialize_entry("imsi", &a.imsi)?;
         m.serialize_entry("esim", &a.esim)?;
         for ((name, _), value) in TEXT_FIELDS.iter().zip(&a.text) {
@@ -344,6 +344,13 @@ impl Serialize for AucView<'_> {
         )?;
         m.end()
     }
+}
+
+/// This process's SQN lease epoch: random, so no earlier process (on any
+/// shard layout) shares it; never 0 ("no lease").
+pub fn epoch() -> u64 {
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| rand::random::<u64>().max(1))
 }
 
 static AUC: TableDef = TableDef {
@@ -425,7 +432,7 @@ pub async fn load(core: &Core, id: u64) -> Result<Option<Auc>, ApiError> {
     Ok(table::get(core, id).await?)
 }
 
-fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError> {
+pub fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError> {
     reply.json(
         200,
         &AucView {
@@ -449,7 +456,7 @@ pub fn put<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
-        let w = crud::write_of(&req)?;
+        let w = crud::write_of(ctx, &req)?;
         let body = crud::body(&mut req)?;
         let kek = ctx.config.hss.kek.clone();
         let auc: Auc = ctx.tables.create(&ctx.core, &body, &kek, &w).await?;
@@ -482,7 +489,7 @@ pub fn patch<'a>(
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
         let id = parse_id(&params)?;
-        let w = crud::write_of(&req)?;
+        let w = crud::write_of(ctx, &req)?;
         let body = crud::body(&mut req)?;
         let kek = ctx.config.hss.kek.clone();
         let auc: Auc = ctx.tables.patch(&ctx.core, id, &body, &kek, &w).await?;
@@ -500,39 +507,9 @@ pub fn delete<'a>(
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
         let id = parse_id(&params)?;
-        let w = crud::write_of(&req)?;
+        let w = crud::write_of(ctx, &req)?;
         ctx.tables.delete::<Auc>(&ctx.core, id, &w).await?;
         reply.json(200, &Deleted::OK)
-    })
-}
-
-/// The AuC whose IMSI is `imsi`, through the index (checked on read).
-pub async fn find_by_imsi(core: &Core, imsi: &Imsi) -> Result<Option<Auc>, ApiError> {
-    if let Some(auc) = table::find::<Auc>(core, "imsi", imsi.as_str()).await? {
-        return Ok(Some(auc));
-    }
-    // The seed's walkthrough: an AuC without an IMSI, referenced by the
-    // subscriber that has it.
-    match super::subscriber::find_by_imsi(core, imsi.as_str()).await? {
-        Some(sub) => load(core, sub.auc_id).await,
-        None => Ok(None),
-    }
-}
-
-/// `GET /auc/imsi/{imsi}`.
-pub fn get_by_imsi<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let imsi = Imsi::parse(params.get("imsi").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let auc = find_by_imsi(&ctx.core, &imsi)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply_auc(ctx, reply, &auc)
     })
 }
 

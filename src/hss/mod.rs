@@ -6,6 +6,7 @@ pub mod apn;
 pub mod auc;
 pub mod generate;
 pub mod import;
+pub mod lookup;
 pub mod routing;
 pub mod subscriber;
 pub mod tft;
@@ -71,7 +72,12 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     let p = Api::Pyhss;
     r.add(Method::Put, "/auc", p, Async(auc::put))?;
     r.add(Method::Get, "/auc/list", p, Async(auc::list))?;
-    r.add(Method::Get, "/auc/imsi/{imsi}", p, Async(auc::get_by_imsi))?;
+    r.add(
+        Method::Get,
+        "/auc/imsi/{imsi}",
+        p,
+        Async(lookup::get_by_imsi),
+    )?;
     r.add(
         Method::Get,
         "/auc/iccid/{iccid}",

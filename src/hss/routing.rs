@@ -57,12 +57,14 @@ impl Row for Routing {
             target: <Subscriber as Row>::DEF,
             ids: |r| Ok(vec![r.subscriber_id]),
             exists: exists::<Subscriber>,
+            list: false,
         },
         Reference {
             field: "apn_id",
             target: <Apn as Row>::DEF,
             ids: |r| Ok(vec![r.apn_id]),
             exists: exists::<Apn>,
+            list: false,
         },
     ];
     type Env = ();
@@ -113,7 +115,7 @@ pub fn put<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
-        let w = crud::write_of(&req)?;
+        let w = crud::write_of(ctx, &req)?;
         let body = crud::body(&mut req)?;
         let r: Routing = ctx.tables.create(&ctx.core, &body, &(), &w).await?;
         reply.json(200, &r)
@@ -142,7 +144,7 @@ pub fn delete<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
-        let w = crud::write_of(&req)?;
+        let w = crud::write_of(ctx, &req)?;
         let r = find(ctx, &params).await?;
         ctx.tables
             .delete::<Routing>(&ctx.core, r.subscriber_routing_id, &w)
@@ -162,7 +164,7 @@ pub fn patch<'a>(
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
         let id = id_param(&params, "subscriber_routing_id")?;
-        let w = crud::write_of(&req)?;
+        let w = crud::write_of(ctx, &req)?;
         let body = crud::body(&mut req)?;
         let r: Routing = ctx.tables.patch(&ctx.core, id, &body, &(), &w).await?;
         reply.json(200, &r)

@@ -27,6 +27,9 @@ pub struct Subscriber {
     pub auc_id: u64,
     pub default_apn: u64,
     pub apn_list: String,
+    /// The seed's (PyHSS 2.0.0 has none): answered only when set, so
+    /// 2.0.0's clients see the key set they know.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub apn_list_swx: Option<String>,
     pub msisdn: Option<String>,
     pub ue_ambr_dl: u64,
@@ -141,24 +144,28 @@ impl Row for Subscriber {
             target: <Auc as Row>::DEF,
             ids: |s| Ok(vec![s.auc_id]),
             exists: exists::<Auc>,
+            list: false,
         },
         Reference {
             field: "default_apn",
             target: <Apn as Row>::DEF,
             ids: |s| Ok(vec![s.default_apn]),
             exists: exists::<Apn>,
+            list: false,
         },
         Reference {
             field: "apn_list",
             target: <Apn as Row>::DEF,
             ids: |s| apn_ids("apn_list", Some(&s.apn_list)),
             exists: exists::<Apn>,
+            list: true,
         },
         Reference {
             field: "apn_list_swx",
             target: <Apn as Row>::DEF,
             ids: |s| apn_ids("apn_list_swx", s.apn_list_swx.as_deref()),
             exists: exists::<Apn>,
+            list: true,
         },
     ];
     type Env = ();
@@ -252,4 +259,21 @@ pub fn get_by_msisdn<'a>(
             .ok_or(ApiError::NotFound)?;
         reply_with_attributes(reply, &sub)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subscriber;
+    use crate::table::{json, Body, Row};
+
+    #[test]
+    fn a_patch_may_set_a_field_its_answer_leaves_out_when_empty() {
+        let body: Body = serde_json::from_str(r#"{"apn_list_swx":"1"}"#).unwrap();
+        let s = json::merge(&Subscriber::default(), &body, <Subscriber as Row>::DEF).unwrap();
+        assert_eq!(s.apn_list_swx.as_deref(), Some("1"));
+        let shown = serde_json::to_value(Subscriber::default()).unwrap();
+        assert!(shown.get("apn_list_swx").is_none());
+        let body: Body = serde_json::from_str(r#"{"colour":"red"}"#).unwrap();
+        assert!(json::merge(&Subscriber::default(), &body, <Subscriber as Row>::DEF).is_err());
+    }
 }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use super::auc::{find_by_imsi, Auc};
+use super::auc::{epoch, Auc};
+use super::lookup::find_by_imsi;
 use super::tables;
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::{form_pairs, Request};
@@ -58,13 +59,6 @@ impl Vector {
     fn autn(&self) -> [u8; 16] {
         autn(&self.sqn, &self.amf, &self.out)
     }
-}
-
-/// This process's SQN lease epoch: random, so no earlier process (on any
-/// shard layout) shares it; never 0 ("no lease").
-pub(crate) fn epoch() -> u64 {
-    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *EPOCH.get_or_init(|| RNG.with(|g| g.borrow_mut().next_u64()).max(1))
 }
 
 /// Opens an AuC's Ki and OPc (a failure is the server's configuration: a

@@ -157,19 +157,42 @@ impl Core {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        for k in 0..shards {
+        // Every core gets the new version at once (one message each, sent
+        // before any is awaited), so publishing costs one round trip, not
+        // one per core.
+        let install = |view: SharedView| {
+            with_current_core(|c| {
+                let mut current = c.catalog.borrow_mut();
+                // Views may arrive out of order; never go back.
+                if view.version > current.version {
+                    *current = view;
+                }
+            });
+        };
+        let mut acks = Vec::with_capacity(usize::from(shards));
+        for k in (0..shards).map(ShardId) {
+            if k == self.shard {
+                install(view.clone());
+                continue;
+            }
+            let (tx, rx) = futures_channel::oneshot::channel();
             let view = view.clone();
-            self.submit_to(ShardId(k), move || async move {
-                with_current_core(|c| {
-                    let mut current = c.catalog.borrow_mut();
-                    // Views may arrive out of order; never go back.
-                    if view.version > current.version {
-                        *current = view;
-                    }
-                });
-            })
-            .await
-            .map_err(CommitError::Mesh)?;
+            self.mesh
+                .send(
+                    k,
+                    Box::new(move || {
+                        Box::pin(async move {
+                            install(view);
+                            let _ = tx.send(());
+                        })
+                    }),
+                )
+                .map_err(CommitError::Mesh)?;
+            acks.push((k, rx));
+        }
+        for (k, rx) in acks {
+            rx.await
+                .map_err(|_| CommitError::Mesh(MeshError::Stopped(k)))?;
         }
         Ok(Ok(out))
     }

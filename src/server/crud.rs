@@ -72,8 +72,9 @@ pub fn provisioning(ctx: &Ctx, req: &Request<'_>) -> Result<(), ApiError> {
     }
 }
 
-/// The write a request makes: now, and its `operation_id` if it names one.
-pub fn write_of(req: &Request<'_>) -> Result<Write, ApiError> {
+/// The write a request makes: now, its `operation_id` if it names one, and
+/// the deployment's reference policy.
+pub fn write_of(ctx: &Ctx, req: &Request<'_>) -> Result<Write, ApiError> {
     let mut operation_id = None;
     for (k, v) in form_pairs(req.query.unwrap_or("").as_bytes()) {
         if k == "operation_id" {
@@ -88,6 +89,7 @@ pub fn write_of(req: &Request<'_>) -> Result<Write, ApiError> {
     Ok(Write {
         now: clock::unix_seconds(),
         operation_id,
+        lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
     })
 }
 
@@ -138,7 +140,7 @@ fn put<'a, R: Resource>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         provisioning(ctx, &req)?;
-        let w = write_of(&req)?;
+        let w = write_of(ctx, &req)?;
         let body = body(&mut req)?;
         let row: R = ctx.tables.create(&ctx.core, &body, &(), &w).await?;
         reply.json(200, &row)
@@ -167,7 +169,7 @@ fn patch<'a, R: Resource>(
     Box::pin(async move {
         provisioning(ctx, &req)?;
         let id = id_param(&params, R::DEF.id_field)?;
-        let w = write_of(&req)?;
+        let w = write_of(ctx, &req)?;
         let body = body(&mut req)?;
         let row: R = ctx.tables.patch(&ctx.core, id, &body, &(), &w).await?;
         reply.json(200, &row)
@@ -183,7 +185,7 @@ fn delete<'a, R: Resource>(
     Box::pin(async move {
         provisioning(ctx, &req)?;
         let id = id_param(&params, R::DEF.id_field)?;
-        let w = write_of(&req)?;
+        let w = write_of(ctx, &req)?;
         ctx.tables.delete::<R>(&ctx.core, id, &w).await?;
         reply.json(200, &Deleted::OK)
     })

@@ -8,18 +8,8 @@ use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
 use crate::domain::passport::{Es256, SignError};
 
-/// Which library signs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backend {
-    /// AWS-LC through aws-lc-rs: P-256 in assembly, the fastest here (the
-    /// default: see decision 0004).
-    AwsLc,
-    /// ring: P-256 in assembly.
-    Ring,
-    /// RustCrypto p256 (pure Rust, RFC 6979 deterministic nonces).
-    P256,
-}
+/// Which library signs (a configuration value).
+pub use crate::config::SigningBackend as Backend;
 
 /// ring's key pair with its CSPRNG (ECDSA nonces are random in ring).
 pub struct RingKey {

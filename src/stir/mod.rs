@@ -16,7 +16,16 @@ use crate::runtime::LocalBoxFuture;
 use crate::server::{Ctx, Handler, Reply, Routes};
 
 pub mod keys;
+pub mod state;
 pub mod verify;
+
+pub use state::Stir;
+
+/// The loaded STIR state (the entry level starts it with the service).
+fn state(ctx: &Ctx) -> Result<&Stir, ApiError> {
+    ctx.extension::<Stir>()
+        .ok_or_else(|| ApiError::Internal("the STIR service is not loaded".into()))
+}
 
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(
@@ -43,34 +52,6 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
 /// The path the development certificate is served at (its x5u).
 pub const DEV_CERT_PATH: &str = "/stir/v1/certs/dev.pem";
 
-/// Adds the development credential when none is configured: a key and a
-/// self-signed certificate under `data_dir/stir-dev`, served by this
-/// server, with a loud warning. Signing then works out of the box.
-pub fn ensure_credential(config: &mut crate::config::Config) -> Result<(), String> {
-    if !config.services.stir || !config.stir.credentials.is_empty() {
-        return Ok(());
-    }
-    let dir = config.storage.data_dir.join("stir-dev");
-    let (key, cert) = keys::development(&dir, config.stir.backend)?;
-    let x5u = format!("http://{}{DEV_CERT_PATH}", config.server.listen);
-    let warning = format!(
-        "no [[stir.credentials]] configured: signing with a DEVELOPMENT key and self-signed \
-         certificate ({}), x5u {x5u}. Not for production: no verifier will trust it.",
-        dir.display()
-    );
-    tracing::warn!("{warning}");
-    eprintln!("WARNING: {warning}");
-    config.stir.credentials.push(crate::config::Credential {
-        key,
-        header_b64: passport::header_b64(&x5u),
-        x5u,
-        tn_prefixes: Vec::new(),
-    });
-    config.stir.dev_certificate = Some(std::sync::Arc::new(cert));
-    config.stir.live.replace(config.stir.credentials.clone());
-    Ok(())
-}
-
 /// `GET /stir/v1/certs/dev.pem`: the development certificate, if in use.
 fn dev_certificate(
     ctx: &Ctx,
@@ -78,9 +59,7 @@ fn dev_certificate(
     _: &Params<'_>,
     reply: &mut Reply<'_>,
 ) -> Result<(), ApiError> {
-    let pem = ctx
-        .config
-        .stir
+    let pem = state(ctx)?
         .dev_certificate
         .as_ref()
         .ok_or(ApiError::NotFound)?;
@@ -286,7 +265,7 @@ fn signing(
         return Ok(());
     }
     let result = parse_signing(ctx, req.body).and_then(|claims| {
-        ctx.config.stir.with_credential(&claims.orig_tn, |cred| {
+        state(ctx)?.with_credential(&claims.orig_tn, |cred| {
             let cred = cred.ok_or_else(|| {
                 ApiError::Internal("no signing credential for this originating TN".into())
             })?;
@@ -393,7 +372,7 @@ fn verification<'a>(
     Box::pin(async move {
         let (request_id, checked) = preamble(&req);
         let headers = [("X-RequestID", request_id.as_str())];
-        let settings = &ctx.config.stir.verify;
+        let settings = &state(ctx)?.verify;
         if !settings.trusted_hosts.is_empty()
             && !req
                 .peer

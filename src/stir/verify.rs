@@ -697,7 +697,7 @@ pub type Outcome = Result<(), Reject>;
 /// chain at `iat`, and the signature.
 pub async fn verify(
     core: &crate::runtime::Core,
-    settings: &crate::config::VerifySettings,
+    settings: &super::state::VerifySettings,
     req: &shaken::Request<'_>,
 ) -> Outcome {
     let now = settings

@@ -28,19 +28,20 @@ pub fn merge<R: Serialize + DeserializeOwned>(
             )))
         }
     };
+    // The row's fields are its type's own: a field left out of the row's
+    // JSON when empty is still one.
+    let fields = serde_aux::serde_introspection::serde_introspect::<R>();
     for (k, v) in body {
         if k == def.id_field || k == LAST_MODIFIED {
             continue;
         }
-        match current.get_mut(k) {
-            Some(slot) => *slot = v.clone(),
-            None => {
-                return Err(TableError::Unknown {
-                    field: k.clone(),
-                    table: def.name,
-                })
-            }
+        if !fields.contains(&k.as_str()) {
+            return Err(TableError::Unknown {
+                field: k.clone(),
+                table: def.name,
+            });
         }
+        current.insert(k.clone(), v.clone());
     }
     from_object(current)
 }
@@ -106,4 +107,21 @@ macro_rules! json_row {
             $crate::table::json::decode(bytes, Self::DEF)
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(serde::Serialize, serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Probe {
+        a: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        b: Option<String>,
+    }
+
+    #[test]
+    fn fields_include_those_left_out_when_empty() {
+        let f = serde_aux::serde_introspection::serde_introspect::<Probe>();
+        assert_eq!(f, ["a", "b"]);
+    }
 }

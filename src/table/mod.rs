@@ -83,6 +83,9 @@ pub struct Reference<R> {
     pub ids: fn(&R) -> Result<Vec<u64>, TableError>,
     /// [`exists::<Target>`](exists).
     pub exists: Exists,
+    /// A list of ids (PyHSS's `apn_list`) that a write may leave naming
+    /// missing rows when [`Write::lenient_lists`] is set.
+    pub list: bool,
 }
 
 /// A row type. Implementations declare; the generic code does the work.
@@ -121,6 +124,8 @@ pub trait Row: Clone + Send + Sized + 'static {
 pub struct Write {
     pub now: u64,
     pub operation_id: Option<String>,
+    /// Accept list references ([`Reference::list`]) to missing rows.
+    pub lenient_lists: bool,
 }
 
 /// Where a change is committed.
@@ -267,7 +272,7 @@ impl Tables {
         row.apply(body, env)?;
         row.check()?;
         row.stamp(w.now);
-        check_references(core, &row, None).await?;
+        check_references(core, &row, None, w.lenient_lists).await?;
         match R::PLACEMENT {
             Placement::Catalog => self.create_in_catalog(core, row, w).await,
             Placement::Sharded(home) => {
@@ -365,7 +370,7 @@ impl Tables {
         for _ in 0..4 {
             let before = get::<R>(core, id).await?.ok_or(TableError::NotFound)?;
             let after = patched(&before, body, env, w.now)?;
-            check_references(core, &after, Some(&before)).await?;
+            check_references(core, &after, Some(&before), w.lenient_lists).await?;
             let (tables, body, env, w) = (self.clone(), body.clone(), env.clone(), w.clone());
             if let Placement::Catalog = R::PLACEMENT {
                 return core
@@ -552,13 +557,15 @@ fn unique_keys<R: Row>(row: &R) -> Vec<Option<String>> {
 }
 
 /// Checks that every row `row` references exists (those `before` already
-/// referenced are not checked again).
+/// referenced are not checked again; list references not at all when
+/// `lenient_lists`).
 async fn check_references<R: Row>(
     core: &Core,
     row: &R,
     before: Option<&R>,
+    lenient_lists: bool,
 ) -> Result<(), TableError> {
-    for r in R::REFERENCES {
+    for r in R::REFERENCES.iter().filter(|r| !(r.list && lenient_lists)) {
         let old = match before {
             Some(b) => (r.ids)(b).unwrap_or_default(),
             None => Vec::new(),

@@ -406,3 +406,40 @@ fn ki_and_opc_are_wrapped_at_rest_and_a_wrong_kek_is_a_clear_error() {
     let v = s.get("/auc/aka/vector_count/1/imsi/001010000000007").json();
     check(&[case("eps", &v[0], None, None)]);
 }
+
+/// A vector request for an IMSI whose AuC lives on the IMSI's shard
+/// reaches that core once: from the other core it costs one mesh hop (the
+/// index entry and the AuC read in one visit), from the owner none.
+#[test]
+fn a_vector_request_costs_at_most_one_hop() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let body = r#"{"ki":"465B5CE8B199B49FAA5F0A2EE238A6BC","opc":"CD63CB71954A9F4E48A5994E37A02BAF","amf":"8000","imsi":"001010000000077"}"#;
+    assert_eq!(s.send_json("PUT", "/auc/", body).status, 200);
+    let path = "/auc/aka/vector_count/1/imsi/001010000000077";
+    assert_eq!(s.get(path).status, 200);
+    let hops = || s.metric("authplane_mesh_hops_total");
+    // A scrape itself costs a hop or two (which core takes it varies).
+    const SCRAPE: f64 = 2.0;
+    const N: usize = 20;
+    let mut remote_seen = false;
+    for _ in 0..16 {
+        let before = hops();
+        let mut c = s.connect();
+        for _ in 0..N {
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+            assert_eq!(c.response().status, 200);
+        }
+        let spent = hops() - before;
+        // Each request on one connection is served by one core: all local
+        // (no hop) or all remote (one hop each, never two).
+        assert!(
+            spent <= SCRAPE || (spent >= N as f64 && spent <= N as f64 + SCRAPE),
+            "{spent} hops for {N} vector requests on one connection"
+        );
+        if spent > SCRAPE {
+            remote_seen = true;
+            break;
+        }
+    }
+    assert!(remote_seen, "no connection landed on the other core");
+}
