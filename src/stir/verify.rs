@@ -690,6 +690,83 @@ pub async fn certificate(
     }
 }
 
+/// A file the configuration names that does not load: the key, for the
+/// configuration's own error (with the key's origin).
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct LoadError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+pub fn load_error(key: &'static str) -> impl Fn(String) -> LoadError {
+    move |message| LoadError { key, message }
+}
+
+/// STI-VS settings with the trust store and fetch policy loaded.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub trust: std::sync::Arc<Trust>,
+    /// A fixed verifier clock (labs and tests; None: the real clock).
+    pub fixed_now: Option<u64>,
+    pub freshness_s: u64,
+    pub allow_http_x5u: bool,
+    /// Hosts an x5u may name (empty: any).
+    pub x5u_hosts: Vec<String>,
+    pub fetch: std::sync::Arc<FetchPolicy>,
+    /// Fetch each leaf's CRL distribution points (cached) and refuse a
+    /// revoked leaf, or one whose CRL cannot be had.
+    pub crl_fetch: bool,
+    /// Clients allowed to ask for verification (empty: any).
+    pub trusted_hosts: Vec<std::net::IpAddr>,
+}
+
+impl VerifySettings {
+    /// Loads the trust store and the fetch policy `v` names.
+    pub fn load(v: &crate::config::VerifyConfig) -> Result<VerifySettings, LoadError> {
+        let trust = Trust::load(
+            v.trust_roots.as_deref(),
+            v.intermediates.as_deref(),
+            &v.crls,
+        )
+        .map_err(load_error("stir.trust_roots"))?;
+        let roots = match &v.x5u_tls_roots {
+            Some(p) => {
+                let bad = load_error("stir.x5u_tls_roots");
+                let text = std::fs::read(p).map_err(|e| bad(format!("{}: {e}", p.display())))?;
+                let certs = pem_certificates(&text);
+                if certs.is_empty() {
+                    return Err(bad(format!("{}: no certificate", p.display())));
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
+        let tls = crate::runtime::fetch::tls_client_config(&roots)
+            .map_err(load_error("stir.x5u_tls_roots"))?;
+        Ok(VerifySettings {
+            trust: std::sync::Arc::new(trust),
+            fixed_now: v.fixed_now,
+            freshness_s: v.freshness_s,
+            allow_http_x5u: v.allow_http_x5u,
+            x5u_hosts: v.x5u_hosts.clone(),
+            fetch: std::sync::Arc::new(FetchPolicy {
+                limits: crate::runtime::fetch::Limits {
+                    timeout: v.x5u_timeout,
+                    max_body: v.x5u_max_bytes,
+                    allow_internal: v.allow_http_x5u,
+                    tls,
+                },
+                rewrite: v.x5u_rewrite.clone(),
+                negative_ttl_s: v.negative_cache_s,
+                max_entries: v.cache_entries,
+            }),
+            crl_fetch: v.crl_fetch,
+            trusted_hosts: v.trusted_hosts.clone(),
+        })
+    }
+}
+
 /// The outcome of one verification.
 pub type Outcome = Result<(), Reject>;
 
@@ -697,7 +774,7 @@ pub type Outcome = Result<(), Reject>;
 /// chain at `iat`, and the signature.
 pub async fn verify(
     core: &crate::runtime::Core,
-    settings: &super::state::VerifySettings,
+    settings: &VerifySettings,
     req: &shaken::Request<'_>,
 ) -> Outcome {
     let now = settings
