@@ -13,14 +13,14 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::tables;
-use crate::domain::api_error::ApiError;
+use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::Request;
 use crate::domain::ids::{hex_exact, Iccid, Imsi};
 use crate::domain::keywrap::{Kek, KeyMaterial};
 use crate::domain::router::Params;
 use crate::domain::sqn::SqnState;
 use crate::runtime::{Core, LocalBoxFuture};
-use crate::server::crud::{self, id_param, Deleted};
+use crate::server::crud;
 use crate::server::{Ctx, Reply};
 use crate::storage::record::{FieldWriter, Fields, Record, RecordError};
 use crate::table::{self, Body, Home, Placement, Row, TableDef, TableError, Unique};
@@ -432,85 +432,35 @@ pub async fn load(core: &Core, id: u64) -> Result<Option<Auc>, ApiError> {
     Ok(table::get(core, id).await?)
 }
 
+/// Answers `auc` as the AuC endpoints do (redacted unless insecure).
 pub fn reply_auc(ctx: &Ctx, reply: &mut Reply<'_>, auc: &Auc) -> Result<(), ApiError> {
-    reply.json(
-        200,
-        &AucView {
+    reply.json(200, &<AucApi as crud::Face>::view(ctx, auc))
+}
+
+/// The REST face of AuCs: keys sealed under the configured KEK, answers
+/// redacted unless `hss.enable_insecure_auc`.
+#[derive(Debug)]
+pub struct AucApi;
+
+impl crud::Face for AucApi {
+    type Row = Auc;
+    const PATHS: crud::Paths = crud::Paths {
+        base: "/auc",
+        list: "/auc/list",
+        item: "/auc/{auc_id}",
+    };
+    const API: Api = Api::Pyhss;
+    type View<'a> = AucView<'a>;
+    fn env(ctx: &Ctx) -> Option<Arc<Kek>> {
+        ctx.config.hss.kek.clone()
+    }
+    fn view<'a>(ctx: &'a Ctx, auc: &'a Auc) -> AucView<'a> {
+        AucView {
             auc,
             insecure: ctx.config.hss.enable_insecure_auc,
             kek: ctx.config.hss.kek.as_deref(),
-        },
-    )
-}
-
-fn parse_id(params: &Params<'_>) -> Result<u64, ApiError> {
-    id_param(params, "auc_id")
-}
-
-/// `PUT /auc/`: creates an AuC.
-pub fn put<'a>(
-    ctx: &'a Ctx,
-    mut req: Request<'a>,
-    _: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        crud::provisioning(ctx, &req)?;
-        let w = crud::write_of(ctx, &req)?;
-        let body = crud::body(&mut req)?;
-        let kek = ctx.config.hss.kek.clone();
-        let auc: Auc = ctx.tables.create(&ctx.core, &body, &kek, &w).await?;
-        reply_auc(ctx, reply, &auc)
-    })
-}
-
-/// `GET /auc/{auc_id}`.
-pub fn get<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let id = parse_id(&params)?;
-        let auc = load(&ctx.core, id).await?.ok_or(ApiError::NotFound)?;
-        reply_auc(ctx, reply, &auc)
-    })
-}
-
-/// `PATCH /auc/{auc_id}`: changes the fields given (applied on the AuC's
-/// core to its newest state, so an SQN issued meanwhile is kept).
-pub fn patch<'a>(
-    ctx: &'a Ctx,
-    mut req: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        crud::provisioning(ctx, &req)?;
-        let id = parse_id(&params)?;
-        let w = crud::write_of(ctx, &req)?;
-        let body = crud::body(&mut req)?;
-        let kek = ctx.config.hss.kek.clone();
-        let auc: Auc = ctx.tables.patch(&ctx.core, id, &body, &kek, &w).await?;
-        reply_auc(ctx, reply, &auc)
-    })
-}
-
-/// `DELETE /auc/{auc_id}`.
-pub fn delete<'a>(
-    ctx: &'a Ctx,
-    req: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        crud::provisioning(ctx, &req)?;
-        let id = parse_id(&params)?;
-        let w = crud::write_of(ctx, &req)?;
-        ctx.tables.delete::<Auc>(&ctx.core, id, &w).await?;
-        reply.json(200, &Deleted::OK)
-    })
+        }
+    }
 }
 
 /// `GET /auc/iccid/{iccid}`.
@@ -527,26 +477,6 @@ pub fn get_by_iccid<'a>(
             .await?
             .ok_or(ApiError::NotFound)?;
         reply_auc(ctx, reply, &auc)
-    })
-}
-
-/// `GET /auc/list?page=N&page_size=M`: AuCs in id order.
-pub fn list<'a>(
-    ctx: &'a Ctx,
-    req: Request<'a>,
-    _: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let (page, size) = crud::page(ctx, &req)?;
-        let aucs: Vec<Auc> = table::list(&ctx.core, page, size).await?;
-        let insecure = ctx.config.hss.enable_insecure_auc;
-        let kek = ctx.config.hss.kek.as_deref();
-        let items: Vec<AucView<'_>> = aucs
-            .iter()
-            .map(|auc| AucView { auc, insecure, kek })
-            .collect();
-        reply.json(200, &items)
     })
 }
 

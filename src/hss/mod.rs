@@ -70,8 +70,7 @@ pub fn declare(t: &mut Tables) -> Result<(), DeclareError> {
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     use Handler::Async;
     let p = Api::Pyhss;
-    r.add(Method::Put, "/auc", p, Async(auc::put))?;
-    r.add(Method::Get, "/auc/list", p, Async(auc::list))?;
+    crud::register_face::<auc::AucApi>(r)?;
     r.add(
         Method::Get,
         "/auc/imsi/{imsi}",
@@ -84,9 +83,6 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         p,
         Async(auc::get_by_iccid),
     )?;
-    r.add(Method::Get, "/auc/{auc_id}", p, Async(auc::get))?;
-    r.add(Method::Patch, "/auc/{auc_id}", p, Async(auc::patch))?;
-    r.add(Method::Delete, "/auc/{auc_id}", p, Async(auc::delete))?;
     let vector_count = "/auc/aka/vector_count/{count}/imsi/{imsi}";
     r.add(Method::Get, vector_count, p, Async(vectors::vector_count))?;
     let eap_aka = "/auc/eap_aka/plmn/{plmn}/imsi/{imsi}";
@@ -100,12 +96,18 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, by_imsi, p, Async(subscriber::get_by_imsi))?;
     let by_msisdn = "/subscriber/msisdn/{msisdn}";
     r.add(Method::Get, by_msisdn, p, Async(subscriber::get_by_msisdn))?;
-    r.add(Method::Put, "/subscriber/routing", p, Async(routing::put))?;
+    type Routing = crud::Plain<routing::Routing>;
+    r.add(
+        Method::Put,
+        "/subscriber/routing",
+        p,
+        Async(crud::put::<Routing>),
+    )?;
     let pair = "/subscriber/routing/{subscriber_id}/{apn_id}";
     r.add(Method::Get, pair, p, Async(routing::get))?;
     r.add(Method::Delete, pair, p, Async(routing::delete))?;
     let by_id = "/subscriber/routing/{subscriber_routing_id}";
-    r.add(Method::Patch, by_id, p, Async(routing::patch))?;
+    r.add(Method::Patch, by_id, p, Async(crud::patch::<Routing>))?;
     crud::register::<apn::Apn>(r)?;
     crud::register::<tft::Tft>(r)?;
     Ok(())

@@ -11,7 +11,7 @@ use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::router::Params;
 use crate::runtime::LocalBoxFuture;
-use crate::server::crud::{self, id_param, Deleted};
+use crate::server::crud::{self, id_param, Deleted, Paths, Resource};
 use crate::server::{Ctx, Reply};
 use crate::table::{self, exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
 
@@ -95,6 +95,16 @@ impl Row for Routing {
     crate::json_row!();
 }
 
+impl Resource for Routing {
+    /// Created at the base, patched by id; read and deleted by (subscriber,
+    /// APN) (`super::register`), never listed.
+    const PATHS: Paths = Paths {
+        base: "/subscriber/routing",
+        list: "/subscriber/routing/list",
+        item: "/subscriber/routing/{subscriber_routing_id}",
+    };
+}
+
 /// The entry of (subscriber, APN) named by the path.
 async fn find(ctx: &Ctx, params: &Params<'_>) -> Result<Routing, ApiError> {
     let (s, a) = (
@@ -104,22 +114,6 @@ async fn find(ctx: &Ctx, params: &Params<'_>) -> Result<Routing, ApiError> {
     table::find(&ctx.core, "apn_id", &pair(s, a))
         .await?
         .ok_or(ApiError::NotFound)
-}
-
-/// `PUT /subscriber/routing/`.
-pub fn put<'a>(
-    ctx: &'a Ctx,
-    mut req: Request<'a>,
-    _: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        crud::provisioning(ctx, &req)?;
-        let w = crud::write_of(ctx, &req)?;
-        let body = crud::body(&mut req)?;
-        let r: Routing = ctx.tables.create(&ctx.core, &body, &(), &w).await?;
-        reply.json(200, &r)
-    })
 }
 
 /// `GET /subscriber/routing/{subscriber_id}/{apn_id}`.
@@ -150,23 +144,5 @@ pub fn delete<'a>(
             .delete::<Routing>(&ctx.core, r.subscriber_routing_id, &w)
             .await?;
         reply.json(200, &Deleted::OK)
-    })
-}
-
-/// `PATCH /subscriber/routing/{subscriber_routing_id}`: `ip_version` and
-/// `ip_address` (the subscriber and APN of an entry do not change).
-pub fn patch<'a>(
-    ctx: &'a Ctx,
-    mut req: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        crud::provisioning(ctx, &req)?;
-        let id = id_param(&params, "subscriber_routing_id")?;
-        let w = crud::write_of(ctx, &req)?;
-        let body = crud::body(&mut req)?;
-        let r: Routing = ctx.tables.patch(&ctx.core, id, &body, &(), &w).await?;
-        reply.json(200, &r)
     })
 }

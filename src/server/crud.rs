@@ -18,10 +18,39 @@ use crate::table::{self, Body, Row, Write};
 /// Most items one `/list` page returns.
 pub const MAX_PAGE_SIZE: usize = 10_000;
 
-/// A table served over REST.
+/// A table served over REST as itself: its rows are its answers.
 pub trait Resource: Row<Env = ()> + Serialize {
     const PATHS: Paths;
     const API: Api = Api::Pyhss;
+}
+
+/// How a table is served: its routes, what applying a body needs from the
+/// request's context, and how a row is answered. [`Plain`] serves a
+/// [`Resource`]; a table with secrets to redact or keys to seal (AuC)
+/// has a face of its own.
+pub trait Face: 'static {
+    type Row: Row;
+    const PATHS: Paths;
+    const API: Api;
+    /// What a row is answered as.
+    type View<'a>: Serialize;
+    fn env(ctx: &Ctx) -> <Self::Row as Row>::Env;
+    fn view<'a>(ctx: &'a Ctx, row: &'a Self::Row) -> Self::View<'a>;
+}
+
+/// The face of a [`Resource`].
+#[derive(Debug)]
+pub struct Plain<R>(std::marker::PhantomData<R>);
+
+impl<R: Resource> Face for Plain<R> {
+    type Row = R;
+    const PATHS: Paths = R::PATHS;
+    const API: Api = R::API;
+    type View<'a> = &'a R;
+    fn env(_: &Ctx) {}
+    fn view<'a>(_: &'a Ctx, row: &'a R) -> &'a R {
+        row
+    }
 }
 
 /// The route patterns of a resource.
@@ -37,12 +66,17 @@ pub struct Paths {
 
 /// Registers the five routes of `R`.
 pub fn register<R: Resource>(r: &mut Routes) -> Result<(), RouteError> {
-    let (p, api) = (R::PATHS, R::API);
-    r.add(Method::Put, p.base, api, Handler::Async(put::<R>))?;
-    r.add(Method::Get, p.list, api, Handler::Async(list::<R>))?;
-    r.add(Method::Get, p.item, api, Handler::Async(get::<R>))?;
-    r.add(Method::Patch, p.item, api, Handler::Async(patch::<R>))?;
-    r.add(Method::Delete, p.item, api, Handler::Async(delete::<R>))?;
+    register_face::<Plain<R>>(r)
+}
+
+/// Registers the five routes of face `F`.
+pub fn register_face<F: Face>(r: &mut Routes) -> Result<(), RouteError> {
+    let (p, api) = (F::PATHS, F::API);
+    r.add(Method::Put, p.base, api, Handler::Async(put::<F>))?;
+    r.add(Method::Get, p.list, api, Handler::Async(list::<F>))?;
+    r.add(Method::Get, p.item, api, Handler::Async(get::<F>))?;
+    r.add(Method::Patch, p.item, api, Handler::Async(patch::<F>))?;
+    r.add(Method::Delete, p.item, api, Handler::Async(delete::<F>))?;
     Ok(())
 }
 
@@ -132,7 +166,8 @@ pub fn page(ctx: &Ctx, req: &Request<'_>) -> Result<(usize, usize), ApiError> {
     Ok((page, size))
 }
 
-fn put<'a, R: Resource>(
+/// `PUT base/`: creates a row.
+pub fn put<'a, F: Face>(
     ctx: &'a Ctx,
     mut req: Request<'a>,
     _: Params<'a>,
@@ -142,25 +177,32 @@ fn put<'a, R: Resource>(
         provisioning(ctx, &req)?;
         let w = write_of(ctx, &req)?;
         let body = body(&mut req)?;
-        let row: R = ctx.tables.create(&ctx.core, &body, &(), &w).await?;
-        reply.json(200, &row)
+        let row: F::Row = ctx
+            .tables
+            .create(&ctx.core, &body, &F::env(ctx), &w)
+            .await?;
+        let view = F::view(ctx, &row);
+        reply.json(200, &view)
     })
 }
 
-fn get<'a, R: Resource>(
+/// `GET base/{id}`.
+pub fn get<'a, F: Face>(
     ctx: &'a Ctx,
     _: Request<'a>,
     params: Params<'a>,
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        let id = id_param(&params, R::DEF.id_field)?;
-        let row: R = table::get(&ctx.core, id).await?.ok_or(ApiError::NotFound)?;
-        reply.json(200, &row)
+        let id = id_param(&params, F::Row::DEF.id_field)?;
+        let row: F::Row = table::get(&ctx.core, id).await?.ok_or(ApiError::NotFound)?;
+        let view = F::view(ctx, &row);
+        reply.json(200, &view)
     })
 }
 
-fn patch<'a, R: Resource>(
+/// `PATCH base/{id}`: changes the keys the body gives.
+pub fn patch<'a, F: Face>(
     ctx: &'a Ctx,
     mut req: Request<'a>,
     params: Params<'a>,
@@ -168,15 +210,20 @@ fn patch<'a, R: Resource>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         provisioning(ctx, &req)?;
-        let id = id_param(&params, R::DEF.id_field)?;
+        let id = id_param(&params, F::Row::DEF.id_field)?;
         let w = write_of(ctx, &req)?;
         let body = body(&mut req)?;
-        let row: R = ctx.tables.patch(&ctx.core, id, &body, &(), &w).await?;
-        reply.json(200, &row)
+        let row: F::Row = ctx
+            .tables
+            .patch(&ctx.core, id, &body, &F::env(ctx), &w)
+            .await?;
+        let view = F::view(ctx, &row);
+        reply.json(200, &view)
     })
 }
 
-fn delete<'a, R: Resource>(
+/// `DELETE base/{id}`.
+pub fn delete<'a, F: Face>(
     ctx: &'a Ctx,
     req: Request<'a>,
     params: Params<'a>,
@@ -184,14 +231,15 @@ fn delete<'a, R: Resource>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         provisioning(ctx, &req)?;
-        let id = id_param(&params, R::DEF.id_field)?;
+        let id = id_param(&params, F::Row::DEF.id_field)?;
         let w = write_of(ctx, &req)?;
-        ctx.tables.delete::<R>(&ctx.core, id, &w).await?;
+        ctx.tables.delete::<F::Row>(&ctx.core, id, &w).await?;
         reply.json(200, &Deleted::OK)
     })
 }
 
-fn list<'a, R: Resource>(
+/// `GET base/list?page=N&page_size=M`, in id order.
+pub fn list<'a, F: Face>(
     ctx: &'a Ctx,
     req: Request<'a>,
     _: Params<'a>,
@@ -199,7 +247,8 @@ fn list<'a, R: Resource>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let (page, size) = page(ctx, &req)?;
-        let rows: Vec<R> = table::list(&ctx.core, page, size).await?;
-        reply.json(200, &rows)
+        let rows: Vec<F::Row> = table::list(&ctx.core, page, size).await?;
+        let views: Vec<F::View<'_>> = rows.iter().map(|r| F::view(ctx, r)).collect();
+        reply.json(200, &views)
     })
 }
