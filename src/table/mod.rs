@@ -252,10 +252,27 @@ impl Tables {
         self.declared.iter().map(|d| d.def.name)
     }
 
-    /// Adds the hooks' ops for `change` to `ops`.
-    fn hooked(&self, site: Site<'_>, change: &Change<'_>, ops: &mut Vec<Op>) {
+    /// Adds to `ops` the hooks' ops for the change of row `id` of `table`
+    /// from `images.0` to `images.1` (stored bytes; `None`: no row).
+    fn hooked(
+        &self,
+        site: Site<'_>,
+        table: &'static TableDef,
+        id: u64,
+        images: (Option<&[u8]>, Option<&[u8]>),
+        w: &Write,
+        ops: &mut Vec<Op>,
+    ) {
+        let change = Change {
+            table,
+            id,
+            before: images.0,
+            after: images.1,
+            operation_id: w.operation_id.as_deref(),
+            now: w.now,
+        };
         for h in &self.hooks {
-            ops.extend(h.on_change(site, change));
+            ops.extend(h.on_change(site, &change));
         }
     }
 
@@ -306,15 +323,14 @@ impl Tables {
             .on(owner, move |c| async move {
                 let after = stored.encode()?;
                 let mut ops = vec![ids::persist(&c, counter, used)];
-                let change = Change {
-                    table: R::DEF,
+                tables.hooked(
+                    Site::Shard(&c),
+                    R::DEF,
                     id,
-                    before: None,
-                    after: Some(&after),
-                    operation_id: w.operation_id.as_deref(),
-                    now: w.now,
-                };
-                tables.hooked(Site::Shard(&c), &change, &mut ops);
+                    (None, Some(&after)),
+                    &w,
+                    &mut ops,
+                );
                 ops.push(put_row::<R>(id, after));
                 c.store.commit(&ops).await?;
                 Ok(())
@@ -339,15 +355,14 @@ impl Tables {
             let mut ops = vec![counter_op];
             catalog_keys(view, &row, None, &mut ops)?;
             let after = row.encode()?;
-            let change = Change {
-                table: R::DEF,
+            tables.hooked(
+                Site::Catalog(view),
+                R::DEF,
                 id,
-                before: None,
-                after: Some(&after),
-                operation_id: w.operation_id.as_deref(),
-                now: w.now,
-            };
-            tables.hooked(Site::Catalog(view), &change, &mut ops);
+                (None, Some(&after)),
+                &w,
+                &mut ops,
+            );
             ops.push(put_row::<R>(id, after));
             Ok::<_, TableError>((ops, row))
         })
@@ -380,15 +395,14 @@ impl Tables {
                         let mut ops = Vec::new();
                         catalog_keys(view, &next, Some(&current), &mut ops)?;
                         let (b, a) = (current.encode()?, next.encode()?);
-                        let change = Change {
-                            table: R::DEF,
+                        tables.hooked(
+                            Site::Catalog(view),
+                            R::DEF,
                             id,
-                            before: Some(&b),
-                            after: Some(&a),
-                            operation_id: w.operation_id.as_deref(),
-                            now: w.now,
-                        };
-                        tables.hooked(Site::Catalog(view), &change, &mut ops);
+                            (Some(&b), Some(&a)),
+                            &w,
+                            &mut ops,
+                        );
                         ops.push(put_row::<R>(id, a));
                         Ok::<_, TableError>((ops, next))
                     })
@@ -404,16 +418,15 @@ impl Tables {
                         return Ok(None);
                     }
                     let (b, a) = (current.encode()?, next.encode()?);
-                    let change = Change {
-                        table: R::DEF,
-                        id,
-                        before: Some(&b),
-                        after: Some(&a),
-                        operation_id: w.operation_id.as_deref(),
-                        now: w.now,
-                    };
                     let mut ops = Vec::new();
-                    tables.hooked(Site::Shard(&c), &change, &mut ops);
+                    tables.hooked(
+                        Site::Shard(&c),
+                        R::DEF,
+                        id,
+                        (Some(&b), Some(&a)),
+                        &w,
+                        &mut ops,
+                    );
                     ops.push(put_row::<R>(id, a));
                     c.store.commit(&ops).await?;
                     Ok(Some((current, next)))
@@ -463,15 +476,14 @@ impl Tables {
                         }
                     }
                     let b = current.encode()?;
-                    let change = Change {
-                        table: R::DEF,
+                    tables.hooked(
+                        Site::Catalog(view),
+                        R::DEF,
                         id,
-                        before: Some(&b),
-                        after: None,
-                        operation_id: w.operation_id.as_deref(),
-                        now: w.now,
-                    };
-                    tables.hooked(Site::Catalog(view), &change, &mut ops);
+                        (Some(&b), None),
+                        &w,
+                        &mut ops,
+                    );
                     ops.push(Op::Delete {
                         table: R::DEF.store,
                         key: id.to_be_bytes().to_vec(),
@@ -484,16 +496,8 @@ impl Tables {
             .on(owner_of(id, core.shards()), move |c| async move {
                 let current = read_here::<R>(&c, id)?.ok_or(TableError::NotFound)?;
                 let b = current.encode()?;
-                let change = Change {
-                    table: R::DEF,
-                    id,
-                    before: Some(&b),
-                    after: None,
-                    operation_id: w.operation_id.as_deref(),
-                    now: w.now,
-                };
                 let mut ops = Vec::new();
-                tables.hooked(Site::Shard(&c), &change, &mut ops);
+                tables.hooked(Site::Shard(&c), R::DEF, id, (Some(&b), None), &w, &mut ops);
                 ops.push(Op::Delete {
                     table: R::DEF.store,
                     key: id.to_be_bytes().to_vec(),
