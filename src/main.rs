@@ -231,7 +231,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     let config = loaded.build()?;
     init_logging(&config);
     let routes = Arc::new(services::routes(&config).context("building the routing table")?);
-    let tables = Arc::new(services::tables().context("declaring the tables")?);
+    let tables = Arc::new(services::tables(&config).context("declaring the tables")?);
     tracing::info!(
         listen = %config.server.listen,
         cores = config.server.cores,

@@ -26,9 +26,9 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
 
 /// Every declared table (declared whether or not its service serves
 /// routes, so that stored data and references stay consistent).
-pub fn tables() -> Result<Tables, DeclareError> {
+pub fn tables(config: &Config) -> Result<Tables, DeclareError> {
     let mut t = Tables::default();
-    crate::hss::declare(&mut t)?;
+    crate::hss::declare(&mut t, &config.hss)?;
     Ok(t)
 }
 
@@ -36,7 +36,8 @@ pub fn tables() -> Result<Tables, DeclareError> {
 mod tests {
     #[test]
     fn every_table_declares_unique_names_stores_and_counters() {
-        let t = super::tables().unwrap();
+        let config = crate::config::Layers::new().build().unwrap();
+        let t = super::tables(&config).unwrap();
         let names: Vec<_> = t.names().collect();
         assert!(
             names.contains(&"tft") && names.contains(&"subscriber"),

@@ -437,6 +437,8 @@ pub struct HssConfig {
     pub max_vectors_per_request: u32,
     /// Accept APN ids in `apn_list`/`apn_list_swx` that name no APN.
     pub accept_missing_apn_list_ids: bool,
+    /// Operation log entries kept per shard and for the catalog.
+    pub operation_log_keep: u64,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -716,6 +718,12 @@ impl RawConfig {
         }
         if self.hss.sqn_lease > 1_000_000 {
             return Err(err("hss.sqn_lease", "must be 0 to 1000000".into()));
+        }
+        if self.hss.operation_log_keep > 1_000_000 {
+            return Err(err(
+                "hss.operation_log_keep",
+                "must be at most 1000000".into(),
+            ));
         }
         if !(1..=1024).contains(&self.hss.max_vectors_per_request) {
             return Err(err(

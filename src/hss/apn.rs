@@ -69,6 +69,7 @@ static APN: TableDef = TableDef {
     id_field: "apn_id",
     store: tables::APN,
     counter: tables::META_APN_NEXT,
+    fields: crate::table::json::fields,
 };
 
 fn text(field: &'static str, v: &Option<String>, max: usize) -> Result<(), TableError> {

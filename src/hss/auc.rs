@@ -359,7 +359,22 @@ static AUC: TableDef = TableDef {
     id_field: "auc_id",
     store: tables::AUC,
     counter: tables::META_AUC_NEXT,
+    fields: public_fields,
 };
+
+/// An AuC's fields as a redacted answer shows them (never a key).
+fn public_fields(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let auc = Auc::from_bytes(bytes).ok()?;
+    let view = AucView {
+        auc: &auc,
+        insecure: false,
+        kek: None,
+    };
+    match serde_json::to_value(&view).ok()? {
+        serde_json::Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
 
 fn home(a: &Auc) -> Home {
     a.imsi.clone().map_or(Home::Here, Home::Key)

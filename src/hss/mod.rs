@@ -7,6 +7,7 @@ pub mod auc;
 pub mod generate;
 pub mod import;
 pub mod lookup;
+pub mod oplog;
 pub mod routing;
 pub mod subscriber;
 pub mod tft;
@@ -46,6 +47,11 @@ pub mod tables {
     /// "subscriber_id/apn_id" → subscriber_routing_id.
     pub const ROUTING_KEY_INDEX: TableId = 11;
     pub const META_ROUTING_NEXT: &[u8] = b"routing_next";
+    /// Operation log entry id (u64 BE) → entry (JSON), in every shard
+    /// store and (`CATALOG_OPLOG`) in the catalog; written by a hook, not
+    /// a declared table.
+    pub const OPLOG: TableId = 12;
+    pub const META_OPLOG_NEXT: &[u8] = b"oplog_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -55,10 +61,14 @@ pub mod tables {
     pub const META_TFT_NEXT: &[u8] = b"tft_next";
     /// tft_id (u64 BE) → TFT (JSON).
     pub const TFT: TableId = 3;
+    pub const CATALOG_OPLOG: TableId = 4;
 }
 
-/// Declares every table of the HSS.
-pub fn declare(t: &mut Tables) -> Result<(), DeclareError> {
+/// Declares every table of the HSS, and its operation log.
+pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), DeclareError> {
+    t.hook(std::sync::Arc::new(oplog::OpLog::new(
+        config.operation_log_keep,
+    )));
     t.declare::<auc::Auc>()?
         .declare::<subscriber::Subscriber>()?
         .declare::<routing::Routing>()?
@@ -110,6 +120,10 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Patch, by_id, p, Async(crud::patch::<Routing>))?;
     crud::register::<apn::Apn>(r)?;
     crud::register::<tft::Tft>(r)?;
+    r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
+    r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
+    let by_table = "/operation_logs/list/table/{table_name}";
+    r.add(Method::Get, by_table, p, Async(oplog::list_table))?;
     Ok(())
 }
 

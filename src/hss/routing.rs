@@ -31,6 +31,7 @@ static ROUTING: TableDef = TableDef {
     id_field: "subscriber_routing_id",
     store: tables::ROUTING,
     counter: tables::META_ROUTING_NEXT,
+    fields: crate::table::json::fields,
 };
 
 /// The unique key of an entry: its subscriber and APN.

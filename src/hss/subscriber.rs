@@ -103,6 +103,7 @@ static SUBSCRIBER: TableDef = TableDef {
     id_field: "subscriber_id",
     store: tables::SUBSCRIBER,
     counter: tables::META_SUB_NEXT,
+    fields: crate::table::json::fields,
 };
 
 /// The APN ids of a comma-separated list (PyHSS's `apn_list`).

@@ -28,6 +28,7 @@ static TFT: TableDef = TableDef {
     id_field: "tft_id",
     store: tables::TFT,
     counter: tables::META_TFT_NEXT,
+    fields: crate::table::json::fields,
 };
 
 impl Row for Tft {

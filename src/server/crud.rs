@@ -8,6 +8,7 @@
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+pub use super::mesh_error;
 use super::{json_body, Ctx, Handler, Reply, Routes};
 use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{form_pairs, Method, Request};
@@ -122,7 +123,8 @@ pub fn write_of(ctx: &Ctx, req: &Request<'_>) -> Result<Write, ApiError> {
     }
     Ok(Write {
         now: clock::unix_seconds(),
-        operation_id,
+        // PyHSS gives a write without one an operation of its own.
+        operation_id: operation_id.or_else(|| Some(super::uuid_v4())),
         lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
     })
 }

@@ -71,6 +71,11 @@ pub fn timestamp(unix_seconds: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// The fields of a stored JSON row ([`super::TableDef::fields`]).
+pub fn fields(bytes: &[u8]) -> Option<Map<String, Value>> {
+    serde_json::from_slice(bytes).ok()
+}
+
 /// Encodes a JSON row.
 pub fn encode<R: Serialize>(row: &R) -> Result<Vec<u8>, TableError> {
     serde_json::to_vec(row).map_err(|e| TableError::Internal(e.to_string()))

@@ -43,6 +43,9 @@ pub struct TableDef {
     pub store: TableId,
     /// The key of the table's id counter in [`ids::META`].
     pub counter: &'static [u8],
+    /// A stored row's public fields (no secret), for the write hooks'
+    /// records of what changed; `None` for bytes that do not decode.
+    pub fields: fn(&[u8]) -> Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Where a new sharded row lives.
