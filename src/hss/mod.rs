@@ -4,6 +4,7 @@
 
 pub mod apn;
 pub mod auc;
+pub mod charging_rule;
 pub mod generate;
 pub mod import;
 pub mod lookup;
@@ -62,6 +63,11 @@ pub mod tables {
     /// tft_id (u64 BE) → TFT (JSON).
     pub const TFT: TableId = 3;
     pub const CATALOG_OPLOG: TableId = 4;
+    /// tft_group_id ‖ tft_id → (): the TFTs of a group.
+    pub const TFT_GROUP_INDEX: TableId = 5;
+    pub const META_CHARGING_RULE_NEXT: &[u8] = b"charging_rule_next";
+    /// charging_rule_id (u64 BE) → charging rule (JSON).
+    pub const CHARGING_RULE: TableId = 6;
 }
 
 /// Declares every table of the HSS, and its operation log.
@@ -73,7 +79,8 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<subscriber::Subscriber>()?
         .declare::<routing::Routing>()?
         .declare::<apn::Apn>()?
-        .declare::<tft::Tft>()?;
+        .declare::<tft::Tft>()?
+        .declare::<charging_rule::ChargingRule>()?;
     Ok(())
 }
 
@@ -120,6 +127,9 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Patch, by_id, p, Async(crud::patch::<Routing>))?;
     crud::register::<apn::Apn>(r)?;
     crud::register::<tft::Tft>(r)?;
+    crud::register::<charging_rule::ChargingRule>(r)?;
+    let pcrf_rule = "/pcrf/{charging_rule_id}";
+    r.add(Method::Get, pcrf_rule, p, Async(charging_rule::with_tfts))?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tables;
 use crate::server::crud::{Paths, Resource};
-use crate::table::{Placement, Row, TableDef, TableError};
+use crate::table::{Multi, Placement, Row, TableDef, TableError};
 
 /// A TFT, with PyHSS's keys.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -35,6 +35,11 @@ impl Row for Tft {
     const DEF: &'static TableDef = &TFT;
     const PLACEMENT: Placement<Self> = Placement::Catalog;
     const REQUIRED: &'static [&'static str] = &["tft_group_id", "tft_string", "direction"];
+    const MULTI: &'static [Multi<Self>] = &[Multi {
+        field: "tft_group_id",
+        store: tables::TFT_GROUP_INDEX,
+        key: |t| Some(t.tft_group_id.to_string()),
+    }];
     type Env = ();
 
     fn id(&self) -> u64 {

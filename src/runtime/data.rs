@@ -174,6 +174,18 @@ impl CatalogView {
             .map(|((_, k), v)| (k.as_slice(), &**v))
     }
 
+    /// The entries of `table` from key `from` on, in key order.
+    pub fn range<'v>(
+        &'v self,
+        table: TableId,
+        from: &[u8],
+    ) -> impl Iterator<Item = (&'v [u8], &'v [u8])> + 'v {
+        self.entries
+            .range((table, from.to_vec())..)
+            .take_while(move |((t, _), _)| *t == table)
+            .map(|((_, k), v)| (k.as_slice(), &**v))
+    }
+
     /// The next version: this one with `ops` applied.
     pub fn with(&self, ops: &[Op]) -> CatalogView {
         let mut entries = self.entries.clone();

@@ -74,6 +74,15 @@ pub struct Unique<R> {
     pub key: fn(&R) -> Option<String>,
 }
 
+/// A non-unique secondary index (catalog tables): the rows carrying a
+/// key, found without a scan.
+pub struct Multi<R> {
+    pub field: &'static str,
+    /// Its storage table in the catalog.
+    pub store: TableId,
+    pub key: fn(&R) -> Option<String>,
+}
+
 /// Whether row `id` of a table exists.
 pub type Exists = for<'c> fn(&'c Core, u64) -> LocalBoxFuture<'c, Result<bool, TableError>>;
 
@@ -98,6 +107,8 @@ pub trait Row: Clone + Send + Sized + 'static {
     /// Keys a create body must carry (not `null`).
     const REQUIRED: &'static [&'static str] = &[];
     const UNIQUE: &'static [Unique<Self>] = &[];
+    /// Non-unique indexes (catalog tables only).
+    const MULTI: &'static [Multi<Self>] = &[];
     const REFERENCES: &'static [Reference<Self>] = &[];
     /// What applying a body needs besides the body (AuC: the KEK).
     type Env: Clone + Send + 'static;
@@ -201,6 +212,8 @@ pub enum DeclareError {
     Counter(&'static str, &'static str),
     #[error("table {0} uses storage table {1}, the id counters' own")]
     Meta(&'static str, TableId),
+    #[error("table {0} is sharded: non-unique indexes are for catalog tables")]
+    ShardedMulti(&'static str),
 }
 
 impl Tables {
@@ -209,8 +222,12 @@ impl Tables {
     pub fn declare<R: Row>(&mut self) -> Result<&mut Self, DeclareError> {
         let def = R::DEF;
         let catalog = matches!(R::PLACEMENT, Placement::Catalog);
+        if !catalog && !R::MULTI.is_empty() {
+            return Err(DeclareError::ShardedMulti(def.name));
+        }
         let stores: Vec<TableId> = std::iter::once(def.store)
             .chain(R::UNIQUE.iter().map(|u| u.store))
+            .chain(R::MULTI.iter().map(|m| m.store))
             .collect();
         if let Some(s) = stores.iter().find(|&&s| s == ids::META) {
             return Err(DeclareError::Meta(def.name, *s));
@@ -356,7 +373,7 @@ impl Tables {
             let (id, counter_op) = ids::next_in_catalog(view, R::DEF.counter);
             row.set_id(id);
             let mut ops = vec![counter_op];
-            catalog_keys(view, &row, None, &mut ops)?;
+            catalog_keys(view, id, Some(&row), None, &mut ops)?;
             let after = row.encode()?;
             tables.hooked(
                 Site::Catalog(view),
@@ -396,7 +413,7 @@ impl Tables {
                         let current = catalog_row::<R>(view, id)?.ok_or(TableError::NotFound)?;
                         let next = patched(&current, &body, &env, w.now)?;
                         let mut ops = Vec::new();
-                        catalog_keys(view, &next, Some(&current), &mut ops)?;
+                        catalog_keys(view, id, Some(&next), Some(&current), &mut ops)?;
                         let (b, a) = (current.encode()?, next.encode()?);
                         tables.hooked(
                             Site::Catalog(view),
@@ -468,16 +485,7 @@ impl Tables {
                 .catalog_update(move |view| {
                     let current = catalog_row::<R>(view, id)?.ok_or(TableError::NotFound)?;
                     let mut ops = Vec::new();
-                    for u in R::UNIQUE {
-                        if let Some(k) = (u.key)(&current) {
-                            if catalog_holder(view, u.store, &k) == Some(id) {
-                                ops.push(Op::Delete {
-                                    table: u.store,
-                                    key: k.into_bytes(),
-                                });
-                            }
-                        }
-                    }
+                    catalog_keys::<R>(view, id, None, Some(&current), &mut ops)?;
                     let b = current.encode()?;
                     tables.hooked(
                         Site::Catalog(view),
@@ -635,20 +643,26 @@ fn catalog_holder(view: &CatalogView, store: TableId, key: &str) -> Option<u64> 
     index::decode_id(view.get(store, key.as_bytes()))
 }
 
-/// The catalog index ops for `row`'s unique keys (a taken key is an error).
+/// The catalog index ops for a row changing from `before` to `after`
+/// (`None`: created, or deleted): unique keys (a taken one is an error)
+/// and non-unique ones.
 fn catalog_keys<R: Row>(
     view: &CatalogView,
-    row: &R,
+    id: u64,
+    after: Option<&R>,
     before: Option<&R>,
     ops: &mut Vec<Op>,
 ) -> Result<(), TableError> {
-    let id = row.id();
     for u in R::UNIQUE {
-        let (new, old) = ((u.key)(row), before.and_then(|b| (u.key)(b)));
+        let (new, old) = (
+            after.and_then(|r| (u.key)(r)),
+            before.and_then(|b| (u.key)(b)),
+        );
         if new == old {
             continue;
         }
         if let Some(k) = new {
+            check_key_len(u.field, &k)?;
             if let Some(other) = catalog_holder(view, u.store, &k).filter(|&o| o != id) {
                 let held = catalog_row::<R>(view, other)?
                     .is_some_and(|r| (u.key)(&r).as_deref() == Some(k.as_str()));
@@ -675,7 +689,86 @@ fn catalog_keys<R: Row>(
             }
         }
     }
+    for m in R::MULTI {
+        let (new, old) = (
+            after.and_then(|r| (m.key)(r)),
+            before.and_then(|b| (m.key)(b)),
+        );
+        if new == old {
+            continue;
+        }
+        if let Some(k) = new {
+            check_key_len(m.field, &k)?;
+            ops.push(Op::Put {
+                table: m.store,
+                key: multi_entry(&k, id),
+                value: Vec::new(),
+            });
+        }
+        if let Some(o) = old {
+            ops.push(Op::Delete {
+                table: m.store,
+                key: multi_entry(&o, id),
+            });
+        }
+    }
     Ok(())
+}
+
+/// Longest indexed value, in bytes.
+pub const MAX_INDEX_KEY_BYTES: usize = 1024;
+
+fn check_key_len(field: &'static str, key: &str) -> Result<(), TableError> {
+    if key.len() > MAX_INDEX_KEY_BYTES {
+        return Err(TableError::field(
+            field,
+            format!("longer than {MAX_INDEX_KEY_BYTES} bytes (it is indexed)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The entries of a non-unique index with `key`: `len (u16 BE) ‖ key`,
+/// then each row's id (u64 BE) completes an entry.
+fn multi_prefix(key: &str) -> Vec<u8> {
+    let len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+    let mut k = Vec::with_capacity(2 + key.len() + 8);
+    k.extend_from_slice(&len.to_be_bytes());
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn multi_entry(key: &str, id: u64) -> Vec<u8> {
+    let mut k = multi_prefix(key);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Every row of catalog table `R` whose non-unique `field` is `key`, in
+/// id order (entries checked against the rows).
+pub fn find_all<R: Row>(view: &CatalogView, field: &str, key: &str) -> Result<Vec<R>, TableError> {
+    let Some(m) = R::MULTI.iter().find(|m| m.field == field) else {
+        return Err(TableError::Internal(format!(
+            "{} has no index on {field}",
+            R::DEF.name
+        )));
+    };
+    let prefix = multi_prefix(key);
+    let mut rows = Vec::new();
+    for (entry, _) in view.range(m.store, &prefix) {
+        let Some(rest) = entry.strip_prefix(prefix.as_slice()) else {
+            break;
+        };
+        let Ok(id) = <[u8; 8]>::try_from(rest) else {
+            continue;
+        };
+        if let Some(row) = catalog_row::<R>(view, u64::from_be_bytes(id))? {
+            if (m.key)(&row).as_deref() == Some(key) {
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// Claims `row`'s unique keys that differ from `before`'s.
@@ -684,6 +777,11 @@ async fn claim_keys<R: Row>(
     row: &R,
     before: Option<&R>,
 ) -> Result<Vec<(TableId, Vec<u8>)>, TableError> {
+    for u in R::UNIQUE {
+        if let Some(k) = (u.key)(row) {
+            check_key_len(u.field, &k)?;
+        }
+    }
     let wanted = R::UNIQUE
         .iter()
         .enumerate()

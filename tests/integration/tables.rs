@@ -459,3 +459,68 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn charging_rule_keeps_the_crud_contract() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    contract(
+        &s,
+        &Contract {
+            base: "/charging_rule",
+            id_field: "charging_rule_id",
+            create: Box::new(|n| {
+                json!({"rule_name": format!("rule{n}"), "qci": 1, "mbr_dl": 128000, "mbr_ul": 128000,
+                       "gbr_dl": 128000, "gbr_ul": 128000, "tft_group_id": 1, "precedence": 100})
+            }),
+            change: ("rating_group", json!(4000)),
+            optional: Some("rule_name"),
+            required: "mbr_dl",
+            wrong_type: ("qci", json!("best")),
+            unique: None,
+        },
+    );
+}
+
+/// A rule's TFTs come from the TFTs' group index, kept in the same commit
+/// as each TFT: moved, deleted, and after a restart.
+#[test]
+fn a_charging_rule_lists_the_tfts_of_its_group() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let tft = |group: u64, dir: u64| {
+        let body = json!({"tft_group_id": group, "tft_string": "permit out ip from any to any", "direction": dir});
+        create_id(&s, "/tft/", &body.to_string(), "tft_id")
+    };
+    let (a, b, other) = (tft(7, 1), tft(7, 2), tft(8, 3));
+    let rule = json!({"rule_name": "voice", "qci": 1, "mbr_dl": 1, "mbr_ul": 1, "gbr_dl": 1,
+                      "gbr_ul": 1, "tft_group_id": 7});
+    let id = create_id(&s, "/charging_rule/", &rule.to_string(), "charging_rule_id");
+    let tfts = |s: &Server| -> Vec<u64> {
+        let r = s.get(&format!("/pcrf/{id}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["rule_name"], "voice");
+        v["tft"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tft_id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(tfts(&s), [a, b]);
+    assert_eq!(
+        s.send_json("PATCH", &format!("/tft/{other}"), r#"{"tft_group_id":7}"#)
+            .status,
+        200
+    );
+    assert_eq!(
+        s.send_json("PATCH", &format!("/tft/{a}"), r#"{"tft_group_id":9}"#)
+            .status,
+        200
+    );
+    assert_eq!(tfts(&s), [b, other]);
+    assert_eq!(s.send_json("DELETE", &format!("/tft/{b}"), "").status, 200);
+    let dir = s.kill();
+    let s = Server::start_in(dir, &["--cores", "2"], &[]);
+    assert_eq!(tfts(&s), [other]);
+    assert_eq!(s.get("/pcrf/999").status, 404);
+}
