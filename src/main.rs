@@ -249,7 +249,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         None
     };
     let shared_config = Arc::new(config.clone());
-    let catalog = data::load_catalog(&data.catalog_dir())?;
+    let catalog = data::load_catalog(&data.catalog_dir())?.with_deriver(tables.deriver());
     let storage = Storage {
         data,
         options: StoreOptions {

@@ -151,14 +151,36 @@ pub const CATALOG_IDENTITY: Identity = Identity {
     hash_version: HASH_VERSION,
 };
 
-/// An immutable version of the catalog, shared by every core. The map is
+/// Typed structures kept beside the catalog's bytes, by key (decoded rows
+/// of a table, a prefix trie, ...): built by the [`Deriver`] the view
+/// carries, for every change, from the previous structure and the change.
+pub type Derived = Arc<dyn std::any::Any + Send + Sync>;
+
+/// Builds the derived structures of a new version: given the new view (its
+/// entries updated, its structures still the previous version's) and the
+/// ops that made it, returns the structures to replace.
+pub type Deriver = Arc<dyn Fn(&CatalogView, &[Op]) -> Vec<(u32, Derived)> + Send + Sync>;
+
+/// An immutable version of the catalog, shared by every core. The maps are
 /// persistent (imbl's B-tree with structural sharing): the next version
 /// shares every node a change does not touch, so publishing a change costs
 /// O(log n) whatever the size of the catalog, not a copy of it.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct CatalogView {
     pub version: u64,
     pub entries: imbl::OrdMap<(TableId, Vec<u8>), Arc<[u8]>>,
+    derived: imbl::OrdMap<u32, Derived>,
+    deriver: Option<Deriver>,
+}
+
+impl std::fmt::Debug for CatalogView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogView")
+            .field("version", &self.version)
+            .field("entries", &self.entries.len())
+            .field("derived", &self.derived.len())
+            .finish()
+    }
 }
 
 impl CatalogView {
@@ -168,10 +190,7 @@ impl CatalogView {
 
     /// Every entry of `table`, in key order.
     pub fn table(&self, table: TableId) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries
-            .range((table, Vec::new())..)
-            .take_while(move |((t, _), _)| *t == table)
-            .map(|((_, k), v)| (k.as_slice(), &**v))
+        self.range(table, &[])
     }
 
     /// The entries of `table` from key `from` on, in key order.
@@ -184,6 +203,30 @@ impl CatalogView {
             .range((table, from.to_vec())..)
             .take_while(move |((t, _), _)| *t == table)
             .map(|((_, k), v)| (k.as_slice(), &**v))
+    }
+
+    /// The derived structure under `key`, if any.
+    pub fn derived(&self, key: u32) -> Option<&Derived> {
+        self.derived.get(&key)
+    }
+
+    /// This view with `deriver` set and every structure built from all
+    /// the entries (at start).
+    pub fn with_deriver(mut self, deriver: Deriver) -> CatalogView {
+        let all: Vec<Op> = self
+            .entries
+            .iter()
+            .map(|((t, k), v)| Op::Put {
+                table: *t,
+                key: k.clone(),
+                value: v.to_vec(),
+            })
+            .collect();
+        for (key, d) in deriver(&self, &all) {
+            self.derived.insert(key, d);
+        }
+        self.deriver = Some(deriver);
+        self
     }
 
     /// The next version: this one with `ops` applied.
@@ -199,10 +242,18 @@ impl CatalogView {
                 }
             }
         }
-        CatalogView {
+        let mut next = CatalogView {
             version: self.version + 1,
             entries,
+            derived: self.derived.clone(),
+            deriver: self.deriver.clone(),
+        };
+        if let Some(d) = &self.deriver {
+            for (key, value) in d(&next, ops) {
+                next.derived.insert(key, value);
+            }
         }
+        next
     }
 }
 
@@ -231,6 +282,7 @@ pub fn load_catalog(dir: &Path) -> Result<CatalogView, DataError> {
     Ok(CatalogView {
         version: 1,
         entries,
+        ..CatalogView::default()
     })
 }
 

@@ -20,6 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::domain::shard::{shard_of, ShardId};
+use crate::runtime::data::{Derived, Deriver};
 use crate::runtime::{CatalogView, Core, LocalBoxFuture};
 use crate::storage::{Op, TableId};
 
@@ -101,7 +102,7 @@ pub struct Reference<R> {
 }
 
 /// A row type. Implementations declare; the generic code does the work.
-pub trait Row: Clone + Send + Sized + 'static {
+pub trait Row: Clone + Send + Sync + Sized + 'static {
     const DEF: &'static TableDef;
     const PLACEMENT: Placement<Self>;
     /// Keys a create body must carry (not `null`).
@@ -175,6 +176,9 @@ type Referrers = fn(
     u64,
 ) -> LocalBoxFuture<'static, Result<Vec<String>, TableError>>;
 
+/// Builds a catalog table's next typed rows (keyed by its storage table).
+type TypedRows = fn(&CatalogView, &[Op]) -> Option<(u32, Derived)>;
+
 struct Declared {
     def: &'static TableDef,
     catalog: bool,
@@ -182,6 +186,8 @@ struct Declared {
     stores: Vec<TableId>,
     targets: Vec<&'static str>,
     referrers: Referrers,
+    /// A catalog table's typed rows, kept with each catalog version.
+    typed: Option<TypedRows>,
 }
 
 /// Every declared table and the write hooks: built once by the entry
@@ -257,8 +263,19 @@ impl Tables {
             stores,
             targets: R::REFERENCES.iter().map(|r| r.target.name).collect(),
             referrers: referrers::<R>,
+            typed: catalog
+                .then_some(typed::<R> as fn(&CatalogView, &[Op]) -> Option<(u32, Derived)>),
         });
         Ok(self)
+    }
+
+    /// What keeps every catalog table's typed rows in each catalog
+    /// version (set on the view the cores start with).
+    pub fn deriver(&self) -> Deriver {
+        let typed: Vec<_> = self.declared.iter().filter_map(|d| d.typed).collect();
+        std::sync::Arc::new(move |view: &CatalogView, ops: &[Op]| {
+            typed.iter().filter_map(|f| f(view, ops)).collect()
+        })
     }
 
     /// Adds a write hook.
@@ -632,8 +649,54 @@ pub fn read_here<R: Row>(core: &Core, id: u64) -> Result<Option<R>, TableError> 
         .transpose()
 }
 
+/// The decoded rows of catalog table `R`, kept with every catalog version
+/// (updated from each change, not rebuilt): reads decode nothing.
+#[derive(Debug)]
+pub struct Typed<R: Clone> {
+    pub rows: imbl::OrdMap<u64, Arc<R>>,
+}
+
+/// `R`'s typed rows in `view`, if the view keeps them.
+pub fn typed_rows<R: Row>(view: &CatalogView) -> Option<&Typed<R>> {
+    view.derived(u32::from(R::DEF.store))
+        .and_then(|d| d.downcast_ref::<Typed<R>>())
+}
+
+/// The next version of `R`'s typed rows, when `ops` change its table.
+fn typed<R: Row>(view: &CatalogView, ops: &[Op]) -> Option<(u32, Derived)> {
+    let mut touched = ops.iter().filter(|o| o.table() == R::DEF.store).peekable();
+    touched.peek()?;
+    let mut rows = typed_rows::<R>(view)
+        .map(|t| t.rows.clone())
+        .unwrap_or_default();
+    for op in touched {
+        let Ok(key) = <[u8; 8]>::try_from(op.key()) else {
+            continue;
+        };
+        let id = u64::from_be_bytes(key);
+        match op {
+            Op::Put { value, .. } => match R::decode(value) {
+                Ok(r) => {
+                    rows.insert(id, Arc::new(r));
+                }
+                // Read from the bytes (and reported) instead.
+                Err(_) => {
+                    rows.remove(&id);
+                }
+            },
+            Op::Delete { .. } => {
+                rows.remove(&id);
+            }
+        }
+    }
+    Some((u32::from(R::DEF.store), Arc::new(Typed { rows })))
+}
+
 /// Row `id` of a catalog table in `view`.
 pub fn catalog_row<R: Row>(view: &CatalogView, id: u64) -> Result<Option<R>, TableError> {
+    if let Some(row) = typed_rows::<R>(view).and_then(|t| t.rows.get(&id)) {
+        return Ok(Some(R::clone(row)));
+    }
     view.get(R::DEF.store, &id.to_be_bytes())
         .map(R::decode)
         .transpose()
@@ -881,8 +944,19 @@ pub enum Found<R> {
 pub async fn list<R: Row>(core: &Core, page: usize, size: usize) -> Result<Vec<R>, TableError> {
     let skip = page.saturating_mul(size);
     if let Placement::Catalog = R::PLACEMENT {
-        return core
-            .catalog()
+        let view = core.catalog();
+        // A row whose bytes do not decode is left out of the typed rows
+        // (its decode error was logged when it was read).
+        if let Some(t) = typed_rows::<R>(&view) {
+            return Ok(t
+                .rows
+                .values()
+                .skip(skip)
+                .take(size)
+                .map(|r| R::clone(r))
+                .collect());
+        }
+        return view
             .table(R::DEF.store)
             .skip(skip)
             .take(size)
@@ -988,4 +1062,115 @@ fn referrers<R: Row>(
         }
         Ok(found)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, Default)]
+    struct Note {
+        note_id: u64,
+        group: u64,
+        text: String,
+        last_modified: String,
+    }
+
+    static NOTE: TableDef = TableDef {
+        name: "note",
+        noun: "note",
+        id_field: "note_id",
+        store: 7,
+        counter: b"note_next",
+        fields: json::fields,
+    };
+
+    impl Row for Note {
+        const DEF: &'static TableDef = &NOTE;
+        const PLACEMENT: Placement<Self> = Placement::Catalog;
+        const MULTI: &'static [Multi<Self>] = &[Multi {
+            field: "group",
+            store: 8,
+            key: |n| Some(n.group.to_string()),
+        }];
+        type Env = ();
+        fn id(&self) -> u64 {
+            self.note_id
+        }
+        fn set_id(&mut self, id: u64) {
+            self.note_id = id;
+        }
+        fn blank() -> Self {
+            Note::default()
+        }
+        crate::json_row!();
+    }
+
+    fn put(n: &Note) -> Vec<Op> {
+        let mut ops = vec![put_row::<Note>(n.note_id, n.encode().unwrap())];
+        let before = None;
+        catalog_keys::<Note>(
+            &CatalogView::default(),
+            n.note_id,
+            Some(n),
+            before,
+            &mut ops,
+        )
+        .unwrap();
+        ops
+    }
+
+    fn note(id: u64, group: u64, text: &str) -> Note {
+        Note {
+            note_id: id,
+            group,
+            text: text.into(),
+            last_modified: String::new(),
+        }
+    }
+
+    #[test]
+    fn catalog_views_keep_typed_rows_per_version() {
+        let mut t = Tables::default();
+        t.declare::<Note>().unwrap();
+        let v0 = CatalogView::default().with_deriver(t.deriver());
+        let v1 = v0.with(&put(&note(1, 5, "a")));
+        let v2 = v1.with(&put(&note(2, 5, "b")));
+        assert!(typed_rows::<Note>(&v0).is_none());
+        assert_eq!(typed_rows::<Note>(&v1).unwrap().rows.len(), 1);
+        assert_eq!(typed_rows::<Note>(&v2).unwrap().rows.len(), 2);
+        assert_eq!(catalog_row::<Note>(&v2, 2).unwrap().unwrap().text, "b");
+        // Older versions are untouched.
+        assert!(catalog_row::<Note>(&v1, 2).unwrap().is_none());
+        let ids = |v: &CatalogView| -> Vec<u64> {
+            find_all::<Note>(v, "group", "5")
+                .unwrap()
+                .iter()
+                .map(|n| n.note_id)
+                .collect()
+        };
+        assert_eq!(ids(&v2), [1, 2]);
+        let v3 = v2.with(&[Op::Delete {
+            table: 7,
+            key: 1u64.to_be_bytes().to_vec(),
+        }]);
+        assert!(catalog_row::<Note>(&v3, 1).unwrap().is_none());
+        // The index entry of a deleted row reads as absent.
+        assert_eq!(ids(&v3), [2]);
+        // A view built at start from stored entries has them typed too.
+        let mut bare = CatalogView::default();
+        bare.entries = v2.entries.clone();
+        let restarted = bare.with_deriver(t.deriver());
+        assert_eq!(typed_rows::<Note>(&restarted).unwrap().rows.len(), 2);
+    }
+
+    #[test]
+    fn declarations_that_would_share_storage_are_refused() {
+        let mut t = Tables::default();
+        t.declare::<Note>().unwrap();
+        assert!(matches!(
+            t.declare::<Note>(),
+            Err(DeclareError::Name("note"))
+        ));
+    }
 }
