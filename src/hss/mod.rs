@@ -6,7 +6,9 @@ pub mod apn;
 pub mod auc;
 pub mod charging_rule;
 pub mod generate;
+pub mod ifc_template;
 pub mod import;
+pub mod ims_subscriber;
 pub mod lookup;
 pub mod oplog;
 pub mod routing;
@@ -53,6 +55,13 @@ pub mod tables {
     /// a declared table.
     pub const OPLOG: TableId = 12;
     pub const META_OPLOG_NEXT: &[u8] = b"oplog_next";
+    /// ims_subscriber_id (u64 BE) → IMS subscriber (JSON).
+    pub const IMS_SUBSCRIBER: TableId = 13;
+    /// MSISDN → ims_subscriber_id.
+    pub const IMS_MSISDN_INDEX: TableId = 14;
+    /// IMSI → ims_subscriber_id.
+    pub const IMS_IMSI_INDEX: TableId = 15;
+    pub const META_IMS_SUBSCRIBER_NEXT: &[u8] = b"ims_subscriber_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -68,6 +77,11 @@ pub mod tables {
     pub const META_CHARGING_RULE_NEXT: &[u8] = b"charging_rule_next";
     /// charging_rule_id (u64 BE) → charging rule (JSON).
     pub const CHARGING_RULE: TableId = 6;
+    pub const META_IFC_TEMPLATE_NEXT: &[u8] = b"ifc_template_next";
+    /// ifc_template_id (u64 BE) → iFC template (JSON).
+    pub const IFC_TEMPLATE: TableId = 7;
+    /// name → ifc_template_id.
+    pub const IFC_NAME_INDEX: TableId = 8;
 }
 
 /// Declares every table of the HSS, and its operation log.
@@ -80,7 +94,9 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<routing::Routing>()?
         .declare::<apn::Apn>()?
         .declare::<tft::Tft>()?
-        .declare::<charging_rule::ChargingRule>()?;
+        .declare::<charging_rule::ChargingRule>()?
+        .declare::<ifc_template::IfcTemplate>()?
+        .declare::<ims_subscriber::ImsSubscriber>()?;
     Ok(())
 }
 
@@ -130,6 +146,28 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     crud::register::<charging_rule::ChargingRule>(r)?;
     let pcrf_rule = "/pcrf/{charging_rule_id}";
     r.add(Method::Get, pcrf_rule, p, Async(charging_rule::with_tfts))?;
+    crud::register::<ifc_template::IfcTemplate>(r)?;
+    let by_name = "/ifc_template/name/{template_name}";
+    r.add(Method::Get, by_name, p, Async(ifc_template::get_by_name))?;
+    let invalidate = "/ifc_template/cache/invalidate";
+    r.add(Method::Post, invalidate, p, Async(ifc_template::invalidate))?;
+    let invalidate_one = "/ifc_template/cache/invalidate/{ifc_template_id}";
+    r.add(
+        Method::Post,
+        invalidate_one,
+        p,
+        Async(ifc_template::invalidate),
+    )?;
+    crud::register::<ims_subscriber::ImsSubscriber>(r)?;
+    let ims_msisdn = "/ims_subscriber/ims_subscriber_msisdn/{msisdn}";
+    r.add(
+        Method::Get,
+        ims_msisdn,
+        p,
+        Async(ims_subscriber::get_by_msisdn),
+    )?;
+    let ims_imsi = "/ims_subscriber/ims_subscriber_imsi/{imsi}";
+    r.add(Method::Get, ims_imsi, p, Async(ims_subscriber::get_by_imsi))?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

@@ -574,6 +574,13 @@ fn put_row<R: Row>(id: u64, value: Vec<u8>) -> Op {
 
 /// `before` with `body` applied, checked and stamped.
 fn patched<R: Row>(before: &R, body: &Body, env: &R::Env, now: u64) -> Result<R, TableError> {
+    // A required field stays set.
+    if let Some(k) = R::REQUIRED
+        .iter()
+        .find(|k| body.get(**k).is_some_and(serde_json::Value::is_null))
+    {
+        return Err(TableError::Required(k));
+    }
     let mut after = before.clone();
     after.apply(body, env)?;
     if let Some(f) = after.fixed(before) {

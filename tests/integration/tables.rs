@@ -524,3 +524,110 @@ fn a_charging_rule_lists_the_tfts_of_its_group() {
     assert_eq!(tfts(&s), [other]);
     assert_eq!(s.get("/pcrf/999").status, 404);
 }
+
+#[test]
+fn ifc_template_keeps_the_crud_contract_and_refuses_what_is_not_jinja2() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    contract(
+        &s,
+        &Contract {
+            base: "/ifc_template",
+            id_field: "ifc_template_id",
+            create: Box::new(|n| {
+                json!({"name": format!("ifc{n}"), "description": "VoLTE",
+                       "template_content": "<IMSSubscription><PrivateID>{{ imsi }}@ims</PrivateID></IMSSubscription>"})
+            }),
+            change: ("template_content", json!("<IMSSubscription>{% for m in msisdns %}<m>{{ m }}</m>{% endfor %}</IMSSubscription>")),
+            optional: Some("description"),
+            required: "name",
+            wrong_type: ("template_content", json!(5)),
+            unique: Some("name"),
+        },
+    );
+    let r = s.send_json(
+        "PUT",
+        "/ifc_template/",
+        r#"{"name":"broken","template_content":"<x>{% for m in msisdns %}</x>"}"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(reason(&r).contains("template_content"), "{}", r.text());
+    let by_name = s.get("/ifc_template/name/ifc1").json();
+    assert_eq!(by_name["name"], "ifc1");
+    assert_eq!(s.get("/ifc_template/name/nothing").status, 404);
+    assert_eq!(
+        s.send_json("POST", "/ifc_template/cache/invalidate", "")
+            .json()["result"],
+        "OK"
+    );
+    let id = by_name["ifc_template_id"].as_u64().unwrap();
+    assert_eq!(
+        s.send_json("POST", &format!("/ifc_template/cache/invalidate/{id}"), "")
+            .status,
+        200
+    );
+    assert_eq!(
+        s.send_json("POST", "/ifc_template/cache/invalidate/999", "")
+            .status,
+        404
+    );
+}
+
+#[test]
+fn ims_subscriber_keeps_the_crud_contract_and_names_its_template() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let ifc = create_id(
+        &s,
+        "/ifc_template/",
+        r#"{"name":"default_ifc","template_content":"<IMSSubscription/>"}"#,
+        "ifc_template_id",
+    );
+    contract(
+        &s,
+        &Contract {
+            base: "/ims_subscriber",
+            id_field: "ims_subscriber_id",
+            create: Box::new(move |n| {
+                json!({"imsi": format!("00101{n:010}"), "msisdn": format!("49172{n:07}"),
+                       "msisdn_list": format!("49172{n:07}"), "ifc_template_id": ifc})
+            }),
+            change: (
+                "scscf",
+                json!("sip:scscf.ims.mnc001.mcc001.3gppnetwork.org:6060"),
+            ),
+            optional: Some("imsi"),
+            required: "msisdn",
+            wrong_type: ("ifc_template_id", json!("default_ifc")),
+            unique: Some("msisdn"),
+        },
+    );
+    let got = s
+        .get("/ims_subscriber/ims_subscriber_msisdn/491720000001")
+        .json();
+    assert_eq!(got["imsi"], "001010000000001");
+    let id = got["ims_subscriber_id"].as_u64().unwrap();
+    assert_eq!(
+        s.get("/ims_subscriber/ims_subscriber_imsi/001010000000001")
+            .json()["ims_subscriber_id"],
+        id
+    );
+    // The template is referenced: it cannot go while a subscriber names it,
+    // and a missing one is refused.
+    let r = s.send_json("DELETE", &format!("/ifc_template/{ifc}"), "");
+    assert_eq!(r.status, 400);
+    assert!(reason(&r).contains("IMS subscriber"), "{}", r.text());
+    let r = s.send_json(
+        "PATCH",
+        &format!("/ims_subscriber/{id}"),
+        &json!({"ifc_template_id": ifc + 9}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    assert!(reason(&r).contains("ifc_template_id"), "{}", r.text());
+    // PyHSS 2.0.0's shape: no ifc_template_id key unless set.
+    let r = s.send_json(
+        "PUT",
+        "/ims_subscriber/",
+        r#"{"imsi":"5231231","msisdn":"5231231","ifc_path":"x.xml"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json().get("ifc_template_id").is_none());
+}
