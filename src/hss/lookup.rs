@@ -1,12 +1,14 @@
-//! The AuC of an IMSI: the one that carries the IMSI (its own unique
-//! index), or, as in the seed's walkthrough, the one referenced by the
-//! subscriber with that IMSI.
+//! Look-ups that join tables: the AuC of an IMSI (the one that carries
+//! the IMSI, or, as in the seed's walkthrough, the one its subscriber
+//! references), and a subscriber by IMSI or MSISDN with its attributes.
 
 use super::auc::{load, reply_auc, Auc};
-use super::subscriber;
+use super::subscriber::{self, Subscriber};
+use super::subscriber_attributes::{self, SubscriberAttribute};
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::Imsi;
+use crate::domain::ids::Msisdn;
 use crate::domain::router::Params;
 use crate::runtime::{Core, LocalBoxFuture};
 use crate::server::{Ctx, Reply};
@@ -37,5 +39,56 @@ pub fn get_by_imsi<'a>(
             .await?
             .ok_or(ApiError::NotFound)?;
         reply_auc(ctx, reply, &auc)
+    })
+}
+
+/// A subscriber as the look-ups by IMSI and MSISDN answer it: with its
+/// attributes.
+async fn reply_with_attributes(
+    ctx: &Ctx,
+    reply: &mut Reply<'_>,
+    sub: &Subscriber,
+) -> Result<(), ApiError> {
+    #[derive(serde::Serialize)]
+    struct WithAttributes<'s> {
+        #[serde(flatten)]
+        sub: &'s Subscriber,
+        attributes: Vec<SubscriberAttribute>,
+    }
+    let attributes = subscriber_attributes::of(&ctx.core, sub.subscriber_id).await?;
+    reply.json(200, &WithAttributes { sub, attributes })
+}
+
+/// `GET /subscriber/imsi/{imsi}`.
+pub fn subscriber_by_imsi<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let imsi = Imsi::parse(params.get("imsi").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let sub = subscriber::find_by_imsi(&ctx.core, imsi.as_str())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        reply_with_attributes(ctx, reply, &sub).await
+    })
+}
+
+/// `GET /subscriber/msisdn/{msisdn}`.
+pub fn subscriber_by_msisdn<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let msisdn = Msisdn::parse(params.get("msisdn").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let sub: Subscriber = table::find(&ctx.core, "msisdn", msisdn.as_str())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        reply_with_attributes(ctx, reply, &sub).await
     })
 }

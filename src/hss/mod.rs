@@ -11,8 +11,10 @@ pub mod import;
 pub mod ims_subscriber;
 pub mod lookup;
 pub mod oplog;
+pub mod roaming;
 pub mod routing;
 pub mod subscriber;
+pub mod subscriber_attributes;
 pub mod tft;
 pub mod vectors;
 
@@ -62,6 +64,12 @@ pub mod tables {
     /// IMSI → ims_subscriber_id.
     pub const IMS_IMSI_INDEX: TableId = 15;
     pub const META_IMS_SUBSCRIBER_NEXT: &[u8] = b"ims_subscriber_next";
+    /// subscriber_attributes_id (u64 BE) → attribute (JSON), on the
+    /// subscriber's shard.
+    pub const SUB_ATTRIBUTES: TableId = 16;
+    /// subscriber_id ‖ subscriber_attributes_id → (), beside the rows.
+    pub const SUB_ATTRIBUTES_BY_SUBSCRIBER: TableId = 17;
+    pub const META_SUB_ATTRIBUTES_NEXT: &[u8] = b"subscriber_attributes_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -82,6 +90,12 @@ pub mod tables {
     pub const IFC_TEMPLATE: TableId = 7;
     /// name → ifc_template_id.
     pub const IFC_NAME_INDEX: TableId = 8;
+    pub const META_ROAMING_NETWORK_NEXT: &[u8] = b"roaming_network_next";
+    /// roaming_network_id (u64 BE) → roaming network (JSON).
+    pub const ROAMING_NETWORK: TableId = 9;
+    pub const META_ROAMING_RULE_NEXT: &[u8] = b"roaming_rule_next";
+    /// roaming_rule_id (u64 BE) → roaming rule (JSON).
+    pub const ROAMING_RULE: TableId = 10;
 }
 
 /// Declares every table of the HSS, and its operation log.
@@ -96,7 +110,10 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<tft::Tft>()?
         .declare::<charging_rule::ChargingRule>()?
         .declare::<ifc_template::IfcTemplate>()?
-        .declare::<ims_subscriber::ImsSubscriber>()?;
+        .declare::<ims_subscriber::ImsSubscriber>()?
+        .declare::<subscriber_attributes::SubscriberAttribute>()?
+        .declare::<roaming::RoamingNetwork>()?
+        .declare::<roaming::RoamingRule>()?;
     Ok(())
 }
 
@@ -126,9 +143,14 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, resync, p, Async(vectors::resync))?;
     crud::register::<subscriber::Subscriber>(r)?;
     let by_imsi = "/subscriber/imsi/{imsi}";
-    r.add(Method::Get, by_imsi, p, Async(subscriber::get_by_imsi))?;
+    r.add(Method::Get, by_imsi, p, Async(lookup::subscriber_by_imsi))?;
     let by_msisdn = "/subscriber/msisdn/{msisdn}";
-    r.add(Method::Get, by_msisdn, p, Async(subscriber::get_by_msisdn))?;
+    r.add(
+        Method::Get,
+        by_msisdn,
+        p,
+        Async(lookup::subscriber_by_msisdn),
+    )?;
     type Routing = crud::Plain<routing::Routing>;
     r.add(
         Method::Put,
@@ -168,6 +190,32 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     )?;
     let ims_imsi = "/ims_subscriber/ims_subscriber_imsi/{imsi}";
     r.add(Method::Get, ims_imsi, p, Async(ims_subscriber::get_by_imsi))?;
+    type Attribute = crud::Plain<subscriber_attributes::SubscriberAttribute>;
+    r.add(
+        Method::Put,
+        "/subscriber_attributes",
+        p,
+        Async(crud::put::<Attribute>),
+    )?;
+    r.add(
+        Method::Get,
+        "/subscriber_attributes/list",
+        p,
+        Async(crud::list::<Attribute>),
+    )?;
+    let attributes_of = "/subscriber_attributes/{subscriber_id}";
+    let for_subscriber = Async(subscriber_attributes::get_for_subscriber);
+    r.add(Method::Get, attributes_of, p, for_subscriber)?;
+    let attribute = "/subscriber_attributes/{subscriber_attributes_id}";
+    r.add(Method::Patch, attribute, p, Async(crud::patch::<Attribute>))?;
+    r.add(
+        Method::Delete,
+        attribute,
+        p,
+        Async(crud::delete::<Attribute>),
+    )?;
+    crud::register::<roaming::RoamingNetwork>(r)?;
+    crud::register::<roaming::RoamingRule>(r)?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

@@ -6,14 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{apn::Apn, auc::Auc, tables};
+use super::{apn::Apn, auc::Auc, roaming::RoamingRule, tables};
 use crate::domain::api_error::ApiError;
-use crate::domain::http1::Request;
 use crate::domain::ids::{Imsi, Msisdn};
-use crate::domain::router::Params;
-use crate::runtime::{Core, LocalBoxFuture};
+use crate::runtime::Core;
 use crate::server::crud::{Paths, Resource};
-use crate::server::{Ctx, Reply};
 use crate::table::{self, exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
 
 /// A subscriber, with PyHSS 2.0.0's keys (and the seed's `apn_list_swx`).
@@ -106,7 +103,8 @@ static SUBSCRIBER: TableDef = TableDef {
     fields: crate::table::json::fields,
 };
 
-/// The APN ids of a comma-separated list (PyHSS's `apn_list`).
+/// The ids of a comma-separated list (PyHSS's `apn_list`,
+/// `roaming_rule_list`).
 fn apn_ids(field: &'static str, list: Option<&str>) -> Result<Vec<u64>, TableError> {
     list.unwrap_or_default()
         .split(',')
@@ -114,7 +112,7 @@ fn apn_ids(field: &'static str, list: Option<&str>) -> Result<Vec<u64>, TableErr
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse()
-                .map_err(|_| TableError::field(field, format!("{s:?} is not an APN id")))
+                .map_err(|_| TableError::field(field, format!("{s:?} is not an id")))
         })
         .collect()
 }
@@ -162,6 +160,13 @@ impl Row for Subscriber {
             list: true,
         },
         Reference {
+            field: "roaming_rule_list",
+            target: <RoamingRule as Row>::DEF,
+            ids: |s| apn_ids("roaming_rule_list", s.roaming_rule_list.as_deref()),
+            exists: exists::<RoamingRule>,
+            list: false,
+        },
+        Reference {
             field: "apn_list_swx",
             target: <Apn as Row>::DEF,
             ids: |s| apn_ids("apn_list_swx", s.apn_list_swx.as_deref()),
@@ -188,6 +193,7 @@ impl Row for Subscriber {
         }
         apn_ids("apn_list", Some(&self.apn_list))?;
         apn_ids("apn_list_swx", self.apn_list_swx.as_deref())?;
+        apn_ids("roaming_rule_list", self.roaming_rule_list.as_deref())?;
         Ok(())
     }
     crate::json_row!();
@@ -209,57 +215,6 @@ pub async fn load(core: &Core, id: u64) -> Result<Option<Subscriber>, ApiError> 
 /// The subscriber with IMSI `imsi`, through its index (checked on read).
 pub async fn find_by_imsi(core: &Core, imsi: &str) -> Result<Option<Subscriber>, ApiError> {
     Ok(table::find(core, "imsi", imsi).await?)
-}
-
-/// A subscriber as the look-ups by IMSI and MSISDN answer it.
-fn reply_with_attributes(reply: &mut Reply<'_>, sub: &Subscriber) -> Result<(), ApiError> {
-    #[derive(Serialize)]
-    struct WithAttributes<'s> {
-        #[serde(flatten)]
-        sub: &'s Subscriber,
-        attributes: [(); 0],
-    }
-    reply.json(
-        200,
-        &WithAttributes {
-            sub,
-            attributes: [],
-        },
-    )
-}
-
-/// `GET /subscriber/imsi/{imsi}`.
-pub fn get_by_imsi<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let imsi = Imsi::parse(params.get("imsi").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let sub = find_by_imsi(&ctx.core, imsi.as_str())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply_with_attributes(reply, &sub)
-    })
-}
-
-/// `GET /subscriber/msisdn/{msisdn}`.
-pub fn get_by_msisdn<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let msisdn = Msisdn::parse(params.get("msisdn").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let sub: Subscriber = table::find(&ctx.core, "msisdn", msisdn.as_str())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply_with_attributes(reply, &sub)
-    })
 }
 
 #[cfg(test)]

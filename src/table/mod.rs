@@ -75,8 +75,11 @@ pub struct Unique<R> {
     pub key: fn(&R) -> Option<String>,
 }
 
-/// A non-unique secondary index (catalog tables): the rows carrying a
-/// key, found without a scan.
+/// A non-unique secondary index: the rows carrying a key, found without a
+/// scan. Its entries live with the rows (in the catalog, or on each row's
+/// own shard), written in the row's commit; on sharded tables it finds
+/// the rows of one shard ([`find_all_on`]: the shard a key's rows are
+/// homed on, such as a subscriber's attributes).
 pub struct Multi<R> {
     pub field: &'static str,
     /// Its storage table in the catalog.
@@ -108,7 +111,7 @@ pub trait Row: Clone + Send + Sync + Sized + 'static {
     /// Keys a create body must carry (not `null`).
     const REQUIRED: &'static [&'static str] = &[];
     const UNIQUE: &'static [Unique<Self>] = &[];
-    /// Non-unique indexes (catalog tables only).
+    /// Non-unique indexes.
     const MULTI: &'static [Multi<Self>] = &[];
     const REFERENCES: &'static [Reference<Self>] = &[];
     /// What applying a body needs besides the body (AuC: the KEK).
@@ -218,8 +221,6 @@ pub enum DeclareError {
     Counter(&'static str, &'static str),
     #[error("table {0} uses storage table {1}, the id counters' own")]
     Meta(&'static str, TableId),
-    #[error("table {0} is sharded: non-unique indexes are for catalog tables")]
-    ShardedMulti(&'static str),
 }
 
 impl Tables {
@@ -228,9 +229,6 @@ impl Tables {
     pub fn declare<R: Row>(&mut self) -> Result<&mut Self, DeclareError> {
         let def = R::DEF;
         let catalog = matches!(R::PLACEMENT, Placement::Catalog);
-        if !catalog && !R::MULTI.is_empty() {
-            return Err(DeclareError::ShardedMulti(def.name));
-        }
         let stores: Vec<TableId> = std::iter::once(def.store)
             .chain(R::UNIQUE.iter().map(|u| u.store))
             .chain(R::MULTI.iter().map(|m| m.store))
@@ -360,6 +358,7 @@ impl Tables {
             .on(owner, move |c| async move {
                 let after = stored.encode()?;
                 let mut ops = vec![ids::persist(&c, counter, used)];
+                multi_ops::<R>(id, Some(&stored), None, &mut ops)?;
                 tables.hooked(
                     Site::Shard(&c),
                     R::DEF,
@@ -456,6 +455,7 @@ impl Tables {
                     }
                     let (b, a) = (current.encode()?, next.encode()?);
                     let mut ops = Vec::new();
+                    multi_ops::<R>(id, Some(&next), Some(&current), &mut ops)?;
                     tables.hooked(
                         Site::Shard(&c),
                         R::DEF,
@@ -525,6 +525,7 @@ impl Tables {
                 let current = read_here::<R>(&c, id)?.ok_or(TableError::NotFound)?;
                 let b = current.encode()?;
                 let mut ops = Vec::new();
+                multi_ops::<R>(id, None, Some(&current), &mut ops)?;
                 tables.hooked(Site::Shard(&c), R::DEF, id, (Some(&b), None), &w, &mut ops);
                 ops.push(Op::Delete {
                     table: R::DEF.store,
@@ -759,13 +760,29 @@ fn catalog_keys<R: Row>(
             }
         }
     }
+    multi_ops(id, after, before, ops)
+}
+
+/// The non-unique index ops for a row changing from `before` to `after`:
+/// its entries live where the row does (the catalog, or the row's own
+/// shard) and change in its commit.
+fn multi_ops<R: Row>(
+    id: u64,
+    after: Option<&R>,
+    before: Option<&R>,
+    ops: &mut Vec<Op>,
+) -> Result<(), TableError> {
     for m in R::MULTI {
-        let (new, old) = (
-            after.and_then(|r| (m.key)(r)),
-            before.and_then(|b| (m.key)(b)),
-        );
+        let new = after.and_then(|r| (m.key)(r));
+        let old = before.and_then(|b| (m.key)(b));
         if new == old {
             continue;
+        }
+        if let Some(o) = old {
+            ops.push(Op::Delete {
+                table: m.store,
+                key: multi_entry(&o, id),
+            });
         }
         if let Some(k) = new {
             check_key_len(m.field, &k)?;
@@ -773,12 +790,6 @@ fn catalog_keys<R: Row>(
                 table: m.store,
                 key: multi_entry(&k, id),
                 value: Vec::new(),
-            });
-        }
-        if let Some(o) = old {
-            ops.push(Op::Delete {
-                table: m.store,
-                key: multi_entry(&o, id),
             });
         }
     }
@@ -814,15 +825,59 @@ fn multi_entry(key: &str, id: u64) -> Vec<u8> {
     k
 }
 
+fn multi_of<R: Row>(field: &str) -> Result<&'static Multi<R>, TableError> {
+    R::MULTI
+        .iter()
+        .find(|m| m.field == field)
+        .ok_or_else(|| TableError::Internal(format!("{} has no index on {field}", R::DEF.name)))
+}
+
+/// Every row of sharded table `R` on `shard` whose non-unique `field` is
+/// `key`, in id order (durable rows only).
+pub async fn find_all_on<R: Row>(
+    core: &Core,
+    shard: ShardId,
+    field: &str,
+    key: &str,
+) -> Result<Vec<R>, TableError> {
+    let m = multi_of::<R>(field)?;
+    let (store, carries, key) = (m.store, m.key, key.to_owned());
+    core.on(shard, move |c| async move {
+        let prefix = multi_prefix(&key);
+        let mut ids = Vec::new();
+        let mut after = prefix.clone();
+        'scan: loop {
+            let part = c.store.scan(store, Some(&after), 256);
+            for (entry, _) in &part {
+                let Some(rest) = entry.strip_prefix(prefix.as_slice()) else {
+                    break 'scan;
+                };
+                if let Ok(id) = <[u8; 8]>::try_from(rest) {
+                    ids.push(u64::from_be_bytes(id));
+                }
+            }
+            match part.last() {
+                Some((k, _)) if part.len() == 256 => after = k.clone(),
+                _ => break,
+            }
+        }
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(row) = load_here::<R>(&c, id).await? {
+                if carries(&row).as_deref() == Some(key.as_str()) {
+                    rows.push(row);
+                }
+            }
+        }
+        Ok::<_, TableError>(rows)
+    })
+    .await?
+}
+
 /// Every row of catalog table `R` whose non-unique `field` is `key`, in
 /// id order (entries checked against the rows).
 pub fn find_all<R: Row>(view: &CatalogView, field: &str, key: &str) -> Result<Vec<R>, TableError> {
-    let Some(m) = R::MULTI.iter().find(|m| m.field == field) else {
-        return Err(TableError::Internal(format!(
-            "{} has no index on {field}",
-            R::DEF.name
-        )));
-    };
+    let m = multi_of::<R>(field)?;
     let prefix = multi_prefix(key);
     let mut rows = Vec::new();
     for (entry, _) in view.range(m.store, &prefix) {

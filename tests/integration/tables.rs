@@ -631,3 +631,184 @@ fn ims_subscriber_keeps_the_crud_contract_and_names_its_template() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json().get("ifc_template_id").is_none());
 }
+
+#[test]
+fn roaming_networks_and_rules_keep_the_crud_contract() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    contract(
+        &s,
+        &Contract {
+            base: "/roaming/network",
+            id_field: "roaming_network_id",
+            create: Box::new(
+                |n| json!({"name": format!("Partner {n}"), "preference": 1, "mcc": "262", "mnc": "02"}),
+            ),
+            change: ("preference", json!(7)),
+            optional: Some("name"),
+            required: "mcc",
+            wrong_type: ("preference", json!("high")),
+            unique: None,
+        },
+    );
+    let net = create_id(
+        &s,
+        "/roaming/network/",
+        r#"{"mcc":"001","mnc":"01"}"#,
+        "roaming_network_id",
+    );
+    contract(
+        &s,
+        &Contract {
+            base: "/roaming/rule",
+            id_field: "roaming_rule_id",
+            create: Box::new(
+                move |n| json!({"roaming_network_id": net, "allow": n % 2 == 0, "enabled": true}),
+            ),
+            change: ("allow", json!(false)),
+            optional: None,
+            required: "roaming_network_id",
+            wrong_type: ("enabled", json!("yes")),
+            unique: None,
+        },
+    );
+    assert_eq!(
+        s.send_json("PUT", "/roaming/network/", r#"{"mcc":"1","mnc":"01"}"#)
+            .status,
+        400
+    );
+    // A rule names an existing network; a subscriber names existing rules.
+    let r = s.send_json(
+        "PUT",
+        "/roaming/rule/",
+        &json!({"roaming_network_id": net + 50}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    assert!(reason(&r).contains("roaming_network_id"), "{}", r.text());
+    let rule = s.get("/roaming/rule/list").json()[0]["roaming_rule_id"]
+        .as_u64()
+        .unwrap();
+    let auc = create_id(&s, "/auc/", AUC, "auc_id");
+    let apn = create_id(&s, "/apn/", APN, "apn_id");
+    let sub = |rules: String| {
+        json!({"imsi": "001010000000088", "auc_id": auc, "default_apn": apn,
+               "apn_list": apn.to_string(), "roaming_rule_list": rules})
+        .to_string()
+    };
+    let r = s.send_json("PUT", "/subscriber/", &sub(format!("{rule},{}", rule + 99)));
+    assert_eq!(r.status, 400);
+    assert!(reason(&r).contains("roaming_rule_list"), "{}", r.text());
+    assert_eq!(
+        s.send_json("PUT", "/subscriber/", &sub(rule.to_string()))
+            .status,
+        200
+    );
+    let r = s.send_json("DELETE", &format!("/roaming/rule/{rule}"), "");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        s.send_json("DELETE", &format!("/roaming/network/{net}"), "")
+            .status,
+        400
+    );
+}
+
+/// Attributes live with their subscriber and come with its reads by IMSI
+/// and MSISDN.
+#[test]
+fn subscriber_attributes_come_with_their_subscriber() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let auc = create_id(&s, "/auc/", AUC, "auc_id");
+    let apn = create_id(&s, "/apn/", APN, "apn_id");
+    let mut subs = Vec::new();
+    for n in 0..3 {
+        let body = json!({"imsi": format!("0010100000005{n:02}"), "msisdn": format!("4917300000{n}"),
+                          "auc_id": auc, "default_apn": apn, "apn_list": apn.to_string()});
+        subs.push(create_id(
+            &s,
+            "/subscriber/",
+            &body.to_string(),
+            "subscriber_id",
+        ));
+    }
+    let attr = |sid: u64, k: &str| {
+        let body = json!({"subscriber_id": sid, "key": k, "value": format!("{k} of {sid}")});
+        create_id(
+            &s,
+            "/subscriber_attributes/",
+            &body.to_string(),
+            "subscriber_attributes_id",
+        )
+    };
+    let a = attr(subs[0], "CustomerName");
+    let b = attr(subs[0], "ExternalId");
+    attr(subs[1], "CustomerName");
+    let keys = |s: &Server, sid: u64| -> Vec<String> {
+        let r = s.get(&format!("/subscriber_attributes/{sid}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(keys(&s, subs[0]), ["CustomerName", "ExternalId"]);
+    assert_eq!(keys(&s, subs[2]), Vec::<String>::new());
+    let by_imsi = s.get("/subscriber/imsi/001010000000500").json();
+    assert_eq!(by_imsi["attributes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        by_imsi["attributes"][0]["value"],
+        format!("CustomerName of {}", subs[0])
+    );
+    let by_msisdn = s.get("/subscriber/msisdn/49173000001").json();
+    assert_eq!(by_msisdn["attributes"][0]["key"], "CustomerName");
+    // PATCH and its rules; an attribute does not move to another subscriber.
+    let r = s.send_json(
+        "PATCH",
+        &format!("/subscriber_attributes/{b}"),
+        r#"{"value":"42"}"#,
+    );
+    assert_eq!(r.json()["value"], "42");
+    let r = s.send_json(
+        "PATCH",
+        &format!("/subscriber_attributes/{b}"),
+        &json!({"subscriber_id": subs[2]}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    assert!(reason(&r).contains("subscriber_id"), "{}", r.text());
+    let r = s.send_json(
+        "PUT",
+        "/subscriber_attributes/",
+        &json!({"subscriber_id": 9999, "key": "k"}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    let r = s.send_json(
+        "PUT",
+        "/subscriber_attributes/",
+        &json!({"subscriber_id": subs[0], "key": "k".repeat(61)}).to_string(),
+    );
+    assert_eq!(r.status, 400);
+    // A subscriber with attributes is not deleted from under them.
+    let r = s.send_json("DELETE", &format!("/subscriber/{}", subs[1]), "");
+    assert_eq!(r.status, 400);
+    assert!(reason(&r).contains("subscriber attribute"), "{}", r.text());
+    assert_eq!(
+        s.send_json("DELETE", &format!("/subscriber_attributes/{a}"), "")
+            .json(),
+        json!({"Result": "OK"})
+    );
+    assert_eq!(
+        s.get("/subscriber_attributes/list?page_size=100")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let dir = s.kill();
+    let s = Server::start_in(dir, &["--cores", "2"], &[]);
+    assert_eq!(keys(&s, subs[0]), ["ExternalId"]);
+    assert_eq!(
+        s.get("/subscriber/imsi/001010000000500").json()["attributes"][0]["value"],
+        "42"
+    );
+}
