@@ -287,6 +287,10 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
     if let Some(state) = &stir {
         extensions.insert(state.clone());
     }
+    if config.services.hss {
+        authplane::hss::start(&config.hss, &mut extensions)
+            .map_err(|(key, message)| loaded.key_error(key, message))?;
+    }
     let extensions = Arc::new(extensions);
     let reload_overrides = o.clone();
     let result = authplane::runtime::run(

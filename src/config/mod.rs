@@ -439,6 +439,11 @@ pub struct HssConfig {
     pub accept_missing_apn_list_ids: bool,
     /// Operation log entries kept per shard and for the catalog.
     pub operation_log_keep: u64,
+    /// Equipment-Status when no EIR rule matches.
+    pub eir_no_match_response: u8,
+    /// `tac,make,model` lines for `/eir/lookup_imei` (relative to the
+    /// config file; empty: none).
+    pub tac_database_csv: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -718,6 +723,15 @@ impl RawConfig {
         }
         if self.hss.sqn_lease > 1_000_000 {
             return Err(err("hss.sqn_lease", "must be 0 to 1000000".into()));
+        }
+        if self.hss.eir_no_match_response > 2 {
+            return Err(err(
+                "hss.eir_no_match_response",
+                "must be 0 (whitelisted), 1 (blacklisted) or 2 (greylisted)".into(),
+            ));
+        }
+        if !self.hss.tac_database_csv.as_os_str().is_empty() {
+            self.hss.tac_database_csv = base.join(&self.hss.tac_database_csv);
         }
         if self.hss.operation_log_keep > 1_000_000 {
             return Err(err(

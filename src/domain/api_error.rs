@@ -61,6 +61,10 @@ pub enum ApiError {
     /// The client may not use this API (403).
     #[error("{0}")]
     Forbidden(String),
+    /// A resource the server needs is not configured (410, as PyHSS
+    /// answers for a missing EIR TAC file).
+    #[error("{0}")]
+    Gone(String),
     #[error("server at its connection limit")]
     Overloaded,
     #[error("server shutting down")]
@@ -89,6 +93,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) => 403,
+            ApiError::Gone(_) => 410,
             ApiError::Overloaded | ApiError::ShuttingDown => 503,
             ApiError::Internal(_) => 500,
         }

@@ -5,6 +5,7 @@
 pub mod apn;
 pub mod auc;
 pub mod charging_rule;
+pub mod eir;
 pub mod generate;
 pub mod ifc_template;
 pub mod import;
@@ -96,6 +97,26 @@ pub mod tables {
     pub const META_ROAMING_RULE_NEXT: &[u8] = b"roaming_rule_next";
     /// roaming_rule_id (u64 BE) → roaming rule (JSON).
     pub const ROAMING_RULE: TableId = 10;
+    pub const META_EIR_NEXT: &[u8] = b"eir_next";
+    /// eir_id (u64 BE) → EIR rule (JSON).
+    pub const EIR: TableId = 11;
+    /// IMEI ‖ eir_id → () for exact rules.
+    pub const EIR_IMEI_INDEX: TableId = 12;
+}
+
+/// What the HSS loads at start for every core: the TAC database, when
+/// one is configured (the error names the key).
+pub fn start(
+    config: &crate::config::HssConfig,
+    extensions: &mut crate::server::Extensions,
+) -> Result<(), (&'static str, String)> {
+    if !config.tac_database_csv.as_os_str().is_empty() {
+        let db = eir::TacDatabase::load(&config.tac_database_csv)
+            .map_err(|e| ("hss.tac_database_csv", e))?;
+        tracing::info!(entries = db.len(), "TAC database loaded");
+        extensions.insert(std::sync::Arc::new(db));
+    }
+    Ok(())
 }
 
 /// Declares every table of the HSS, and its operation log.
@@ -113,7 +134,8 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<ims_subscriber::ImsSubscriber>()?
         .declare::<subscriber_attributes::SubscriberAttribute>()?
         .declare::<roaming::RoamingNetwork>()?
-        .declare::<roaming::RoamingRule>()?;
+        .declare::<roaming::RoamingRule>()?
+        .declare::<eir::EirRule>()?;
     Ok(())
 }
 
@@ -216,6 +238,13 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     )?;
     crud::register::<roaming::RoamingNetwork>(r)?;
     crud::register::<roaming::RoamingRule>(r)?;
+    crud::register::<eir::EirRule>(r)?;
+    r.add(
+        Method::Get,
+        "/eir/lookup_imei/{imei}",
+        p,
+        Async(eir::lookup_imei),
+    )?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

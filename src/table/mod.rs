@@ -714,6 +714,14 @@ fn catalog_holder(view: &CatalogView, store: TableId, key: &str) -> Option<u64> 
     index::decode_id(view.get(store, key.as_bytes()))
 }
 
+/// The ops that store `row` as a new row of catalog table `R` in `view`
+/// (the row and its index entries, no hook): for bulk loads and benches.
+pub fn insert_ops<R: Row>(view: &CatalogView, row: &R) -> Result<Vec<Op>, TableError> {
+    let mut ops = vec![put_row::<R>(row.id(), row.encode()?)];
+    catalog_keys::<R>(view, row.id(), Some(row), None, &mut ops)?;
+    Ok(ops)
+}
+
 /// The catalog index ops for a row changing from `before` to `after`
 /// (`None`: created, or deleted): unique keys (a taken one is an error)
 /// and non-unique ones.
@@ -1169,17 +1177,7 @@ mod tests {
     }
 
     fn put(n: &Note) -> Vec<Op> {
-        let mut ops = vec![put_row::<Note>(n.note_id, n.encode().unwrap())];
-        let before = None;
-        catalog_keys::<Note>(
-            &CatalogView::default(),
-            n.note_id,
-            Some(n),
-            before,
-            &mut ops,
-        )
-        .unwrap();
-        ops
+        insert_ops(&CatalogView::default(), n).unwrap()
     }
 
     fn note(id: u64, group: u64, text: &str) -> Note {

@@ -812,3 +812,81 @@ fn subscriber_attributes_come_with_their_subscriber() {
         "42"
     );
 }
+
+#[test]
+fn eir_rules_keep_the_crud_contract_and_check_their_patterns() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    contract(
+        &s,
+        &Contract {
+            base: "/eir",
+            id_field: "eir_id",
+            create: Box::new(
+                |n| json!({"imei": format!("^77{n}.*"), "imsi": "^001010000000001$", "regex_mode": 1, "match_response_code": 1}),
+            ),
+            change: ("match_response_code", json!(2)),
+            optional: None,
+            required: "imei",
+            wrong_type: ("regex_mode", json!("regex")),
+            unique: None,
+        },
+    );
+    for (body, named) in [
+        (
+            json!({"imei": "([", "regex_mode": 1, "match_response_code": 1}),
+            "imei",
+        ),
+        (
+            json!({"imei": "1234", "regex_mode": 2, "match_response_code": 1}),
+            "regex_mode",
+        ),
+        (
+            json!({"imei": "1234", "regex_mode": 0, "match_response_code": 3}),
+            "match_response_code",
+        ),
+        (
+            json!({"imei": "(\\w{1000}){1000}", "regex_mode": 1, "match_response_code": 1}),
+            "imei",
+        ),
+    ] {
+        let r = s.send_json("PUT", "/eir/", &body.to_string());
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        assert!(reason(&r).contains(named), "{}", r.text());
+    }
+    // Without a TAC database the look-up is gone, as PyHSS answers.
+    let r = s.get("/eir/lookup_imei/353456789012345");
+    assert_eq!(r.status, 410, "{}", r.text());
+    assert_eq!(r.json()["result"], "Failed");
+}
+
+#[test]
+fn imei_lookups_answer_from_the_tac_database() {
+    let dir = crate::harness::temp_dir("tac");
+    let csv = dir.join("tac.csv");
+    std::fs::write(&csv, "35345678,Acme, Phone 1\n353457,Acme,Older\n").unwrap();
+    let s = Server::start(
+        &[],
+        &[("AUTHPLANE_HSS__TAC_DATABASE_CSV", csv.to_str().unwrap())],
+    );
+    let r = s.get("/eir/lookup_imei/353456789012345");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"tacPrefix": "35345678", "name": "Acme", "model": "Phone 1"})
+    );
+    assert_eq!(
+        s.get("/eir/lookup_imei/353457000000000").json()["model"],
+        "Older"
+    );
+    assert_eq!(s.get("/eir/lookup_imei/999999999999999").status, 404);
+    // A file that is not there stops the start, naming the key.
+    let out = std::process::Command::new(crate::harness::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("AUTHPLANE_HSS__TAC_DATABASE_CSV", dir.join("missing.csv"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hss.tac_database_csv"), "{err}");
+}
