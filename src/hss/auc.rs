@@ -14,12 +14,10 @@ use std::sync::Arc;
 
 use super::tables;
 use crate::domain::api_error::{Api, ApiError};
-use crate::domain::http1::Request;
 use crate::domain::ids::{hex_exact, Iccid, Imsi};
 use crate::domain::keywrap::{Kek, KeyMaterial};
-use crate::domain::router::Params;
 use crate::domain::sqn::SqnState;
-use crate::runtime::{Core, LocalBoxFuture};
+use crate::runtime::Core;
 use crate::server::crud;
 use crate::server::{Ctx, Reply};
 use crate::storage::record::{FieldWriter, Fields, Record, RecordError};
@@ -479,20 +477,18 @@ impl crud::Face for AucApi {
 }
 
 /// `GET /auc/iccid/{iccid}`.
-pub fn get_by_iccid<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let iccid = Iccid::parse(params.get("iccid").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let auc: Auc = table::find(&ctx.core, "iccid", iccid.as_str())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply_auc(ctx, reply, &auc)
-    })
+#[derive(Debug)]
+pub struct ByIccid;
+
+impl crud::Lookup for ByIccid {
+    type Face = AucApi;
+    const FIELD: &'static str = "iccid";
+    const PARAM: &'static str = "iccid";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        Iccid::parse(raw)
+            .map(|i| i.as_str().to_owned())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
 }
 
 #[cfg(test)]

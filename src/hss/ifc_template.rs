@@ -11,7 +11,7 @@ use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::router::Params;
 use crate::runtime::LocalBoxFuture;
-use crate::server::crud::{self, Paths, Resource};
+use crate::server::crud::{self, Lookup, Paths, Plain, Resource};
 use crate::server::{Ctx, Reply};
 use crate::table::{self, Placement, Row, TableDef, TableError, Unique};
 
@@ -107,19 +107,16 @@ impl Resource for IfcTemplate {
 }
 
 /// `GET /ifc_template/name/{template_name}`.
-pub fn get_by_name<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let name = params.get("template_name").unwrap_or_default();
-        let t: IfcTemplate = table::find(&ctx.core, "name", name)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply.json(200, &t)
-    })
+#[derive(Debug)]
+pub struct ByName;
+
+impl Lookup for ByName {
+    type Face = Plain<IfcTemplate>;
+    const FIELD: &'static str = "name";
+    const PARAM: &'static str = "template_name";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        Ok(raw.to_owned())
+    }
 }
 
 /// `POST /ifc_template/cache/invalidate[/{ifc_template_id}]`: templates

@@ -7,13 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ifc_template::IfcTemplate, tables};
 use crate::domain::api_error::ApiError;
-use crate::domain::http1::Request;
 use crate::domain::ids::{Imsi, Msisdn};
-use crate::domain::router::Params;
-use crate::runtime::LocalBoxFuture;
-use crate::server::crud::{Paths, Resource};
-use crate::server::{Ctx, Reply};
-use crate::table::{self, exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
+use crate::server::crud::{Lookup, Paths, Plain, Resource};
+use crate::table::{exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
 
 /// An IMS subscriber, with PyHSS 2.0.0's keys and the seed's
 /// `ifc_template_id` (answered only when set).
@@ -160,35 +156,31 @@ impl Resource for ImsSubscriber {
 }
 
 /// `GET /ims_subscriber/ims_subscriber_msisdn/{msisdn}`.
-pub fn get_by_msisdn<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let msisdn = Msisdn::parse(params.get("msisdn").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let s: ImsSubscriber = table::find(&ctx.core, "msisdn", msisdn.as_str())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply.json(200, &s)
-    })
+#[derive(Debug)]
+pub struct ByMsisdn;
+
+impl Lookup for ByMsisdn {
+    type Face = Plain<ImsSubscriber>;
+    const FIELD: &'static str = "msisdn";
+    const PARAM: &'static str = "msisdn";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        Msisdn::parse(raw)
+            .map(|m| m.as_str().to_owned())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
 }
 
 /// `GET /ims_subscriber/ims_subscriber_imsi/{imsi}`.
-pub fn get_by_imsi<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let imsi = Imsi::parse(params.get("imsi").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let s: ImsSubscriber = table::find(&ctx.core, "imsi", imsi.as_str())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply.json(200, &s)
-    })
+#[derive(Debug)]
+pub struct ByImsi;
+
+impl Lookup for ByImsi {
+    type Face = Plain<ImsSubscriber>;
+    const FIELD: &'static str = "imsi";
+    const PARAM: &'static str = "imsi";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        Imsi::parse(raw)
+            .map(|i| i.as_str().to_owned())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
 }

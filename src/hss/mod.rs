@@ -153,7 +153,7 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Method::Get,
         "/auc/iccid/{iccid}",
         p,
-        Async(auc::get_by_iccid),
+        Async(crud::get_by::<auc::ByIccid>),
     )?;
     let vector_count = "/auc/aka/vector_count/{count}/imsi/{imsi}";
     r.add(Method::Get, vector_count, p, Async(vectors::vector_count))?;
@@ -192,7 +192,12 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, pcrf_rule, p, Async(charging_rule::with_tfts))?;
     crud::register::<ifc_template::IfcTemplate>(r)?;
     let by_name = "/ifc_template/name/{template_name}";
-    r.add(Method::Get, by_name, p, Async(ifc_template::get_by_name))?;
+    r.add(
+        Method::Get,
+        by_name,
+        p,
+        Async(crud::get_by::<ifc_template::ByName>),
+    )?;
     let invalidate = "/ifc_template/cache/invalidate";
     r.add(Method::Post, invalidate, p, Async(ifc_template::invalidate))?;
     let invalidate_one = "/ifc_template/cache/invalidate/{ifc_template_id}";
@@ -208,10 +213,15 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Method::Get,
         ims_msisdn,
         p,
-        Async(ims_subscriber::get_by_msisdn),
+        Async(crud::get_by::<ims_subscriber::ByMsisdn>),
     )?;
     let ims_imsi = "/ims_subscriber/ims_subscriber_imsi/{imsi}";
-    r.add(Method::Get, ims_imsi, p, Async(ims_subscriber::get_by_imsi))?;
+    r.add(
+        Method::Get,
+        ims_imsi,
+        p,
+        Async(crud::get_by::<ims_subscriber::ByImsi>),
+    )?;
     type Attribute = crud::Plain<subscriber_attributes::SubscriberAttribute>;
     r.add(
         Method::Put,

@@ -39,6 +39,34 @@ pub trait Face: 'static {
     fn view<'a>(ctx: &'a Ctx, row: &'a Self::Row) -> Self::View<'a>;
 }
 
+/// A unique key a table is also read by (`GET …/ims_subscriber_imsi/{imsi}`).
+pub trait Lookup: 'static {
+    type Face: Face;
+    /// The unique index's field.
+    const FIELD: &'static str;
+    /// The path parameter that holds the key.
+    const PARAM: &'static str;
+    /// The key as the path gives it, validated.
+    fn key(raw: &str) -> Result<String, ApiError>;
+}
+
+/// `GET …/{key}` of lookup `L`: the row whose unique key it is.
+pub fn get_by<'a, L: Lookup>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let key = L::key(params.get(L::PARAM).unwrap_or_default())?;
+        let row: <L::Face as Face>::Row = table::find(&ctx.core, L::FIELD, &key)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let view = L::Face::view(ctx, &row);
+        reply.json(200, &view)
+    })
+}
+
 /// The face of a [`Resource`].
 #[derive(Debug)]
 pub struct Plain<R>(std::marker::PhantomData<R>);
