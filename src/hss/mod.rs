@@ -6,6 +6,7 @@ pub mod apn;
 pub mod auc;
 pub mod charging_rule;
 pub mod eir;
+pub mod emergency_subscriber;
 pub mod generate;
 pub mod ifc_template;
 pub mod import;
@@ -71,6 +72,9 @@ pub mod tables {
     /// subscriber_id ‖ subscriber_attributes_id → (), beside the rows.
     pub const SUB_ATTRIBUTES_BY_SUBSCRIBER: TableId = 17;
     pub const META_SUB_ATTRIBUTES_NEXT: &[u8] = b"subscriber_attributes_next";
+    /// emergency_subscriber_id (u64 BE) → emergency subscriber (JSON).
+    pub const EMERGENCY_SUBSCRIBER: TableId = 18;
+    pub const META_EMERGENCY_SUBSCRIBER_NEXT: &[u8] = b"emergency_subscriber_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -135,7 +139,8 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<subscriber_attributes::SubscriberAttribute>()?
         .declare::<roaming::RoamingNetwork>()?
         .declare::<roaming::RoamingRule>()?
-        .declare::<eir::EirRule>()?;
+        .declare::<eir::EirRule>()?
+        .declare::<emergency_subscriber::EmergencySubscriber>()?;
     Ok(())
 }
 
@@ -249,6 +254,7 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     crud::register::<roaming::RoamingNetwork>(r)?;
     crud::register::<roaming::RoamingRule>(r)?;
     crud::register::<eir::EirRule>(r)?;
+    crud::register::<emergency_subscriber::EmergencySubscriber>(r)?;
     r.add(
         Method::Get,
         "/eir/lookup_imei/{imei}",

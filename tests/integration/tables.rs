@@ -890,3 +890,24 @@ fn imei_lookups_answer_from_the_tac_database() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("hss.tac_database_csv"), "{err}");
 }
+
+#[test]
+fn emergency_subscriber_keeps_the_crud_contract() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    contract(
+        &s,
+        &Contract {
+            base: "/pcrf/emergency_subscriber",
+            id_field: "emergency_subscriber_id",
+            create: Box::new(|n| {
+                json!({"imsi": format!("00101{n:010}"), "serving_pgw": "pgw01", "ip": format!("10.0.0.{}", n + 1),
+                       "rat_type": "EUTRAN"})
+            }),
+            change: ("serving_pcscf", json!("pcscf01")),
+            optional: Some("imsi"),
+            required: "ip",
+            wrong_type: ("rat_type", json!(6)),
+            unique: None,
+        },
+    );
+}
