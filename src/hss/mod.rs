@@ -8,6 +8,7 @@ pub mod charging_rule;
 pub mod eir;
 pub mod emergency_subscriber;
 pub mod generate;
+pub mod geored;
 pub mod ifc_template;
 pub mod import;
 pub mod ims_subscriber;
@@ -261,6 +262,7 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         p,
         Async(eir::lookup_imei),
     )?;
+    r.add(Method::Patch, "/geored", p, Async(geored::patch))?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

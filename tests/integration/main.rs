@@ -11,6 +11,7 @@ mod crash;
 mod harness;
 mod hss_apn;
 mod hss_auc;
+mod hss_geored;
 mod hss_import;
 mod hss_oplog;
 mod hss_subscriber;

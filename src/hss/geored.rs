@@ -1,0 +1,173 @@
+//! GeoRed, inbound (PyHSS's `PATCH /geored/`): a peer HSS pushes a change
+//! of serving state or SQN, in PyHSS's body, and it is applied here as a
+//! PATCH of the table that holds it, through the table layer (so it is
+//! durable before the answer, logged, and never lowers an SQN):
+//! - `serving_mme` (with `_realm`, `_peer`): the subscriber of `imsi`;
+//! - `last_seen_mcc` and the other `last_seen_*` fields: its location;
+//! - `scscf` / `pcscf` (with their realm, peer, timestamp, session): the
+//!   IMS subscriber of `imsi`;
+//! - `auc_id` with `sqn`: the AuC (by `imsi` when the body names one, as
+//!   ids differ between servers), moved forward only.
+//!
+//! Parts this server does not keep yet (`serving_apn` PCRF sessions,
+//! `imei` bindings, emergency subscribers) are refused with a 400 that
+//! says so, before anything is applied: never a false success.
+
+use serde_json::{Map, Value};
+
+use super::{auc::Auc, ims_subscriber::ImsSubscriber, subscriber::Subscriber};
+use crate::domain::api_error::ApiError;
+use crate::domain::http1::Request;
+use crate::domain::ids::Imsi;
+use crate::domain::router::Params;
+use crate::runtime::LocalBoxFuture;
+use crate::server::crud;
+use crate::server::{Ctx, Reply};
+use crate::table::{self, json, Body, Row};
+
+/// Keys of parts not kept yet, and why.
+const NOT_KEPT: [(&str, &str); 3] = [
+    (
+        "serving_apn",
+        "PCRF sessions are not kept by this server yet",
+    ),
+    ("imei", "IMSI/IMEI bindings are not kept by this server yet"),
+    (
+        "emergency_subscriber_ip",
+        "emergency subscribers are not taken from GeoRed yet",
+    ),
+];
+
+/// `body[key]`, `null` when absent (PyHSS fills absent optional keys so).
+fn field(body: &Body, key: &str) -> Value {
+    body.get(key).cloned().unwrap_or(Value::Null)
+}
+
+/// A PATCH body of `keys` taken from `body` (absent ones `null`).
+fn pick(body: &Body, keys: &[&str]) -> Body {
+    keys.iter()
+        .map(|k| ((*k).to_owned(), field(body, k)))
+        .collect()
+}
+
+fn imsi_of(body: &Body) -> Result<Imsi, ApiError> {
+    let raw = body
+        .get("imsi")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("imsi: required"))?;
+    Imsi::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// `PATCH /geored/`: applies a peer's pushed state; answers the rows it
+/// changed.
+pub fn patch<'a>(
+    ctx: &'a Ctx,
+    mut req: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        crud::provisioning(ctx, &req)?;
+        let w = crud::write_of(ctx, &req)?;
+        let body = crud::body(&mut req)?;
+        if let Some((key, why)) = NOT_KEPT.iter().find(|(k, _)| body.contains_key(*k)) {
+            return Err(ApiError::bad_request(format!("{key}: {why}")));
+        }
+        let (core, tables) = (&ctx.core, &ctx.tables);
+        let mut changed: Vec<Value> = Vec::new();
+        let now = json::timestamp(w.now);
+        let subscriber = |imsi: Imsi| async move {
+            table::find::<Subscriber>(core, "imsi", imsi.as_str())
+                .await?
+                .ok_or(ApiError::NotFound)
+        };
+        if body.contains_key("serving_mme") {
+            let sub = subscriber(imsi_of(&body)?).await?;
+            let mut patch = pick(
+                &body,
+                &["serving_mme", "serving_mme_realm", "serving_mme_peer"],
+            );
+            let stamp = if field(&body, "serving_mme").is_null() {
+                Value::Null
+            } else {
+                Value::String(now.clone())
+            };
+            patch.insert("serving_mme_timestamp".into(), stamp);
+            let s: Subscriber = tables.patch(core, sub.id(), &patch, &(), &w).await?;
+            changed.push(to_value(&s)?);
+        }
+        if body.contains_key("last_seen_mcc") {
+            let sub = subscriber(imsi_of(&body)?).await?;
+            let patch = pick(
+                &body,
+                &[
+                    "last_seen_eci",
+                    "last_seen_enodeb_id",
+                    "last_seen_cell_id",
+                    "last_seen_tac",
+                    "last_seen_mcc",
+                    "last_seen_mnc",
+                    "last_location_update_timestamp",
+                ],
+            );
+            let s: Subscriber = tables.patch(core, sub.id(), &patch, &(), &w).await?;
+            changed.push(to_value(&s)?);
+        }
+        for (key, fields) in [
+            (
+                "scscf",
+                &["scscf", "scscf_realm", "scscf_peer", "scscf_timestamp"][..],
+            ),
+            (
+                "pcscf",
+                &[
+                    "pcscf",
+                    "pcscf_realm",
+                    "pcscf_peer",
+                    "pcscf_timestamp",
+                    "pcscf_active_session",
+                ][..],
+            ),
+        ] {
+            if body.contains_key(key) {
+                let imsi = imsi_of(&body)?;
+                let ims: ImsSubscriber = table::find(core, "imsi", imsi.as_str())
+                    .await?
+                    .ok_or(ApiError::NotFound)?;
+                let patch = pick(&body, fields);
+                let s: ImsSubscriber = tables.patch(core, ims.id(), &patch, &(), &w).await?;
+                changed.push(to_value(&s)?);
+            }
+        }
+        if body.contains_key("auc_id") {
+            let sqn = body
+                .get("sqn")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| ApiError::bad_request("sqn: required with auc_id"))?;
+            let id = match body.get("imsi") {
+                Some(_) => {
+                    let imsi = imsi_of(&body)?;
+                    table::find::<Auc>(core, "imsi", imsi.as_str())
+                        .await?
+                        .ok_or(ApiError::NotFound)?
+                        .id()
+                }
+                None => body
+                    .get("auc_id")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| ApiError::bad_request("auc_id: must be an integer"))?,
+            };
+            let patch: Body = Map::from_iter([("sqn".to_owned(), Value::from(sqn))]);
+            let kek = ctx.config.hss.kek.clone();
+            let auc: Auc = tables.patch(core, id, &patch, &kek, &w).await?;
+            let view = <super::auc::AucApi as crud::Face>::view(ctx, &auc);
+            changed
+                .push(serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?);
+        }
+        reply.json(200, &changed)
+    })
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
+}

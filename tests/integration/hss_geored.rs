@@ -1,0 +1,111 @@
+//! GeoRed, inbound: a peer's pushed serving state and SQN applied through
+//! the tables, in PyHSS's bodies.
+
+use serde_json::json;
+
+use crate::harness::Server;
+
+const AUC: &str = r#"{"ki":"465B5CE8B199B49FAA5F0A2EE238A6BC","opc":"CD63CB71954A9F4E48A5994E37A02BAF","amf":"8000","sqn":100,"imsi":"001010000000061"}"#;
+const APN: &str = r#"{"apn":"internet","apn_ambr_dl":1,"apn_ambr_ul":1}"#;
+
+#[test]
+fn a_peer_sets_and_clears_serving_state_and_never_lowers_an_sqn() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let auc = s.send_json("PUT", "/auc/", AUC).json()["auc_id"]
+        .as_u64()
+        .unwrap();
+    let apn = s.send_json("PUT", "/apn/", APN).json()["apn_id"]
+        .as_u64()
+        .unwrap();
+    let body = json!({"imsi": "001010000000061", "msisdn": "4917400061", "auc_id": auc,
+                      "default_apn": apn, "apn_list": apn.to_string()});
+    assert_eq!(
+        s.send_json("PUT", "/subscriber/", &body.to_string()).status,
+        200
+    );
+    let ims = json!({"imsi": "001010000000061", "msisdn": "4917400061"});
+    assert_eq!(
+        s.send_json("PUT", "/ims_subscriber/", &ims.to_string())
+            .status,
+        200
+    );
+
+    // Serving MME, as PyHSS's GeoRed tests push it.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        r#"{"imsi":"001010000000061","serving_mme":"test1234","serving_mme_realm":"test_realm","serving_mme_peer":"test_peer"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sub = s.get("/subscriber/imsi/001010000000061").json();
+    assert_eq!(sub["serving_mme"], "test1234");
+    assert_eq!(sub["serving_mme_peer"], "test_peer");
+    assert!(sub["serving_mme_timestamp"].is_string());
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        r#"{"imsi":"001010000000061","serving_mme":null,"serving_mme_realm":null,"serving_mme_peer":null}"#,
+    );
+    assert_eq!(r.status, 200);
+    let sub = s.get("/subscriber/imsi/001010000000061").json();
+    assert!(
+        sub["serving_mme"].is_null() && sub["serving_mme_timestamp"].is_null(),
+        "{sub}"
+    );
+
+    // Location, S-CSCF.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        r#"{"imsi":"001010000000061","last_seen_eci":"1","last_seen_enodeb_id":"2","last_seen_cell_id":"3","last_seen_tac":"4","last_seen_mcc":"001","last_seen_mnc":"01","last_location_update_timestamp":"2026-12-01T00:00:00Z"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.get("/subscriber/imsi/001010000000061").json()["last_seen_tac"],
+        "4"
+    );
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        r#"{"imsi":"001010000000061","scscf":"sip:scscf.ims:6060","scscf_realm":"ims","scscf_peer":"scscf"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = s
+        .get("/ims_subscriber/ims_subscriber_imsi/001010000000061")
+        .json();
+    assert_eq!(got["scscf"], "sip:scscf.ims:6060");
+    assert!(got["scscf_timestamp"].is_null());
+
+    // An SQN learned from a peer moves the AuC forward, never back.
+    let sqn = |s: &Server| {
+        s.get(&format!("/auc/{auc}")).json()["sqn"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(sqn(&s), 100);
+    let push = |v: u64| json!({"auc_id": auc, "sqn": v, "imsi": "001010000000061"}).to_string();
+    assert_eq!(s.send_json("PATCH", "/geored/", &push(5000)).status, 200);
+    assert_eq!(sqn(&s), 5000);
+    assert_eq!(s.send_json("PATCH", "/geored/", &push(10)).status, 200);
+    assert_eq!(sqn(&s), 5000);
+    let v = s.get("/auc/aka/vector_count/1/imsi/001010000000061");
+    assert_eq!(v.status, 200);
+    assert!(sqn(&s) > 5000);
+
+    // What is not kept is refused, and nothing else in the body applied.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        r#"{"imsi":"001010000000061","serving_mme":"other","serving_apn":"internet","pcrf_session_id":"x","serving_pgw":"pgw","subscriber_routing":null}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.json()["reason"].as_str().unwrap().contains("serving_apn"));
+    assert!(s.get("/subscriber/imsi/001010000000061").json()["serving_mme"].is_null());
+    // Unknown IMSI.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        r#"{"imsi":"001010000000099","serving_mme":"x"}"#,
+    );
+    assert_eq!(r.status, 404);
+}
