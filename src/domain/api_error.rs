@@ -65,6 +65,10 @@ pub enum ApiError {
     /// answers for a missing EIR TAC file).
     #[error("{0}")]
     Gone(String),
+    /// What the request needs cannot be reached now (503 with the
+    /// reason: no Diameter peer for a CLR, ...).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("server at its connection limit")]
     Overloaded,
     #[error("server shutting down")]
@@ -94,6 +98,7 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::Gone(_) => 410,
+            ApiError::Unavailable(_) => 503,
             ApiError::Overloaded | ApiError::ShuttingDown => 503,
             ApiError::Internal(_) => 500,
         }

@@ -9,7 +9,7 @@ use super::{ifc_template::IfcTemplate, tables};
 use crate::domain::api_error::ApiError;
 use crate::domain::ids::{Imsi, Msisdn};
 use crate::server::crud::{Lookup, Paths, Plain, Resource};
-use crate::table::{exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
+use crate::table::{exists, Home, Multi, Placement, Reference, Row, TableDef, TableError, Unique};
 
 /// An IMS subscriber, with PyHSS 2.0.0's keys and the seed's
 /// `ifc_template_id` (answered only when set).
@@ -77,6 +77,16 @@ impl Row for ImsSubscriber {
             key: |s| s.imsi.clone(),
         },
     ];
+    /// The IMS subscribers an S-CSCF serves (`/oam/serving_subs_ims`).
+    const MULTI: &'static [Multi<Self>] = &[Multi {
+        field: "scscf",
+        store: tables::IMS_SERVED_INDEX,
+        key: |s| {
+            s.scscf
+                .as_ref()
+                .map(|_| super::subscriber::SERVED.to_owned())
+        },
+    }];
     const REFERENCES: &'static [Reference<Self>] = &[Reference {
         field: "ifc_template_id",
         target: <IfcTemplate as Row>::DEF,

@@ -16,6 +16,7 @@ pub mod lookup;
 pub mod oplog;
 pub mod roaming;
 pub mod routing;
+pub mod serving;
 pub mod subscriber;
 pub mod subscriber_attributes;
 pub mod tft;
@@ -76,6 +77,10 @@ pub mod tables {
     /// emergency_subscriber_id (u64 BE) → emergency subscriber (JSON).
     pub const EMERGENCY_SUBSCRIBER: TableId = 18;
     pub const META_EMERGENCY_SUBSCRIBER_NEXT: &[u8] = b"emergency_subscriber_next";
+    /// "served" ‖ subscriber_id → () for subscribers with a serving MME.
+    pub const SUB_SERVED_INDEX: TableId = 19;
+    /// "served" ‖ ims_subscriber_id → () for IMS subscribers with an S-CSCF.
+    pub const IMS_SERVED_INDEX: TableId = 20;
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -263,6 +268,33 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Async(eir::lookup_imei),
     )?;
     r.add(Method::Patch, "/geored", p, Async(geored::patch))?;
+    r.add(Method::Get, "/oam/serving_subs", p, Async(serving::subs))?;
+    r.add(
+        Method::Get,
+        "/oam/serving_subs_ims",
+        p,
+        Async(serving::subs_ims),
+    )?;
+    r.add(
+        Method::Get,
+        "/oam/serving_subs_pcrf",
+        p,
+        Async(serving::subs_pcrf),
+    )?;
+    r.add(
+        Method::Get,
+        "/oam/diameter_peers",
+        p,
+        Async(serving::diameter_peers),
+    )?;
+    let deregister = "/oam/deregister/{imsi}";
+    r.add(Method::Get, deregister, p, Async(serving::needs_diameter))?;
+    r.add(
+        Method::Put,
+        "/push/clr/{imsi}",
+        p,
+        Async(serving::needs_diameter),
+    )?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

@@ -11,7 +11,12 @@ use crate::domain::api_error::ApiError;
 use crate::domain::ids::{Imsi, Msisdn};
 use crate::runtime::Core;
 use crate::server::crud::{Paths, Resource};
-use crate::table::{self, exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
+use crate::table::{
+    self, exists, Home, Multi, Placement, Reference, Row, TableDef, TableError, Unique,
+};
+
+/// The key of the served-rows indexes.
+pub const SERVED: &str = "served";
 
 /// A subscriber, with PyHSS 2.0.0's keys (and the seed's `apn_list_swx`).
 /// Stored as JSON: fields added later read as their defaults.
@@ -137,6 +142,12 @@ impl Row for Subscriber {
             key: |s| s.msisdn.clone(),
         },
     ];
+    /// The subscribers an MME serves (`/oam/serving_subs`).
+    const MULTI: &'static [Multi<Self>] = &[Multi {
+        field: "serving_mme",
+        store: tables::SUB_SERVED_INDEX,
+        key: |s| s.serving_mme.as_ref().map(|_| SERVED.to_owned()),
+    }];
     const REFERENCES: &'static [Reference<Self>] = &[
         Reference {
             field: "auc_id",

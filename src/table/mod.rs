@@ -882,6 +882,20 @@ pub async fn find_all_on<R: Row>(
     .await?
 }
 
+/// Every row of sharded table `R` whose non-unique `field` is `key`, on
+/// every shard (one visit each).
+pub async fn find_all_shards<R: Row>(
+    core: &Core,
+    field: &str,
+    key: &str,
+) -> Result<Vec<R>, TableError> {
+    let mut rows = Vec::new();
+    for k in 0..core.shards() {
+        rows.extend(find_all_on::<R>(core, ShardId(k), field, key).await?);
+    }
+    Ok(rows)
+}
+
 /// Every row of catalog table `R` whose non-unique `field` is `key`, in
 /// id order (entries checked against the rows).
 pub fn find_all<R: Row>(view: &CatalogView, field: &str, key: &str) -> Result<Vec<R>, TableError> {

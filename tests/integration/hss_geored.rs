@@ -41,6 +41,13 @@ fn a_peer_sets_and_clears_serving_state_and_never_lowers_an_sqn() {
     assert_eq!(sub["serving_mme"], "test1234");
     assert_eq!(sub["serving_mme_peer"], "test_peer");
     assert!(sub["serving_mme_timestamp"].is_string());
+    // The OAM view of who is served, through the served-rows index.
+    let served = s.get("/oam/serving_subs").json();
+    assert_eq!(
+        served["001010000000061"]["serving_mme"], "test1234",
+        "{served}"
+    );
+    assert_eq!(served.as_object().unwrap().len(), 1);
     let r = s.send_json(
         "PATCH",
         "/geored/",
@@ -75,6 +82,11 @@ fn a_peer_sets_and_clears_serving_state_and_never_lowers_an_sqn() {
         .json();
     assert_eq!(got["scscf"], "sip:scscf.ims:6060");
     assert!(got["scscf_timestamp"].is_null());
+    let served = s.get("/oam/serving_subs_ims").json();
+    assert_eq!(
+        served["001010000000061"]["scscf"], "sip:scscf.ims:6060",
+        "{served}"
+    );
 
     // An SQN learned from a peer moves the AuC forward, never back.
     let sqn = |s: &Server| {
@@ -108,4 +120,25 @@ fn a_peer_sets_and_clears_serving_state_and_never_lowers_an_sqn() {
         r#"{"imsi":"001010000000099","serving_mme":"x"}"#,
     );
     assert_eq!(r.status, 404);
+}
+
+/// What needs a Diameter peer says so, and changes nothing.
+#[test]
+fn de_registration_without_a_diameter_peer_is_a_clear_503() {
+    let s = Server::start(&[], &[]);
+    assert_eq!(s.get("/oam/diameter_peers").json(), json!({}));
+    assert_eq!(s.get("/oam/serving_subs_pcrf").json(), json!({}));
+    for (method, path) in [
+        ("GET", "/oam/deregister/001010000000061"),
+        ("PUT", "/push/clr/001010000000061"),
+    ] {
+        let r = s.send_json(method, path, "{}");
+        assert_eq!(r.status, 503, "{path}: {}", r.text());
+        assert_eq!(r.json()["result"], "Failed");
+        assert!(
+            r.json()["reason"].as_str().unwrap().contains("Diameter"),
+            "{}",
+            r.text()
+        );
+    }
 }
