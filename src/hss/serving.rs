@@ -73,8 +73,10 @@ pub fn diameter_peers<'a>(
     Box::pin(async move { reply.json(200, &BTreeMap::<String, ()>::new()) })
 }
 
-/// `GET /oam/deregister/{imsi}`, `PUT /push/clr/{imsi}`: a CLR (and RTR)
-/// to the serving peers: 503 while no Diameter peer is connected.
+/// `GET /oam/deregister/{imsi}`, `PUT /push/clr/{imsi}`, and the PCRF's
+/// pushes (`PUT /pcrf/` a Gx RAR, `/pcrf/clr_subscriber`, the P-CSCF
+/// restorations): each must reach a Diameter peer, so 503 while none is
+/// connected.
 pub fn needs_diameter<'a>(
     ctx: &'a Ctx,
     req: Request<'a>,
@@ -84,7 +86,7 @@ pub fn needs_diameter<'a>(
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
         Err(ApiError::Unavailable(
-            "no Diameter peer is connected: the CLR/RTR cannot be sent (nothing was changed)"
+            "no Diameter peer is connected: the request cannot be sent (nothing was changed)"
                 .into(),
         ))
     })
