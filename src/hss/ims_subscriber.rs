@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{ifc_template::IfcTemplate, tables};
 use crate::domain::api_error::ApiError;
 use crate::domain::ids::{Imsi, Msisdn};
-use crate::server::crud::{Lookup, Paths, Plain, Resource};
+use crate::server::crud::{self, Lookup, Paths, Plain, Resource};
 use crate::table::{exists, Home, Multi, Placement, Reference, Row, TableDef, TableError, Unique};
 
 /// An IMS subscriber, with PyHSS 2.0.0's keys and the seed's
@@ -174,9 +174,7 @@ impl Lookup for ByMsisdn {
     const FIELD: &'static str = "msisdn";
     const PARAM: &'static str = "msisdn";
     fn key(raw: &str) -> Result<String, ApiError> {
-        Msisdn::parse(raw)
-            .map(|m| m.as_str().to_owned())
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+        crud::msisdn_key(raw)
     }
 }
 
@@ -189,8 +187,6 @@ impl Lookup for ByImsi {
     const FIELD: &'static str = "imsi";
     const PARAM: &'static str = "imsi";
     fn key(raw: &str) -> Result<String, ApiError> {
-        Imsi::parse(raw)
-            .map(|i| i.as_str().to_owned())
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+        crud::imsi_key(raw)
     }
 }

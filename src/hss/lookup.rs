@@ -8,9 +8,9 @@ use super::subscriber_attributes::{self, SubscriberAttribute};
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::Imsi;
-use crate::domain::ids::Msisdn;
 use crate::domain::router::Params;
 use crate::runtime::{Core, LocalBoxFuture};
+use crate::server::crud::{self, Lookup, Plain};
 use crate::server::{Ctx, Reply};
 use crate::table;
 
@@ -60,33 +60,41 @@ async fn reply_with_attributes(
 }
 
 /// `GET /subscriber/imsi/{imsi}`.
-pub fn subscriber_by_imsi<'a>(
-    ctx: &'a Ctx,
-    _: Request<'a>,
-    params: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move {
-        let imsi = Imsi::parse(params.get("imsi").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let sub = subscriber::find_by_imsi(&ctx.core, imsi.as_str())
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        reply_with_attributes(ctx, reply, &sub).await
-    })
+#[derive(Debug)]
+pub struct ByImsi;
+
+impl Lookup for ByImsi {
+    type Face = Plain<Subscriber>;
+    const FIELD: &'static str = "imsi";
+    const PARAM: &'static str = "imsi";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        crud::imsi_key(raw)
+    }
 }
 
 /// `GET /subscriber/msisdn/{msisdn}`.
-pub fn subscriber_by_msisdn<'a>(
+#[derive(Debug)]
+pub struct ByMsisdn;
+
+impl Lookup for ByMsisdn {
+    type Face = Plain<Subscriber>;
+    const FIELD: &'static str = "msisdn";
+    const PARAM: &'static str = "msisdn";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        crud::msisdn_key(raw)
+    }
+}
+
+/// A subscriber read by a unique key (`L`), with its attributes.
+pub fn subscriber_by<'a, L: Lookup<Face = Plain<Subscriber>>>(
     ctx: &'a Ctx,
     _: Request<'a>,
     params: Params<'a>,
     reply: &'a mut Reply<'_>,
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
-        let msisdn = Msisdn::parse(params.get("msisdn").unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let sub: Subscriber = table::find(&ctx.core, "msisdn", msisdn.as_str())
+        let key = L::key(params.get(L::PARAM).unwrap_or_default())?;
+        let sub: Subscriber = table::find(&ctx.core, L::FIELD, &key)
             .await?
             .ok_or(ApiError::NotFound)?;
         reply_with_attributes(ctx, reply, &sub).await

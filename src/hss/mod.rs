@@ -176,13 +176,18 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, resync, p, Async(vectors::resync))?;
     crud::register::<subscriber::Subscriber>(r)?;
     let by_imsi = "/subscriber/imsi/{imsi}";
-    r.add(Method::Get, by_imsi, p, Async(lookup::subscriber_by_imsi))?;
+    r.add(
+        Method::Get,
+        by_imsi,
+        p,
+        Async(lookup::subscriber_by::<lookup::ByImsi>),
+    )?;
     let by_msisdn = "/subscriber/msisdn/{msisdn}";
     r.add(
         Method::Get,
         by_msisdn,
         p,
-        Async(lookup::subscriber_by_msisdn),
+        Async(lookup::subscriber_by::<lookup::ByMsisdn>),
     )?;
     type Routing = crud::Plain<routing::Routing>;
     r.add(
@@ -279,13 +284,13 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Method::Get,
         "/oam/serving_subs_pcrf",
         p,
-        Async(serving::subs_pcrf),
+        Async(serving::none_yet),
     )?;
     r.add(
         Method::Get,
         "/oam/diameter_peers",
         p,
-        Async(serving::diameter_peers),
+        Async(serving::none_yet),
     )?;
     let deregister = "/oam/deregister/{imsi}";
     r.add(Method::Get, deregister, p, Async(serving::needs_diameter))?;

@@ -52,19 +52,10 @@ pub fn subs_ims<'a>(
     })
 }
 
-/// `GET /oam/serving_subs_pcrf`: PCRF sessions come from Gx, which this
-/// server does not speak yet: there are none.
-pub fn subs_pcrf<'a>(
-    _: &'a Ctx,
-    _: Request<'a>,
-    _: Params<'a>,
-    reply: &'a mut Reply<'_>,
-) -> LocalBoxFuture<'a, Result<(), ApiError>> {
-    Box::pin(async move { reply.json(200, &BTreeMap::<String, ()>::new()) })
-}
-
-/// `GET /oam/diameter_peers`: none is connected (no Diameter listener yet).
-pub fn diameter_peers<'a>(
+/// `GET /oam/serving_subs_pcrf`, `GET /oam/diameter_peers`: PCRF sessions
+/// come from Gx and peers from the Diameter listener, which this server
+/// does not have yet: there are none.
+pub fn none_yet<'a>(
     _: &'a Ctx,
     _: Request<'a>,
     _: Params<'a>,

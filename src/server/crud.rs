@@ -50,6 +50,20 @@ pub trait Lookup: 'static {
     fn key(raw: &str) -> Result<String, ApiError>;
 }
 
+/// An IMSI key from a path ([`Lookup::key`]).
+pub fn imsi_key(raw: &str) -> Result<String, ApiError> {
+    crate::domain::ids::Imsi::parse(raw)
+        .map(|i| i.as_str().to_owned())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// An MSISDN key from a path ([`Lookup::key`]).
+pub fn msisdn_key(raw: &str) -> Result<String, ApiError> {
+    crate::domain::ids::Msisdn::parse(raw)
+        .map(|m| m.as_str().to_owned())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// `GET …/{key}` of lookup `L`: the row whose unique key it is.
 pub fn get_by<'a, L: Lookup>(
     ctx: &'a Ctx,
