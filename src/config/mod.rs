@@ -421,6 +421,8 @@ struct RawLog {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HssConfig {
+    /// This HSS's identity, echoed in the `HSS` answer header.
+    pub origin_host: String,
     pub lock_provisioning: bool,
     pub provisioning_key: String,
     key_encryption_key: String,
@@ -723,6 +725,19 @@ impl RawConfig {
         }
         if self.hss.sqn_lease > 1_000_000 {
             return Err(err("hss.sqn_lease", "must be 0 to 1000000".into()));
+        }
+        if self.hss.origin_host.is_empty()
+            || self.hss.origin_host.len() > 255
+            || !self
+                .hss
+                .origin_host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return Err(err(
+                "hss.origin_host",
+                "must be a host name (letters, digits, '.', '-'; at most 255)".into(),
+            ));
         }
         if self.hss.eir_no_match_response > 2 {
             return Err(err(

@@ -558,13 +558,26 @@ pub fn begin_response(
     keep_alive: bool,
     extra: &[(&str, &str)],
 ) -> BodyStart {
+    begin_response_with(out, status, content_type, keep_alive, &[], extra)
+}
+
+/// [`begin_response`] with the headers every answer of an API carries
+/// (`common`) before this answer's own (`extra`).
+pub fn begin_response_with(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &str,
+    keep_alive: bool,
+    common: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> BodyStart {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
     out.extend_from_slice(b"\r\nServer: authplane\r\nContent-Type: ");
     out.extend_from_slice(content_type.as_bytes());
-    for (name, value) in extra {
+    for (name, value) in common.iter().chain(extra) {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");

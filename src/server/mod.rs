@@ -125,10 +125,26 @@ pub fn uuid_v4() -> String {
         .to_owned()
 }
 
+/// The request headers a browser may send to PyHSS's API (PyHSS's list).
+pub const CORS_ALLOW_HEADERS: &str =
+    "Content-Type, Authorization, Content-Length, X-Requested-With, Provisioning-Key";
+
+/// The common headers in use (none for an API without).
+fn common_of<'h>(headers: &'h [(&'h str, &'h str); 2]) -> &'h [(&'h str, &'h str)] {
+    if headers[0].0.is_empty() {
+        &[]
+    } else {
+        headers
+    }
+}
+
 /// The response being written into the connection's buffer.
 #[derive(Debug)]
 pub struct Reply<'o> {
     out: &'o mut Vec<u8>,
+    /// Headers every answer of the route's API carries (PyHSS's CORS and
+    /// `HSS`).
+    common: &'o [(&'o str, &'o str)],
     keep_alive: bool,
     send_body: bool,
     status: u16,
@@ -143,8 +159,14 @@ impl Reply<'_> {
     /// An error body in `api`'s shape with `status` (where an API gives a
     /// cause its own status) and extra headers.
     pub fn error_with(&mut self, status: u16, err: &ApiError, api: Api, extra: &[(&str, &str)]) {
-        let start =
-            http1::begin_response(self.out, status, "application/json", self.keep_alive, extra);
+        let start = http1::begin_response_with(
+            self.out,
+            status,
+            "application/json",
+            self.keep_alive,
+            self.common,
+            extra,
+        );
         err.write_body(api, self.out);
         http1::finish(self.out, start, self.send_body);
         self.status = status;
@@ -158,8 +180,14 @@ impl Reply<'_> {
         extra: &[(&str, &str)],
     ) -> Result<(), ApiError> {
         let mark = self.out.len();
-        let start =
-            http1::begin_response(self.out, status, "application/json", self.keep_alive, extra);
+        let start = http1::begin_response_with(
+            self.out,
+            status,
+            "application/json",
+            self.keep_alive,
+            self.common,
+            extra,
+        );
         if let Err(e) = simd_json::serde::to_writer(&mut *self.out, value) {
             self.out.truncate(mark);
             return Err(ApiError::Internal(format!(
@@ -173,7 +201,14 @@ impl Reply<'_> {
 
     /// A body written by `write` with the given content type.
     pub fn with_body(&mut self, status: u16, content_type: &str, write: impl FnOnce(&mut Vec<u8>)) {
-        let start = http1::begin_response(self.out, status, content_type, self.keep_alive, &[]);
+        let start = http1::begin_response_with(
+            self.out,
+            status,
+            content_type,
+            self.keep_alive,
+            self.common,
+            &[],
+        );
         write(self.out);
         http1::finish(self.out, start, self.send_body);
         self.status = status;
@@ -217,6 +252,19 @@ impl Server {
         }
     }
 
+    /// The headers every answer of `api` carries: for PyHSS's API, CORS
+    /// for all origins and this HSS's identity (`HSS`), as PyHSS answers.
+    fn common_headers(&self, api: Api) -> [(&str, &str); 2] {
+        if api == Api::Pyhss {
+            [
+                ("Access-Control-Allow-Origin", "*"),
+                ("HSS", self.ctx.config.hss.origin_host.as_str()),
+            ]
+        } else {
+            [("", ""); 2]
+        }
+    }
+
     /// Writes an error response; `framing` is (keep-alive, send body).
     fn write_error(
         &self,
@@ -227,7 +275,15 @@ impl Server {
         extra: &[(&str, &str)],
     ) {
         let (keep_alive, send_body) = framing;
-        let start = http1::begin_response(out, err.status(), "application/json", keep_alive, extra);
+        let common = self.common_headers(api);
+        let start = http1::begin_response_with(
+            out,
+            err.status(),
+            "application/json",
+            keep_alive,
+            common_of(&common),
+            extra,
+        );
         err.write_body(api, out);
         http1::finish(out, start, send_body);
     }
@@ -250,8 +306,10 @@ impl App for Server {
                 api,
                 route,
             } => {
+                let common = self.common_headers(api);
                 let mut reply = Reply {
                     out: &mut *out,
+                    common: common_of(&common),
                     keep_alive,
                     send_body,
                     status: 200,
@@ -271,9 +329,34 @@ impl App for Server {
                 }
             }
             Match::MethodNotAllowed { allow, api } => {
-                let e = ApiError::MethodNotAllowed;
                 let allow: Vec<&str> = allow.iter().map(|m| m.as_str()).collect();
                 let allow = allow.join(", ");
+                if req.method == Method::Options && api == Api::Pyhss {
+                    // A CORS preflight: any origin may use PyHSS's API.
+                    let common = self.common_headers(api);
+                    let extra = [
+                        ("Allow", allow.as_str()),
+                        ("Access-Control-Allow-Methods", allow.as_str()),
+                        ("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS),
+                        ("Access-Control-Max-Age", "600"),
+                    ];
+                    let start = http1::begin_response_with(
+                        out,
+                        200,
+                        "text/plain",
+                        keep_alive,
+                        common_of(&common),
+                        &extra,
+                    );
+                    http1::finish(out, start, false);
+                    self.ctx
+                        .core
+                        .metrics
+                        .borrow_mut()
+                        .record(usize::MAX, 200, 0);
+                    return;
+                }
+                let e = ApiError::MethodNotAllowed;
                 let id = (api == Api::Stir).then(|| request_id_from(req.header("x-requestid")));
                 let mut extra = vec![("Allow", allow.as_str())];
                 extra.extend(id.as_deref().map(|id| ("X-RequestID", id)));

@@ -253,3 +253,49 @@ fn the_epoll_driver_serves_too() {
         assert_eq!(c.response().status, 200);
     }
 }
+
+/// PyHSS's API answers any origin (CORS, preflight included) and names
+/// this HSS in an `HSS` header; other APIs carry neither.
+#[test]
+fn pyhss_answers_carry_cors_and_the_hss_identity() {
+    let s = Server::start(
+        &[],
+        &[(
+            "AUTHPLANE_HSS__ORIGIN_HOST",
+            "hss01.mnc001.mcc001.3gppnetwork.org",
+        )],
+    );
+    for path in ["/oam/ping", "/apn/999", "/no/such/path"] {
+        let r = s.get(path);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
+        assert_eq!(
+            r.header("hss"),
+            Some("hss01.mnc001.mcc001.3gppnetwork.org"),
+            "{path}"
+        );
+    }
+    let mut c = s.connect();
+    c.send(
+        b"OPTIONS /subscriber/1 HTTP/1.1\r\nHost: t\r\nOrigin: https://ui.example\r\nAccess-Control-Request-Method: PATCH\r\n\r\n",
+    );
+    let r = c.response();
+    assert_eq!(r.status, 200);
+    let methods = r
+        .header("access-control-allow-methods")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        methods.contains("PATCH") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    assert!(r
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .contains("Provisioning-Key"));
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    // The connection stays usable.
+    c.send(b"GET /oam/ping HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().status, 200);
+    let stir = s.send_json("POST", "/stir/v1/verification", "{}");
+    assert!(stir.header("hss").is_none());
+}
