@@ -4,7 +4,7 @@
 
 use super::auc::{load, reply_auc, Auc};
 use super::subscriber::{self, Subscriber};
-use super::subscriber_attributes::{self, SubscriberAttribute};
+use super::subscriber_attributes::SubscriberAttribute;
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::Imsi;
@@ -42,21 +42,15 @@ pub fn get_by_imsi<'a>(
     })
 }
 
-/// A subscriber as the look-ups by IMSI and MSISDN answer it: with its
-/// attributes.
-async fn reply_with_attributes(
-    ctx: &Ctx,
-    reply: &mut Reply<'_>,
-    sub: &Subscriber,
-) -> Result<(), ApiError> {
-    #[derive(serde::Serialize)]
-    struct WithAttributes<'s> {
-        #[serde(flatten)]
-        sub: &'s Subscriber,
-        attributes: Vec<SubscriberAttribute>,
-    }
-    let attributes = subscriber_attributes::of(&ctx.core, sub.subscriber_id).await?;
-    reply.json(200, &WithAttributes { sub, attributes })
+/// A subscriber's attributes, read on its own core (they live there).
+fn attributes_here<'c>(
+    core: &'c Core,
+    sub: &'c Subscriber,
+) -> LocalBoxFuture<'c, Result<Vec<SubscriberAttribute>, table::TableError>> {
+    Box::pin(async move {
+        let key = sub.subscriber_id.to_string();
+        table::find_all_here(core, "subscriber_id", &key).await
+    })
 }
 
 /// `GET /subscriber/imsi/{imsi}`.
@@ -94,9 +88,22 @@ pub fn subscriber_by<'a, L: Lookup<Face = Plain<Subscriber>>>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let key = L::key(params.get(L::PARAM).unwrap_or_default())?;
-        let sub: Subscriber = table::find(&ctx.core, L::FIELD, &key)
+        // The subscriber and its attributes in one visit to its core.
+        let (sub, attributes) = table::find_with(&ctx.core, L::FIELD, &key, attributes_here)
             .await?
             .ok_or(ApiError::NotFound)?;
-        reply_with_attributes(ctx, reply, &sub).await
+        #[derive(serde::Serialize)]
+        struct WithAttributes<'s> {
+            #[serde(flatten)]
+            sub: &'s Subscriber,
+            attributes: Vec<SubscriberAttribute>,
+        }
+        reply.json(
+            200,
+            &WithAttributes {
+                sub: &sub,
+                attributes,
+            },
+        )
     })
 }

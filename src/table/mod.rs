@@ -848,10 +848,21 @@ pub async fn find_all_on<R: Row>(
     field: &str,
     key: &str,
 ) -> Result<Vec<R>, TableError> {
-    let m = multi_of::<R>(field)?;
-    let (store, carries, key) = (m.store, m.key, key.to_owned());
+    multi_of::<R>(field)?;
+    let (field, key) = (field.to_owned(), key.to_owned());
     core.on(shard, move |c| async move {
-        let prefix = multi_prefix(&key);
+        find_all_here::<R>(&c, &field, &key).await
+    })
+    .await?
+}
+
+/// Every row of sharded table `R` on this core's shard whose non-unique
+/// `field` is `key`, in id order (durable rows only).
+pub async fn find_all_here<R: Row>(c: &Core, field: &str, key: &str) -> Result<Vec<R>, TableError> {
+    let m = multi_of::<R>(field)?;
+    let (store, carries) = (m.store, m.key);
+    {
+        let prefix = multi_prefix(key);
         let mut ids = Vec::new();
         let mut after = prefix.clone();
         'scan: loop {
@@ -871,15 +882,14 @@ pub async fn find_all_on<R: Row>(
         }
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(row) = load_here::<R>(&c, id).await? {
-                if carries(&row).as_deref() == Some(key.as_str()) {
+            if let Some(row) = load_here::<R>(c, id).await? {
+                if carries(&row).as_deref() == Some(key) {
                     rows.push(row);
                 }
             }
         }
-        Ok::<_, TableError>(rows)
-    })
-    .await?
+        Ok(rows)
+    }
 }
 
 /// Every row of sharded table `R` whose non-unique `field` is `key`, on
@@ -978,6 +988,26 @@ async fn drop_keys<R: Row>(core: &Core, before: &R, after: Option<&R>, id: u64) 
 /// stale entry reads as absent). When the row lives on the key's shard,
 /// the entry and the row are read in one visit.
 pub async fn find<R: Row>(core: &Core, field: &str, key: &str) -> Result<Option<R>, TableError> {
+    Ok(find_with::<R, ()>(core, field, key, nothing_more)
+        .await?
+        .map(|(r, ())| r))
+}
+
+fn nothing_more<'c, R>(_: &'c Core, _: &'c R) -> LocalBoxFuture<'c, Result<(), TableError>> {
+    Box::pin(async { Ok(()) })
+}
+
+/// What [`find_with`] also reads, on the row's own core.
+pub type With<R, X> = for<'c> fn(&'c Core, &'c R) -> LocalBoxFuture<'c, Result<X, TableError>>;
+
+/// [`find`], and `with` run on the row's own core in the same visit (the
+/// rows that live with it: a subscriber's attributes).
+pub async fn find_with<R: Row, X: Send + 'static>(
+    core: &Core,
+    field: &str,
+    key: &str,
+    with: With<R, X>,
+) -> Result<Option<(R, X)>, TableError> {
     let Some((i, u)) = R::UNIQUE.iter().enumerate().find(|(_, u)| u.field == field) else {
         return Err(TableError::Internal(format!(
             "{} has no unique index on {field}",
@@ -987,29 +1017,59 @@ pub async fn find<R: Row>(core: &Core, field: &str, key: &str) -> Result<Option<
     let carries = move |r: &R| R::UNIQUE.get(i).and_then(|u| (u.key)(r)).as_deref() == Some(key);
     if let Placement::Catalog = R::PLACEMENT {
         let view = core.catalog();
-        return match catalog_holder(&view, u.store, key) {
-            Some(id) => Ok(catalog_row::<R>(&view, id)?.filter(carries)),
+        let row = match catalog_holder(&view, u.store, key) {
+            Some(id) => catalog_row::<R>(&view, id)?.filter(carries),
+            None => None,
+        };
+        return match row {
+            Some(r) => {
+                let x = with(core, &r).await?;
+                Ok(Some((r, x)))
+            }
             None => Ok(None),
         };
     }
-    let (store, k) = (u.store, key.as_bytes().to_vec());
+    let (store, k, owned) = (u.store, key.as_bytes().to_vec(), key.to_owned());
     let found = core
         .on(shard_of(&k, core.shards()), move |c| async move {
             let Some(id) = index::lookup_here(&c, store, &k).await? else {
                 return Ok(Found::Nothing);
             };
-            if owner_of(id, c.shards()) == c.shard {
-                return Ok(load_here::<R>(&c, id)
-                    .await?
-                    .map_or(Found::Nothing, Found::Row));
+            if owner_of(id, c.shards()) != c.shard {
+                return Ok::<_, TableError>(Found::Elsewhere(id));
             }
-            Ok::<_, TableError>(Found::Elsewhere(id))
+            let row = load_here::<R>(&c, id).await?;
+            let carried = |r: &R| {
+                R::UNIQUE.get(i).and_then(|u| (u.key)(r)).as_deref() == Some(owned.as_str())
+            };
+            match row.filter(carried) {
+                Some(r) => {
+                    let x = with(&c, &r).await?;
+                    Ok(Found::Row((r, x)))
+                }
+                None => Ok(Found::Nothing),
+            }
         })
         .await??;
     match found {
         Found::Nothing => Ok(None),
-        Found::Row(r) => Ok(Some(r).filter(carries)),
-        Found::Elsewhere(id) => Ok(get::<R>(core, id).await?.filter(carries)),
+        Found::Row(rx) => Ok(Some(rx)),
+        Found::Elsewhere(id) => {
+            let key = key.to_owned();
+            core.on(owner_of(id, core.shards()), move |c| async move {
+                let carried = |r: &R| {
+                    R::UNIQUE.get(i).and_then(|u| (u.key)(r)).as_deref() == Some(key.as_str())
+                };
+                match load_here::<R>(&c, id).await?.filter(carried) {
+                    Some(r) => {
+                        let x = with(&c, &r).await?;
+                        Ok(Some((r, x)))
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await?
+        }
     }
 }
 
