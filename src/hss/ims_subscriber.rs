@@ -6,9 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ifc_template::IfcTemplate, tables};
-use crate::domain::api_error::ApiError;
 use crate::domain::ids::{Imsi, Msisdn};
-use crate::server::crud::{self, Lookup, Paths, Plain, Resource};
+use crate::server::crud::{Paths, Resource};
 use crate::table::{exists, Home, Multi, Placement, Reference, Row, TableDef, TableError, Unique};
 
 /// An IMS subscriber, with PyHSS 2.0.0's keys and the seed's
@@ -163,30 +162,4 @@ impl Resource for ImsSubscriber {
         list: "/ims_subscriber/list",
         item: "/ims_subscriber/{ims_subscriber_id}",
     };
-}
-
-/// `GET /ims_subscriber/ims_subscriber_msisdn/{msisdn}`.
-#[derive(Debug)]
-pub struct ByMsisdn;
-
-impl Lookup for ByMsisdn {
-    type Face = Plain<ImsSubscriber>;
-    const FIELD: &'static str = "msisdn";
-    const PARAM: &'static str = "msisdn";
-    fn key(raw: &str) -> Result<String, ApiError> {
-        crud::msisdn_key(raw)
-    }
-}
-
-/// `GET /ims_subscriber/ims_subscriber_imsi/{imsi}`.
-#[derive(Debug)]
-pub struct ByImsi;
-
-impl Lookup for ByImsi {
-    type Face = Plain<ImsSubscriber>;
-    const FIELD: &'static str = "imsi";
-    const PARAM: &'static str = "imsi";
-    fn key(raw: &str) -> Result<String, ApiError> {
-        crud::imsi_key(raw)
-    }
 }

@@ -10,7 +10,7 @@ use crate::domain::http1::Request;
 use crate::domain::ids::Imsi;
 use crate::domain::router::Params;
 use crate::runtime::{Core, LocalBoxFuture};
-use crate::server::crud::{self, Lookup, Plain};
+use crate::server::crud::{Lookup, Plain};
 use crate::server::{Ctx, Reply};
 use crate::table;
 
@@ -51,32 +51,6 @@ fn attributes_here<'c>(
         let key = sub.subscriber_id.to_string();
         table::find_all_here(core, "subscriber_id", &key).await
     })
-}
-
-/// `GET /subscriber/imsi/{imsi}`.
-#[derive(Debug)]
-pub struct ByImsi;
-
-impl Lookup for ByImsi {
-    type Face = Plain<Subscriber>;
-    const FIELD: &'static str = "imsi";
-    const PARAM: &'static str = "imsi";
-    fn key(raw: &str) -> Result<String, ApiError> {
-        crud::imsi_key(raw)
-    }
-}
-
-/// `GET /subscriber/msisdn/{msisdn}`.
-#[derive(Debug)]
-pub struct ByMsisdn;
-
-impl Lookup for ByMsisdn {
-    type Face = Plain<Subscriber>;
-    const FIELD: &'static str = "msisdn";
-    const PARAM: &'static str = "msisdn";
-    fn key(raw: &str) -> Result<String, ApiError> {
-        crud::msisdn_key(raw)
-    }
 }
 
 /// A subscriber read by a unique key (`L`), with its attributes.

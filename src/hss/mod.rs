@@ -180,14 +180,14 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Method::Get,
         by_imsi,
         p,
-        Async(lookup::subscriber_by::<lookup::ByImsi>),
+        Async(lookup::subscriber_by::<crud::ByImsi<subscriber::Subscriber>>),
     )?;
     let by_msisdn = "/subscriber/msisdn/{msisdn}";
     r.add(
         Method::Get,
         by_msisdn,
         p,
-        Async(lookup::subscriber_by::<lookup::ByMsisdn>),
+        Async(lookup::subscriber_by::<crud::ByMsisdn<subscriber::Subscriber>>),
     )?;
     type Routing = crud::Plain<routing::Routing>;
     r.add(
@@ -229,14 +229,14 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Method::Get,
         ims_msisdn,
         p,
-        Async(crud::get_by::<ims_subscriber::ByMsisdn>),
+        Async(crud::get_by::<crud::ByMsisdn<ims_subscriber::ImsSubscriber>>),
     )?;
     let ims_imsi = "/ims_subscriber/ims_subscriber_imsi/{imsi}";
     r.add(
         Method::Get,
         ims_imsi,
         p,
-        Async(crud::get_by::<ims_subscriber::ByImsi>),
+        Async(crud::get_by::<crud::ByImsi<ims_subscriber::ImsSubscriber>>),
     )?;
     type Attribute = crud::Plain<subscriber_attributes::SubscriberAttribute>;
     r.add(

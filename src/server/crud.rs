@@ -50,18 +50,34 @@ pub trait Lookup: 'static {
     fn key(raw: &str) -> Result<String, ApiError>;
 }
 
-/// An IMSI key from a path ([`Lookup::key`]).
-pub fn imsi_key(raw: &str) -> Result<String, ApiError> {
-    crate::domain::ids::Imsi::parse(raw)
-        .map(|i| i.as_str().to_owned())
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+/// Resource `R` read by its unique `imsi` (`{imsi}` in the path).
+#[derive(Debug)]
+pub struct ByImsi<R>(std::marker::PhantomData<R>);
+
+impl<R: Resource> Lookup for ByImsi<R> {
+    type Face = Plain<R>;
+    const FIELD: &'static str = "imsi";
+    const PARAM: &'static str = "imsi";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        crate::domain::ids::Imsi::parse(raw)
+            .map(|i| i.as_str().to_owned())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
 }
 
-/// An MSISDN key from a path ([`Lookup::key`]).
-pub fn msisdn_key(raw: &str) -> Result<String, ApiError> {
-    crate::domain::ids::Msisdn::parse(raw)
-        .map(|m| m.as_str().to_owned())
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+/// Resource `R` read by its unique `msisdn` (`{msisdn}` in the path).
+#[derive(Debug)]
+pub struct ByMsisdn<R>(std::marker::PhantomData<R>);
+
+impl<R: Resource> Lookup for ByMsisdn<R> {
+    type Face = Plain<R>;
+    const FIELD: &'static str = "msisdn";
+    const PARAM: &'static str = "msisdn";
+    fn key(raw: &str) -> Result<String, ApiError> {
+        crate::domain::ids::Msisdn::parse(raw)
+            .map(|m| m.as_str().to_owned())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
 }
 
 /// `GET …/{key}` of lookup `L`: the row whose unique key it is.
