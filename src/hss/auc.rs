@@ -403,6 +403,10 @@ impl Row for Auc {
     fn set_id(&mut self, id: u64) {
         self.id = id;
     }
+    /// The SQN state is the row's as it is now: SQNs only go forward.
+    fn restored(&mut self, current: &Self) {
+        self.sqn = current.sqn;
+    }
     fn blank() -> Self {
         Auc {
             id: 0,

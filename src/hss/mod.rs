@@ -304,6 +304,10 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";
     r.add(Method::Get, by_table, p, Async(oplog::list_table))?;
+    let rollback = "/oam/rollback_operation/last";
+    r.add(Method::Get, rollback, p, Async(oplog::rollback_last))?;
+    let rollback = "/oam/rollback_operation/{operation_id}";
+    r.add(Method::Get, rollback, p, Async(oplog::rollback_operation))?;
     Ok(())
 }
 

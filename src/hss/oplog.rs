@@ -20,7 +20,7 @@ use crate::runtime::LocalBoxFuture;
 use crate::server::crud;
 use crate::server::{Ctx, Reply};
 use crate::storage::Op;
-use crate::table::{ids, json, Change, Site, WriteHook};
+use crate::table::{ids, json, Change, Restore, Site, WriteHook};
 
 /// One entry, with PyHSS's keys.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,7 +93,9 @@ fn changes(c: &Change<'_>) -> String {
 
 impl WriteHook for OpLog {
     fn on_change(&self, site: Site<'_>, c: &Change<'_>) -> Vec<Op> {
-        if self.keep == 0 {
+        // A rollback is not logged (as PyHSS): running it again finds the
+        // same operation, already undone.
+        if self.keep == 0 || c.undo {
             return Vec::new();
         }
         let (id, counter_op, store, dropped) = match site {
@@ -249,5 +251,105 @@ pub fn last<'a>(
         let entries = all(ctx).await?;
         let last = entries.last().ok_or(ApiError::NotFound)?;
         reply.json(200, &last.entry)
+    })
+}
+
+/// The rows an operation wrote, each with its image before the
+/// operation's first write of it, in reverse order of those writes.
+fn undo_plan(entries: &[Stored], operation_id: &str) -> Result<Vec<(Restore, String)>, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut plan = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.entry.operation_id == operation_id)
+    {
+        if !seen.insert((e.entry.table_name.clone(), e.entry.item_id)) {
+            continue;
+        }
+        let image = match &e.before {
+            Some(h) => Some(hex::decode(h).map_err(|_| {
+                ApiError::Internal(format!("operation log entry {}: damaged image", e.entry.id))
+            })?),
+            None => None,
+        };
+        let done = match e.entry.operation.as_str() {
+            "INSERT" => "Deleted item",
+            "DELETE" => "Re-inserted item",
+            _ => "Reverted changes",
+        };
+        let line = format!(
+            "Rolled back '{}' operation on {} table (ID: {}): {done}",
+            e.entry.operation,
+            e.entry.table_name.to_uppercase(),
+            e.entry.item_id
+        );
+        plan.push((
+            Restore {
+                table: e.entry.table_name.clone(),
+                id: e.entry.item_id,
+                image,
+            },
+            line,
+        ));
+    }
+    plan.reverse();
+    Ok(plan)
+}
+
+/// Undoes every write of `operation_id` (the caller has checked the
+/// Provisioning-Key); answers PyHSS's message, one line per row.
+async fn roll_back(ctx: &Ctx, entries: &[Stored], operation_id: &str) -> Result<String, ApiError> {
+    let plan = undo_plan(entries, operation_id)?;
+    if plan.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let (rows, lines): (Vec<Restore>, Vec<String>) = plan.into_iter().unzip();
+    let w = crate::table::Write {
+        now: crate::clock::unix_seconds(),
+        operation_id: Some(operation_id.to_owned()),
+        lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
+        undo: true,
+    };
+    let changed = ctx.tables.restore(&ctx.core, rows, &w).await?;
+    Ok(format!(
+        "Rolled back operation with operation_id: {operation_id}\n{}\n{changed} row(s) changed",
+        lines.join("\n")
+    ))
+}
+
+/// `GET /oam/rollback_operation/last`: undoes the operation of the most
+/// recent log entry (a rollback is not logged, so running it again finds
+/// the same operation and changes nothing).
+pub fn rollback_last<'a>(
+    ctx: &'a Ctx,
+    req: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        crud::provisioning(ctx, &req)?;
+        let entries = all(ctx).await?;
+        let Some(last) = entries.last() else {
+            return reply.json(200, &"No operations to roll back.");
+        };
+        let op = last.entry.operation_id.clone();
+        let message = roll_back(ctx, &entries, &op).await?;
+        reply.json(200, &message)
+    })
+}
+
+/// `GET /oam/rollback_operation/{operation_id}`.
+pub fn rollback_operation<'a>(
+    ctx: &'a Ctx,
+    req: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        crud::provisioning(ctx, &req)?;
+        let op = params.get("operation_id").unwrap_or_default().to_owned();
+        let entries = all(ctx).await?;
+        let message = roll_back(ctx, &entries, &op).await?;
+        reply.json(200, &message)
     })
 }

@@ -184,6 +184,7 @@ pub fn write_of(ctx: &Ctx, req: &Request<'_>) -> Result<Write, ApiError> {
         // PyHSS gives a write without one an operation of its own.
         operation_id: operation_id.or_else(|| Some(super::uuid_v4())),
         lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
+        undo: false,
     })
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ids;
 pub mod index;
 pub mod json;
+mod undo;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::storage::{Op, TableId};
 
 pub use error::{commit_error, mesh_error, store_error, TableError};
 pub use index::owner_of;
+pub use undo::Restore;
 
 /// A create or PATCH body: the JSON object as the client sent it.
 pub type Body = serde_json::Map<String, serde_json::Value>;
@@ -133,6 +135,9 @@ pub trait Row: Clone + Send + Sync + Sized + 'static {
     }
     /// Sets `last_modified`.
     fn stamp(&mut self, now: u64);
+    /// Adjusts an earlier image of the row that a rollback puts back over
+    /// `current` (AuC: the SQN never goes back).
+    fn restored(&mut self, _current: &Self) {}
     fn encode(&self) -> Result<Vec<u8>, TableError>;
     fn decode(bytes: &[u8]) -> Result<Self, TableError>;
 }
@@ -144,6 +149,8 @@ pub struct Write {
     pub operation_id: Option<String>,
     /// Accept list references ([`Reference::list`]) to missing rows.
     pub lenient_lists: bool,
+    /// A rollback putting rows back as they were.
+    pub undo: bool,
 }
 
 /// Where a change is committed.
@@ -164,6 +171,8 @@ pub struct Change<'a> {
     pub after: Option<&'a [u8]>,
     pub operation_id: Option<&'a str>,
     pub now: u64,
+    /// Made by a rollback.
+    pub undo: bool,
 }
 
 /// Receives every change of every table; the ops it returns are written in
@@ -177,7 +186,22 @@ type Referrers = fn(
     Rc<Core>,
     &'static TableDef,
     u64,
-) -> LocalBoxFuture<'static, Result<Vec<String>, TableError>>;
+) -> LocalBoxFuture<'static, Result<Vec<Referrer>, TableError>>;
+
+/// A row that references another.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub table: &'static TableDef,
+    pub id: u64,
+    /// The referencing field.
+    pub field: &'static str,
+}
+
+impl std::fmt::Display for Referrer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({})", self.table.noun, self.id, self.field)
+    }
+}
 
 /// Builds a catalog table's next typed rows (keyed by its storage table).
 type TypedRows = fn(&CatalogView, &[Op]) -> Option<(u32, Derived)>;
@@ -191,6 +215,8 @@ struct Declared {
     referrers: Referrers,
     /// A catalog table's typed rows, kept with each catalog version.
     typed: Option<TypedRows>,
+    /// Puts its rows back as they were.
+    undo: undo::Undo,
 }
 
 /// Every declared table and the write hooks: built once by the entry
@@ -263,6 +289,7 @@ impl Tables {
             referrers: referrers::<R>,
             typed: catalog
                 .then_some(typed::<R> as fn(&CatalogView, &[Op]) -> Option<(u32, Derived)>),
+            undo: undo::Undo::of::<R>(),
         });
         Ok(self)
     }
@@ -305,6 +332,7 @@ impl Tables {
             after: images.1,
             operation_id: w.operation_id.as_deref(),
             now: w.now,
+            undo: w.undo,
         };
         for h in &self.hooks {
             ops.extend(h.on_change(site, &change));
@@ -546,10 +574,24 @@ impl Tables {
         target: &'static TableDef,
         id: u64,
     ) -> Result<(), TableError> {
+        self.refuse_referenced_but(core, target, id, |_| false)
+            .await
+    }
+
+    /// [`refuse_referenced`](Self::refuse_referenced), not counting the
+    /// referrers `gone` says are going too.
+    async fn refuse_referenced_but(
+        &self,
+        core: &Rc<Core>,
+        target: &'static TableDef,
+        id: u64,
+        gone: impl Fn(&Referrer) -> bool,
+    ) -> Result<(), TableError> {
         let mut by = Vec::new();
         for d in &self.declared {
             if d.targets.contains(&target.name) {
-                by.extend((d.referrers)(core.clone(), target, id).await?);
+                let found = (d.referrers)(core.clone(), target, id).await?;
+                by.extend(found.iter().filter(|r| !gone(r)).map(Referrer::to_string));
             }
         }
         if by.is_empty() {
@@ -1152,16 +1194,20 @@ fn referrers<R: Row>(
     core: Rc<Core>,
     target: &'static TableDef,
     id: u64,
-) -> LocalBoxFuture<'static, Result<Vec<String>, TableError>> {
+) -> LocalBoxFuture<'static, Result<Vec<Referrer>, TableError>> {
     const MOST: usize = 5;
     Box::pin(async move {
-        let names = move |row: &R, found: &mut Vec<String>| {
+        let names = move |row: &R, found: &mut Vec<Referrer>| {
             for r in R::REFERENCES
                 .iter()
                 .filter(|r| r.target.name == target.name)
             {
                 if (r.ids)(row).is_ok_and(|ids| ids.contains(&id)) && found.len() < MOST {
-                    found.push(format!("{} {} ({})", R::DEF.noun, row.id(), r.field));
+                    found.push(Referrer {
+                        table: R::DEF,
+                        id: row.id(),
+                        field: r.field,
+                    });
                 }
             }
         };
