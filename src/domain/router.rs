@@ -25,6 +25,29 @@ struct Route<H> {
     segments: Vec<Segment>,
     api: Api,
     handler: H,
+    doc: RouteDoc,
+}
+
+/// What the API document says of a route beyond its method, pattern and
+/// API: the schemas (by name, see [`Router::schema`]) of its body and
+/// answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteDoc {
+    pub body: Option<String>,
+    pub answer: Option<String>,
+    /// The answer is a JSON array of `answer`.
+    pub many: bool,
+}
+
+/// One registered route, as the API document lists it.
+#[derive(Debug)]
+pub struct RouteInfo<'r> {
+    pub method: Method,
+    /// `/tft/{tft_id}`.
+    pub pattern: String,
+    pub params: Vec<&'static str>,
+    pub api: Api,
+    pub doc: &'r RouteDoc,
 }
 
 /// The routing table, built once at start and shared read-only by every
@@ -36,6 +59,8 @@ pub struct Router<H> {
     /// parameter are in `wildcard`.
     by_first: HashMap<String, Vec<usize>>,
     wildcard: Vec<usize>,
+    /// JSON schemas the routes' docs name.
+    schemas: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// Path parameters captured by a match, by name, still percent-encoded.
@@ -89,12 +114,44 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
+fn parse(pattern: &'static str) -> Vec<Segment> {
+    segments(pattern)
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => Segment::Param(name),
+                None => Segment::Literal(s.to_owned()),
+            },
+        )
+        .collect()
+}
+
+/// A route's pattern as registered (`/` for the root).
+fn pattern_of(segs: &[Segment]) -> String {
+    let mut s = String::new();
+    for seg in segs {
+        s.push('/');
+        match seg {
+            Segment::Literal(l) => s.push_str(l),
+            Segment::Param(p) => {
+                s.push('{');
+                s.push_str(p);
+                s.push('}');
+            }
+        }
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
 impl<H> Default for Router<H> {
     fn default() -> Self {
         Router {
             routes: Vec::new(),
             by_first: HashMap::new(),
             wildcard: Vec::new(),
+            schemas: Default::default(),
         }
     }
 }
@@ -108,14 +165,7 @@ impl<H> Router<H> {
         api: Api,
         handler: H,
     ) -> Result<(), RouteError> {
-        let segs: Vec<Segment> = segments(pattern)
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) => Segment::Param(name),
-                    None => Segment::Literal(s.to_owned()),
-                },
-            )
-            .collect();
+        let segs = parse(pattern);
         let params = segs
             .iter()
             .filter(|s| matches!(s, Segment::Param(_)))
@@ -142,8 +192,49 @@ impl<H> Router<H> {
             segments: segs,
             api,
             handler,
+            doc: RouteDoc::default(),
         });
         Ok(())
+    }
+
+    /// Sets the doc of route `method pattern` (registered before).
+    pub fn document(&mut self, method: Method, pattern: &'static str, doc: RouteDoc) {
+        let segs: Vec<Segment> = parse(pattern);
+        if let Some(r) = self
+            .routes
+            .iter_mut()
+            .find(|r| r.method == method && r.segments == segs)
+        {
+            r.doc = doc;
+        }
+    }
+
+    /// Adds JSON schema `name` for route docs to name.
+    pub fn schema(&mut self, name: String, schema: serde_json::Value) {
+        self.schemas.insert(name, schema);
+    }
+
+    /// The schemas route docs name.
+    pub fn schemas(&self) -> &std::collections::BTreeMap<String, serde_json::Value> {
+        &self.schemas
+    }
+
+    /// Every route, in registration order.
+    pub fn each(&self) -> impl Iterator<Item = RouteInfo<'_>> + '_ {
+        self.routes.iter().map(|r| RouteInfo {
+            method: r.method,
+            pattern: pattern_of(&r.segments),
+            params: r
+                .segments
+                .iter()
+                .filter_map(|s| match s {
+                    Segment::Param(p) => Some(*p),
+                    Segment::Literal(_) => None,
+                })
+                .collect(),
+            api: r.api,
+            doc: &r.doc,
+        })
     }
 
     /// Number of registered routes (route indexes are below it).
@@ -159,24 +250,7 @@ impl<H> Router<H> {
     pub fn describe(&self, index: usize) -> String {
         self.routes
             .get(index)
-            .map(|r| {
-                let mut s = String::new();
-                for seg in &r.segments {
-                    s.push('/');
-                    match seg {
-                        Segment::Literal(l) => s.push_str(l),
-                        Segment::Param(p) => {
-                            s.push('{');
-                            s.push_str(p);
-                            s.push('}');
-                        }
-                    }
-                }
-                if s.is_empty() {
-                    s.push('/');
-                }
-                format!("{} {}", r.method.as_str(), s)
-            })
+            .map(|r| format!("{} {}", r.method.as_str(), pattern_of(&r.segments)))
             .unwrap_or_default()
     }
 

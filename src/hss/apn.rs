@@ -10,7 +10,7 @@ use crate::table::{Placement, Row, TableDef, TableError};
 
 /// An APN as stored (JSON in the catalog: fields added later default when
 /// older values are read) and as answered (PyHSS's keys).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Apn {
     pub apn_id: u64,
     pub apn: String,

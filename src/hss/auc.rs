@@ -167,9 +167,10 @@ impl Record for Auc {
 /// A PUT or PATCH body. Keys PyHSS returns (`auc_id`, `last_modified`) are
 /// accepted and ignored, so a GET answer can be sent back; any other
 /// unknown key is a 400.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AucBody<'a> {
+#[schema(as = Auc)]
+pub struct AucBody<'a> {
     #[serde(borrow, default)]
     ki: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -183,8 +184,10 @@ struct AucBody<'a> {
     #[serde(default)]
     esim: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     auc_id: Option<serde::de::IgnoredAny>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     last_modified: Option<serde::de::IgnoredAny>,
     #[serde(borrow, default, deserialize_with = "super::double")]
     batch_name: Option<Option<Cow<'a, str>>>,
@@ -468,6 +471,7 @@ impl crud::Face for AucApi {
     };
     const API: Api = Api::Pyhss;
     type View<'a> = AucView<'a>;
+    type Doc = AucBody<'static>;
     fn env(ctx: &Ctx) -> Option<Arc<Kek>> {
         ctx.config.hss.kek.clone()
     }

@@ -14,7 +14,7 @@ use crate::server::{Ctx, Reply};
 use crate::table::{self, Placement, Row, TableDef, TableError};
 
 /// A charging rule (a PCC rule for Gx), with PyHSS's keys.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct ChargingRule {
     pub charging_rule_id: u64,
     pub rule_name: Option<String>,

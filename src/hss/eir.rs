@@ -36,7 +36,7 @@ pub struct Compiled {
 }
 
 /// An EIR rule, with PyHSS's keys.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct EirRule {
     pub eir_id: u64,
     pub imei: String,

@@ -11,7 +11,7 @@ use crate::server::crud::{Paths, Resource};
 use crate::table::{Home, Placement, Row, TableDef, TableError};
 
 /// An emergency subscriber, with PyHSS's keys.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct EmergencySubscriber {
     pub emergency_subscriber_id: u64,

@@ -15,7 +15,7 @@ use crate::server::crud::{self, Lookup, Paths, Plain, Resource};
 use crate::server::{Ctx, Reply};
 use crate::table::{self, Placement, Row, TableDef, TableError, Unique};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct IfcTemplate {
     pub ifc_template_id: u64,
     pub name: String,

@@ -12,7 +12,7 @@ use crate::table::{exists, Home, Multi, Placement, Reference, Row, TableDef, Tab
 
 /// An IMS subscriber, with PyHSS 2.0.0's keys and the seed's
 /// `ifc_template_id` (answered only when set).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ImsSubscriber {
     pub ims_subscriber_id: u64,

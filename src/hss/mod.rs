@@ -160,12 +160,7 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         p,
         Async(lookup::get_by_imsi),
     )?;
-    r.add(
-        Method::Get,
-        "/auc/iccid/{iccid}",
-        p,
-        Async(crud::get_by::<auc::ByIccid>),
-    )?;
+    crud::register_lookup::<auc::ByIccid>(r, "/auc/iccid/{iccid}")?;
     let vector_count = "/auc/aka/vector_count/{count}/imsi/{imsi}";
     r.add(Method::Get, vector_count, p, Async(vectors::vector_count))?;
     let eap_aka = "/auc/eap_aka/plmn/{plmn}/imsi/{imsi}";
@@ -201,6 +196,14 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Delete, pair, p, Async(routing::delete))?;
     let by_id = "/subscriber/routing/{subscriber_routing_id}";
     r.add(Method::Patch, by_id, p, Async(crud::patch::<Routing>))?;
+    crud::document_routes::<routing::Routing>(
+        r,
+        &[
+            (Method::Put, "/subscriber/routing"),
+            (Method::Get, pair),
+            (Method::Patch, by_id),
+        ],
+    );
     crud::register::<apn::Apn>(r)?;
     crud::register::<tft::Tft>(r)?;
     crud::register::<charging_rule::ChargingRule>(r)?;
@@ -208,12 +211,7 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, pcrf_rule, p, Async(charging_rule::with_tfts))?;
     crud::register::<ifc_template::IfcTemplate>(r)?;
     let by_name = "/ifc_template/name/{template_name}";
-    r.add(
-        Method::Get,
-        by_name,
-        p,
-        Async(crud::get_by::<ifc_template::ByName>),
-    )?;
+    crud::register_lookup::<ifc_template::ByName>(r, by_name)?;
     let invalidate = "/ifc_template/cache/invalidate";
     r.add(Method::Post, invalidate, p, Async(ifc_template::invalidate))?;
     let invalidate_one = "/ifc_template/cache/invalidate/{ifc_template_id}";
@@ -225,19 +223,9 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     )?;
     crud::register::<ims_subscriber::ImsSubscriber>(r)?;
     let ims_msisdn = "/ims_subscriber/ims_subscriber_msisdn/{msisdn}";
-    r.add(
-        Method::Get,
-        ims_msisdn,
-        p,
-        Async(crud::get_by::<crud::ByMsisdn<ims_subscriber::ImsSubscriber>>),
-    )?;
+    crud::register_lookup::<crud::ByMsisdn<ims_subscriber::ImsSubscriber>>(r, ims_msisdn)?;
     let ims_imsi = "/ims_subscriber/ims_subscriber_imsi/{imsi}";
-    r.add(
-        Method::Get,
-        ims_imsi,
-        p,
-        Async(crud::get_by::<crud::ByImsi<ims_subscriber::ImsSubscriber>>),
-    )?;
+    crud::register_lookup::<crud::ByImsi<ims_subscriber::ImsSubscriber>>(r, ims_imsi)?;
     type Attribute = crud::Plain<subscriber_attributes::SubscriberAttribute>;
     r.add(
         Method::Put,
@@ -262,6 +250,14 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         p,
         Async(crud::delete::<Attribute>),
     )?;
+    crud::document_routes::<subscriber_attributes::SubscriberAttribute>(
+        r,
+        &[
+            (Method::Put, "/subscriber_attributes"),
+            (Method::Get, "/subscriber_attributes/list"),
+            (Method::Patch, attribute),
+        ],
+    );
     crud::register::<roaming::RoamingNetwork>(r)?;
     crud::register::<roaming::RoamingRule>(r)?;
     crud::register::<eir::EirRule>(r)?;

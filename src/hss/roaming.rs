@@ -8,7 +8,7 @@ use super::tables;
 use crate::server::crud::{Paths, Resource};
 use crate::table::{exists, Placement, Reference, Row, TableDef, TableError};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct RoamingNetwork {
     pub roaming_network_id: u64,
     pub name: Option<String>,
@@ -68,7 +68,7 @@ impl Resource for RoamingNetwork {
     };
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct RoamingRule {
     pub roaming_rule_id: u64,
     pub roaming_network_id: u64,

@@ -15,7 +15,7 @@ use crate::server::crud::{self, id_param, Deleted, Paths, Resource};
 use crate::server::{Ctx, Reply};
 use crate::table::{self, exists, Home, Placement, Reference, Row, TableDef, TableError, Unique};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct Routing {
     pub subscriber_routing_id: u64,
     pub subscriber_id: u64,

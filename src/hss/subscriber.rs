@@ -20,7 +20,7 @@ pub const SERVED: &str = "served";
 
 /// A subscriber, with PyHSS 2.0.0's keys (and the seed's `apn_list_swx`).
 /// Stored as JSON: fields added later read as their defaults.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(default)]
 pub struct Subscriber {
     pub subscriber_id: u64,

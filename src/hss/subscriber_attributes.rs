@@ -16,7 +16,7 @@ use crate::table::{
     self, exists, owner_of, Home, Multi, Placement, Reference, Row, TableDef, TableError,
 };
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct SubscriberAttribute {
     pub subscriber_attributes_id: u64,
     pub subscriber_id: u64,

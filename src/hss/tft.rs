@@ -8,7 +8,7 @@ use crate::server::crud::{Paths, Resource};
 use crate::table::{Multi, Placement, Row, TableDef, TableError};
 
 /// A TFT, with PyHSS's keys.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct Tft {
     pub tft_id: u64,
     pub tft_group_id: u64,

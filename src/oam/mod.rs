@@ -1,7 +1,8 @@
 //! Operations endpoints: `GET /oam/ping` (liveness, PyHSS's answer),
 //! `GET /metrics` (Prometheus text, merged from every core at scrape) and
 //! `GET /oam/shard/{key}` (which core owns a key: served by that core, so
-//! it proves the mesh round trip).
+//! it proves the mesh round trip), and the API document
+//! (`GET /swagger.json`, the Swagger UI at `GET /docs/`).
 
 use std::fmt::Write as _;
 
@@ -12,7 +13,7 @@ use crate::domain::http1::{Method, Request};
 use crate::domain::router::{Params, RouteError};
 use crate::domain::shard::{shard_of, ShardId, HASH_VERSION};
 use crate::runtime::{self, CoreMetrics, LocalBoxFuture};
-use crate::server::{mesh_error, Ctx, Handler, Reply, Routes};
+use crate::server::{mesh_error, openapi, Ctx, Handler, Reply, Routes};
 
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, "/oam/ping", Api::Pyhss, Handler::Sync(ping))?;
@@ -27,6 +28,25 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         "/metrics",
         Api::Server,
         Handler::Async(metrics),
+    )?;
+    let doc = crate::server::openapi::DOCUMENT_PATH;
+    r.add(
+        Method::Get,
+        doc,
+        Api::Server,
+        Handler::Sync(openapi::swagger_json),
+    )?;
+    r.add(
+        Method::Get,
+        "/docs",
+        Api::Server,
+        Handler::Sync(openapi::docs),
+    )?;
+    r.add(
+        Method::Get,
+        "/docs/{file}",
+        Api::Server,
+        Handler::Sync(openapi::docs),
     )?;
     Ok(())
 }

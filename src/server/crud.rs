@@ -12,7 +12,7 @@ pub use super::mesh_error;
 use super::{json_body, Ctx, Handler, Reply, Routes};
 use crate::domain::api_error::{Api, ApiError};
 use crate::domain::http1::{form_pairs, Method, Request};
-use crate::domain::router::{Params, RouteError};
+use crate::domain::router::{Params, RouteDoc, RouteError};
 use crate::runtime::{clock, LocalBoxFuture};
 use crate::table::{self, Body, Row, Write};
 
@@ -20,7 +20,7 @@ use crate::table::{self, Body, Row, Write};
 pub const MAX_PAGE_SIZE: usize = 10_000;
 
 /// A table served over REST as itself: its rows are its answers.
-pub trait Resource: Row<Env = ()> + Serialize {
+pub trait Resource: Row<Env = ()> + Serialize + utoipa::ToSchema {
     const PATHS: Paths;
     const API: Api = Api::Pyhss;
 }
@@ -35,6 +35,8 @@ pub trait Face: 'static {
     const API: Api;
     /// What a row is answered as.
     type View<'a>: Serialize;
+    /// The schema of its bodies and answers, for the API document.
+    type Doc: utoipa::ToSchema;
     fn env(ctx: &Ctx) -> <Self::Row as Row>::Env;
     fn view<'a>(ctx: &'a Ctx, row: &'a Self::Row) -> Self::View<'a>;
 }
@@ -106,6 +108,7 @@ impl<R: Resource> Face for Plain<R> {
     const PATHS: Paths = R::PATHS;
     const API: Api = R::API;
     type View<'a> = &'a R;
+    type Doc = R;
     fn env(_: &Ctx) {}
     fn view<'a>(_: &'a Ctx, row: &'a R) -> &'a R {
         row
@@ -136,6 +139,57 @@ pub fn register_face<F: Face>(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, p.item, api, Handler::Async(get::<F>))?;
     r.add(Method::Patch, p.item, api, Handler::Async(patch::<F>))?;
     r.add(Method::Delete, p.item, api, Handler::Async(delete::<F>))?;
+    let name = document::<F::Doc>(r);
+    let one = RouteDoc {
+        answer: Some(name.clone()),
+        ..RouteDoc::default()
+    };
+    let write = RouteDoc {
+        body: Some(name.clone()),
+        ..one.clone()
+    };
+    r.document(Method::Put, p.base, write.clone());
+    r.document(Method::Patch, p.item, write);
+    r.document(Method::Get, p.item, one.clone());
+    r.document(Method::Get, p.list, RouteDoc { many: true, ..one });
+    Ok(())
+}
+
+/// Adds `T`'s schema to the API document; returns its name.
+pub fn document<T: utoipa::ToSchema>(r: &mut Routes) -> String {
+    let name = T::name().into_owned();
+    let schema = serde_json::to_value(T::schema()).unwrap_or_default();
+    r.schema(name.clone(), schema);
+    name
+}
+
+/// Documents routes registered by hand as answering `T`s: PUT and PATCH
+/// take a `T` body; a pattern ending in `/list` answers an array of them.
+pub fn document_routes<T: utoipa::ToSchema>(r: &mut Routes, routes: &[(Method, &'static str)]) {
+    let name = document::<T>(r);
+    for &(method, pattern) in routes {
+        let doc = RouteDoc {
+            body: matches!(method, Method::Put | Method::Patch).then(|| name.clone()),
+            answer: Some(name.clone()),
+            many: pattern.ends_with("/list"),
+        };
+        r.document(method, pattern, doc);
+    }
+}
+
+/// Registers `GET pattern` answering `L`'s rows by their unique key.
+pub fn register_lookup<L: Lookup>(r: &mut Routes, pattern: &'static str) -> Result<(), RouteError> {
+    let face = <L::Face as Face>::API;
+    r.add(Method::Get, pattern, face, Handler::Async(get_by::<L>))?;
+    let name = document::<<L::Face as Face>::Doc>(r);
+    r.document(
+        Method::Get,
+        pattern,
+        RouteDoc {
+            answer: Some(name),
+            ..RouteDoc::default()
+        },
+    );
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use crate::runtime::{clock, App, Core, LocalBoxFuture};
 use crate::table::Tables;
 
 pub mod crud;
+pub mod openapi;
 
 /// A handler that answers without waiting.
 pub type SyncHandler =

@@ -21,6 +21,7 @@ mod layers;
 mod lifecycle;
 mod load;
 mod mesh;
+mod openapi;
 mod sim;
 mod stir;
 mod stir_verify;
