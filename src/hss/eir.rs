@@ -237,6 +237,28 @@ impl TacDatabase {
     }
 }
 
+/// A device as PyHSS answers it: `{"tacPrefix", "name", "model"}`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Device<'d> {
+    tac_prefix: &'d str,
+    name: &'d str,
+    model: &'d str,
+}
+
+impl TacDatabase {
+    /// The device `imei`'s TAC names, as answered.
+    pub fn device(&self, imei: &str) -> Option<serde_json::Value> {
+        let (tac, (name, model)) = self.lookup(imei)?;
+        serde_json::to_value(Device {
+            tac_prefix: tac,
+            name,
+            model,
+        })
+        .ok()
+    }
+}
+
 /// `GET /eir/lookup_imei/{imei}`: `{"tacPrefix", "name", "model"}`.
 pub fn lookup_imei<'a>(
     ctx: &'a Ctx,
@@ -249,22 +271,8 @@ pub fn lookup_imei<'a>(
             ApiError::Gone("EIR CSV file is not defined (hss.tac_database_csv)".into())
         })?;
         let imei = params.get("imei").unwrap_or_default();
-        let (tac, (name, model)) = db.lookup(imei).ok_or(ApiError::NotFound)?;
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Device<'d> {
-            tac_prefix: &'d str,
-            name: &'d str,
-            model: &'d str,
-        }
-        reply.json(
-            200,
-            &Device {
-                tac_prefix: tac,
-                name,
-                model,
-            },
-        )
+        let device = db.device(imei).ok_or(ApiError::NotFound)?;
+        reply.json(200, &device)
     })
 }
 

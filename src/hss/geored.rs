@@ -7,11 +7,12 @@
 //! - `scscf` / `pcscf` (with their realm, peer, timestamp, session): the
 //!   IMS subscriber of `imsi`;
 //! - `auc_id` with `sqn`: the AuC (by `imsi` when the body names one, as
-//!   ids differ between servers), moved forward only.
+//!   ids differ between servers), moved forward only;
+//! - `imei` with `imsi` and `match_response_code`: the EIR history.
 //!
 //! Parts this server does not keep yet (`serving_apn` PCRF sessions,
-//! `imei` bindings, emergency subscribers) are refused with a 400 that
-//! says so, before anything is applied: never a false success.
+//! emergency subscribers) are refused with a 400 that says so, before
+//! anything is applied: never a false success.
 
 use serde_json::{Map, Value};
 
@@ -26,12 +27,11 @@ use crate::server::{Ctx, Reply};
 use crate::table::{self, json, Body, Row};
 
 /// Keys of parts not kept yet, and why.
-const NOT_KEPT: [(&str, &str); 3] = [
+const NOT_KEPT: [(&str, &str); 2] = [
     (
         "serving_apn",
         "PCRF sessions are not kept by this server yet",
     ),
-    ("imei", "IMSI/IMEI bindings are not kept by this server yet"),
     (
         "emergency_subscriber_ip",
         "emergency subscribers are not taken from GeoRed yet",
@@ -163,6 +163,22 @@ pub fn patch<'a>(
             let view = <super::auc::AucApi as crud::Face>::view(ctx, &auc);
             changed
                 .push(serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?);
+        }
+        if body.contains_key("imei") {
+            let imsi = imsi_of(&body)?;
+            let imei = body
+                .get("imei")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request("imei: must be a string of digits"))?;
+            // PyHSS sends the code as a number or as its text.
+            let code = match body.get("match_response_code") {
+                Some(Value::Number(n)) => n.as_i64(),
+                Some(Value::String(s)) => s.parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| ApiError::bad_request("match_response_code: required with imei"))?;
+            let entry = super::eir_history::record(ctx, imsi.as_str(), imei, code, &w).await?;
+            changed.push(to_value(&entry)?);
         }
         reply.json(200, &changed)
     })

@@ -6,6 +6,7 @@ pub mod apn;
 pub mod auc;
 pub mod charging_rule;
 pub mod eir;
+pub mod eir_history;
 pub mod emergency_subscriber;
 pub mod generate;
 pub mod geored;
@@ -81,6 +82,15 @@ pub mod tables {
     pub const SUB_SERVED_INDEX: TableId = 19;
     /// "served" ‖ ims_subscriber_id → () for IMS subscribers with an S-CSCF.
     pub const IMS_SERVED_INDEX: TableId = 20;
+    /// imsi_imei_history_id (u64 BE) → EIR history entry (JSON), on the
+    /// IMSI's shard.
+    pub const EIR_HISTORY: TableId = 21;
+    /// "imsi,imei" → imsi_imei_history_id.
+    pub const EIR_HISTORY_PAIR_INDEX: TableId = 22;
+    /// IMSI ‖ id → () and IMEI ‖ id → (), beside the rows.
+    pub const EIR_HISTORY_IMSI_INDEX: TableId = 23;
+    pub const EIR_HISTORY_IMEI_INDEX: TableId = 24;
+    pub const META_EIR_HISTORY_NEXT: &[u8] = b"eir_history_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -146,6 +156,7 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<roaming::RoamingNetwork>()?
         .declare::<roaming::RoamingRule>()?
         .declare::<eir::EirRule>()?
+        .declare::<eir_history::EirHistory>()?
         .declare::<emergency_subscriber::EmergencySubscriber>()?;
     Ok(())
 }
@@ -268,6 +279,20 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         p,
         Async(eir::lookup_imei),
     )?;
+    type History = crud::Plain<eir_history::EirHistory>;
+    let history_list = "/eir/eir_history/list";
+    r.add(Method::Get, history_list, p, Async(crud::list::<History>))?;
+    let history = "/eir/eir_history/{attribute}";
+    r.add(Method::Get, history, p, Async(eir_history::get))?;
+    r.add(Method::Delete, history, p, Async(eir_history::delete))?;
+    crud::document_routes::<eir_history::EirHistory>(
+        r,
+        &[
+            (Method::Get, history_list),
+            (Method::Get, history),
+            (Method::Delete, history),
+        ],
+    );
     r.add(Method::Patch, "/geored", p, Async(geored::patch))?;
     r.add(Method::Get, "/oam/serving_subs", p, Async(serving::subs))?;
     r.add(

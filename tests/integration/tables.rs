@@ -891,6 +891,89 @@ fn imei_lookups_answer_from_the_tac_database() {
     assert!(err.contains("hss.tac_database_csv"), "{err}");
 }
 
+/// The EIR history: filled by equipment checks (here: a GeoRed peer's
+/// push, as PyHSS sends it), read by IMSI or IMEI, cleared by either.
+#[test]
+fn eir_history_keeps_each_pair_once_and_is_read_and_cleared_by_imsi_or_imei() {
+    let dir = crate::harness::temp_dir("tac");
+    let csv = dir.join("tac.csv");
+    std::fs::write(&csv, "35345678,Acme, Phone 1\n").unwrap();
+    let env = [("AUTHPLANE_HSS__TAC_DATABASE_CSV", csv.to_str().unwrap())];
+    let s = Server::start(&["--cores", "2"], &env);
+    let push = |s: &Server, imsi: &str, imei: &str, code: Value| {
+        let body = json!({"imsi": imsi, "imei": imei, "match_response_code": code});
+        let r = s.send_json("PATCH", "/geored/", &body.to_string());
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()[0].clone()
+    };
+    let a = push(&s, "001010000000071", "353456789012345", json!(0));
+    assert_eq!(a["imsi_imei"], "001010000000071,353456789012345");
+    assert_eq!(a["imsi"], "001010000000071");
+    assert_eq!(a["imei"], "353456789012345");
+    assert_eq!(a["match_response_code"], 0);
+    // The same pair with the same answer: the same entry, unchanged.
+    let again = push(&s, "001010000000071", "353456789012345", json!("0"));
+    assert_eq!(again, a);
+    // Another device for the IMSI, and the first device in another SIM.
+    push(&s, "001010000000071", "490154203237518", json!(1));
+    push(&s, "001010000000072", "353456789012345", json!(2));
+    // A changed answer updates the pair's entry.
+    let changed = push(&s, "001010000000071", "490154203237518", json!(2));
+    assert_eq!(changed["match_response_code"], 2);
+    let list = s.get("/eir/eir_history/list").json();
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
+
+    let by_imsi = s.get("/eir/eir_history/001010000000071").json();
+    assert_eq!(by_imsi.as_array().unwrap().len(), 2, "{by_imsi}");
+    let by_imei = s.get("/eir/eir_history/353456789012345").json();
+    let by_imei = by_imei.as_array().unwrap();
+    assert_eq!(by_imei.len(), 2);
+    assert_eq!(by_imei[0]["imei_result"]["model"], "Phone 1");
+    assert!(s
+        .get("/eir/eir_history/999")
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Not digits, or an answer that is not 0, 1 or 2: a 400, nothing kept.
+    for bad in [
+        json!({"imsi": "001010000000073", "imei": "35345678901234x", "match_response_code": 0}),
+        json!({"imsi": "001010000000073", "imei": "353456789012345", "match_response_code": 7}),
+        json!({"imsi": "001010000000073", "imei": "353456789012345"}),
+    ] {
+        let r = s.send_json("PATCH", "/geored/", &bad.to_string());
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    // Durable before the answer.
+    let dir = s.kill();
+    let s = Server::start_in(dir, &["--cores", "2"], &env);
+    assert_eq!(
+        s.get("/eir/eir_history/list")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // Cleared by IMEI: both SIMs' entries of that device go.
+    let r = s.send_json("DELETE", "/eir/eir_history/353456789012345", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().as_array().unwrap().len(), 2);
+    let left = s.get("/eir/eir_history/list").json();
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left[0]["imei"], "490154203237518");
+    assert!(s
+        .get("/eir/eir_history/001010000000072")
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+    // The pair can be seen again, as a new entry.
+    let b = push(&s, "001010000000071", "353456789012345", json!(0));
+    assert!(b["imsi_imei_history_id"].as_u64() > a["imsi_imei_history_id"].as_u64());
+}
+
 #[test]
 fn emergency_subscriber_keeps_the_crud_contract() {
     let s = Server::start(&["--cores", "2"], &[]);
