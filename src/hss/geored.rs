@@ -8,11 +8,14 @@
 //!   IMS subscriber of `imsi`;
 //! - `auc_id` with `sqn`: the AuC (by `imsi` when the body names one, as
 //!   ids differ between servers), moved forward only;
-//! - `imei` with `imsi` and `match_response_code`: the EIR history.
+//! - `imei` with `imsi` and `match_response_code`: the EIR history;
+//! - `serving_apn` (an APN name) with `pcrf_session_id`, `serving_pgw`
+//!   (`null`: the session closed), `subscriber_routing` and the PGW's
+//!   realm, peer and timestamp: the subscriber's PCRF session.
 //!
-//! Parts this server does not keep yet (`serving_apn` PCRF sessions,
-//! emergency subscribers) are refused with a 400 that says so, before
-//! anything is applied: never a false success.
+//! Emergency subscribers are not taken from GeoRed: a body with them is
+//! refused with a 400 that says so, before anything is applied: never a
+//! false success.
 
 use serde_json::{Map, Value};
 
@@ -27,16 +30,10 @@ use crate::server::{Ctx, Reply};
 use crate::table::{self, json, Body, Row};
 
 /// Keys of parts not kept yet, and why.
-const NOT_KEPT: [(&str, &str); 2] = [
-    (
-        "serving_apn",
-        "PCRF sessions are not kept by this server yet",
-    ),
-    (
-        "emergency_subscriber_ip",
-        "emergency subscribers are not taken from GeoRed yet",
-    ),
-];
+const NOT_KEPT: [(&str, &str); 1] = [(
+    "emergency_subscriber_ip",
+    "emergency subscribers are not taken from GeoRed yet",
+)];
 
 /// `body[key]`, `null` when absent (PyHSS fills absent optional keys so).
 fn field(body: &Body, key: &str) -> Value {
@@ -163,6 +160,25 @@ pub fn patch<'a>(
             let view = <super::auc::AucApi as crud::Face>::view(ctx, &auc);
             changed
                 .push(serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.to_string()))?);
+        }
+        if let Some(apn) = body.get("serving_apn") {
+            let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+            let update = super::serving_apn::SessionUpdate {
+                imsi: imsi_of(&body)?.as_str().to_owned(),
+                apn: apn
+                    .as_str()
+                    .ok_or_else(|| ApiError::bad_request("serving_apn: must be an APN name"))?
+                    .to_owned(),
+                pcrf_session_id: text("pcrf_session_id"),
+                serving_pgw: text("serving_pgw"),
+                subscriber_routing: text("subscriber_routing"),
+                serving_pgw_realm: text("serving_pgw_realm"),
+                serving_pgw_peer: text("serving_pgw_peer"),
+                serving_pgw_timestamp: text("serving_pgw_timestamp"),
+            };
+            if let Some(s) = super::serving_apn::apply(ctx, update, &w).await? {
+                changed.push(to_value(&s)?);
+            }
         }
         if body.contains_key("imei") {
             let imsi = imsi_of(&body)?;

@@ -18,6 +18,7 @@ pub mod oplog;
 pub mod roaming;
 pub mod routing;
 pub mod serving;
+pub mod serving_apn;
 pub mod subscriber;
 pub mod subscriber_attributes;
 pub mod tft;
@@ -91,6 +92,14 @@ pub mod tables {
     pub const EIR_HISTORY_IMSI_INDEX: TableId = 23;
     pub const EIR_HISTORY_IMEI_INDEX: TableId = 24;
     pub const META_EIR_HISTORY_NEXT: &[u8] = b"eir_history_next";
+    /// serving_apn_id (u64 BE) → PCRF session (JSON), on the subscriber's
+    /// shard.
+    pub const SERVING_APN: TableId = 25;
+    /// UE address → serving_apn_id.
+    pub const SERVING_APN_IP_INDEX: TableId = 26;
+    /// subscriber_id ‖ serving_apn_id → (), beside the rows.
+    pub const SERVING_APN_BY_SUBSCRIBER: TableId = 27;
+    pub const META_SERVING_APN_NEXT: &[u8] = b"serving_apn_next";
 
     /// Catalog tables.
     pub const CATALOG_META: TableId = crate::table::ids::META;
@@ -157,6 +166,7 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
         .declare::<roaming::RoamingRule>()?
         .declare::<eir::EirRule>()?
         .declare::<eir_history::EirHistory>()?
+        .declare::<serving_apn::ServingApn>()?
         .declare::<emergency_subscriber::EmergencySubscriber>()?;
     Ok(())
 }
@@ -220,6 +230,24 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     crud::register::<charging_rule::ChargingRule>(r)?;
     let pcrf_rule = "/pcrf/{charging_rule_id}";
     r.add(Method::Get, pcrf_rule, p, Async(charging_rule::with_tfts))?;
+    let served = "/pcrf/pcrf_subscriber/list";
+    r.add(Method::Get, served, p, Async(serving_apn::list_served))?;
+    let of_imsi = "/pcrf/pcrf_subscriber_imsi/{imsi}";
+    r.add(Method::Get, of_imsi, p, Async(serving_apn::of_imsi))?;
+    let of_imsi_apn = "/pcrf/pcrf_subscriber_imsi/{imsi}/{apn_id}";
+    r.add(Method::Get, of_imsi_apn, p, Async(serving_apn::of_imsi_apn))?;
+    let of_ip = "/pcrf/pcrf_serving_apn_ip/{ip_address}";
+    r.add(Method::Get, of_ip, p, Async(serving_apn::of_ip))?;
+    let of_routing = "/pcrf/subscriber_routing/{subscriber_routing}";
+    r.add(Method::Get, of_routing, p, Async(serving_apn::of_routing))?;
+    crud::document_routes::<serving_apn::ServingApn>(
+        r,
+        &[
+            (Method::Get, of_imsi_apn),
+            (Method::Get, of_ip),
+            (Method::Get, of_routing),
+        ],
+    );
     crud::register::<ifc_template::IfcTemplate>(r)?;
     let by_name = "/ifc_template/name/{template_name}";
     crud::register_lookup::<ifc_template::ByName>(r, by_name)?;
@@ -305,7 +333,7 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         Method::Get,
         "/oam/serving_subs_pcrf",
         p,
-        Async(serving::none_yet),
+        Async(serving_apn::serving_subs_pcrf),
     )?;
     r.add(
         Method::Get,

@@ -52,9 +52,8 @@ pub fn subs_ims<'a>(
     })
 }
 
-/// `GET /oam/serving_subs_pcrf`, `GET /oam/diameter_peers`: PCRF sessions
-/// come from Gx and peers from the Diameter listener, which this server
-/// does not have yet: there are none.
+/// `GET /oam/diameter_peers`: peers come from the Diameter listener,
+/// which this server does not have yet: there are none.
 pub fn none_yet<'a>(
     _: &'a Ctx,
     _: Request<'a>,

@@ -108,10 +108,13 @@ fn a_peer_sets_and_clears_serving_state_and_never_lowers_an_sqn() {
     let r = s.send_json(
         "PATCH",
         "/geored/",
-        r#"{"imsi":"001010000000061","serving_mme":"other","serving_apn":"internet","pcrf_session_id":"x","serving_pgw":"pgw","subscriber_routing":null}"#,
+        r#"{"imsi":"001010000000061","serving_mme":"other","emergency_subscriber_ip":"10.0.0.1"}"#,
     );
     assert_eq!(r.status, 400);
-    assert!(r.json()["reason"].as_str().unwrap().contains("serving_apn"));
+    assert!(r.json()["reason"]
+        .as_str()
+        .unwrap()
+        .contains("emergency_subscriber_ip"));
     assert!(s.get("/subscriber/imsi/001010000000061").json()["serving_mme"].is_null());
     // Unknown IMSI.
     let r = s.send_json(
@@ -141,4 +144,133 @@ fn de_registration_without_a_diameter_peer_is_a_clear_503() {
             r.text()
         );
     }
+}
+
+/// PCRF sessions, as a peer pushes them: opened, read by IMSI, APN and UE
+/// address, moved to another UE address, closed by their session id only.
+#[test]
+fn a_peer_opens_moves_and_closes_pcrf_sessions() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let auc = s.send_json("PUT", "/auc/", AUC).json()["auc_id"]
+        .as_u64()
+        .unwrap();
+    let apn = s.send_json("PUT", "/apn/", APN).json()["apn_id"]
+        .as_u64()
+        .unwrap();
+    let ims_apn = s
+        .send_json("PUT", "/apn/", &APN.replace("internet", "ims"))
+        .json()["apn_id"]
+        .as_u64()
+        .unwrap();
+    let body = json!({"imsi": "001010000000061", "auc_id": auc,
+                      "default_apn": apn, "apn_list": format!("{apn},{ims_apn}")});
+    let sub = s.send_json("PUT", "/subscriber/", &body.to_string()).json()["subscriber_id"]
+        .as_u64()
+        .unwrap();
+    let session = |apn: &str, id: &str, pgw: Option<&str>, ip: &str| {
+        json!({"imsi": "001010000000061", "serving_apn": apn, "pcrf_session_id": id,
+               "serving_pgw": pgw, "serving_pgw_realm": "epc.mnc001.mcc001.3gppnetwork.org",
+               "serving_pgw_peer": "pgw01;hss01", "subscriber_routing": ip})
+        .to_string()
+    };
+    assert_eq!(
+        s.get("/pcrf/pcrf_serving_apn_ip/10.45.0.2").json(),
+        json!({})
+    );
+    assert_eq!(s.get("/pcrf/subscriber_routing/10.45.0.2").status, 404);
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        &session("internet", "s1", Some("pgw01"), "10.45.0.2"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let opened = r.json()[0].clone();
+    assert_eq!(opened["subscriber_id"], sub);
+    assert_eq!(opened["apn"], apn);
+    assert_eq!(opened["pcrf_session_id"], "s1");
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        &session("IMS", "s2", Some("pgw01"), "fd00::2"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()[0]["ip_version"], 1);
+
+    let all = s.get("/pcrf/pcrf_subscriber_imsi/001010000000061").json();
+    assert_eq!(all["subscriber_data"]["subscriber_id"], sub);
+    assert_eq!(all["apns"]["internet"]["pcrf_session_id"], "s1");
+    assert_eq!(all["apns"]["ims"]["pcrf_session_id"], "s2");
+    let one = s
+        .get(&format!("/pcrf/pcrf_subscriber_imsi/001010000000061/{apn}"))
+        .json();
+    assert_eq!(one["subscriber_routing"], "10.45.0.2");
+    assert_eq!(
+        s.get("/pcrf/pcrf_serving_apn_ip/10.45.0.2").json()["pcrf_session_id"],
+        "s1"
+    );
+    assert_eq!(
+        s.get("/pcrf/subscriber_routing/fd00::2").json()["pcrf_session_id"],
+        "s2"
+    );
+    assert_eq!(s.get("/pcrf/subscriber_routing/not-an-ip").status, 400);
+    let served = s.get("/pcrf/pcrf_subscriber/list").json();
+    assert_eq!(
+        served["001010000000061"]["apns"]["ims"]["pcrf_session_id"],
+        "s2"
+    );
+    let oam = s.get("/oam/serving_subs_pcrf").json();
+    assert_eq!(
+        oam["001010000000061"]["subscriber_info"]["subscriber_id"],
+        sub
+    );
+    // A subscriber with a session is not deleted from under it.
+    let r = s.send_json("DELETE", &format!("/subscriber/{sub}"), "");
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // The same session on a new UE address: one row, the old address free.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        &session("internet", "s1", Some("pgw01"), "10.45.0.9"),
+    );
+    assert_eq!(r.json()[0]["serving_apn_id"], opened["serving_apn_id"]);
+    assert_eq!(s.get("/pcrf/subscriber_routing/10.45.0.2").status, 404);
+    // A close naming another session id leaves this one open.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        &session("internet", "old", None, "10.45.0.9"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        s.get("/pcrf/subscriber_routing/10.45.0.9").json()["pcrf_session_id"],
+        "s1"
+    );
+    // Durable, then closed.
+    let dir = s.kill();
+    let s = Server::start_in(dir, &["--cores", "2"], &[]);
+    assert_eq!(
+        s.get("/pcrf/subscriber_routing/10.45.0.9").json()["pcrf_session_id"],
+        "s1"
+    );
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        &session("internet", "s1", None, "10.45.0.9"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.get("/pcrf/subscriber_routing/10.45.0.9").status, 404);
+    assert_eq!(
+        s.get(&format!("/pcrf/pcrf_subscriber_imsi/001010000000061/{apn}"))
+            .status,
+        404
+    );
+    // An APN the subscriber does not have.
+    let r = s.send_json(
+        "PATCH",
+        "/geored/",
+        &session("nope", "s3", Some("pgw01"), "10.45.0.3"),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("no APN named nope"), "{}", r.text());
 }
