@@ -446,6 +446,16 @@ pub struct HssConfig {
     /// `tac,make,model` lines for `/eir/lookup_imei` (relative to the
     /// config file; empty: none).
     pub tac_database_csv: PathBuf,
+    /// GeoRed peers (`http(s)://host:port`): each change of serving state
+    /// or SQN is pushed to them (`PATCH /geored/peers` replaces the list).
+    pub geored_peers: Vec<String>,
+    /// The `Provisioning-Key` sent with pushes (empty: none).
+    pub geored_peer_key: String,
+    /// How long one push may take before it is retried.
+    pub geored_timeout_ms: u64,
+    /// Pushes waiting per core; beyond it the oldest waiting for a peer is
+    /// dropped (and counted in `GET /geored/peers`).
+    pub geored_queue: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -478,6 +488,8 @@ impl std::fmt::Debug for HssConfig {
             .field("enable_insecure_auc", &self.enable_insecure_auc)
             .field("default_page_size", &self.default_page_size)
             .field("sqn_scheme", &self.sqn_scheme)
+            .field("geored_peers", &self.geored_peers)
+            .field("geored_peer_key", &"<redacted>")
             .finish_non_exhaustive()
     }
 }
@@ -747,6 +759,20 @@ impl RawConfig {
         }
         if !self.hss.tac_database_csv.as_os_str().is_empty() {
             self.hss.tac_database_csv = base.join(&self.hss.tac_database_csv);
+        }
+        for peer in &self.hss.geored_peers {
+            if crate::domain::shaken::parse_url(peer).is_none() {
+                return Err(err(
+                    "hss.geored_peers",
+                    format!("{peer}: not an http:// or https:// URL with a host"),
+                ));
+            }
+        }
+        if self.hss.geored_timeout_ms == 0 || self.hss.geored_queue == 0 {
+            return Err(err(
+                "hss.geored_timeout_ms",
+                "hss.geored_timeout_ms and hss.geored_queue must be above 0".into(),
+            ));
         }
         if self.hss.operation_log_keep > 1_000_000 {
             return Err(err(

@@ -19,7 +19,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{auc::Auc, ims_subscriber::ImsSubscriber, subscriber::Subscriber};
+use super::{auc::Auc, geored_out, ims_subscriber::ImsSubscriber, subscriber::Subscriber};
 use crate::domain::api_error::ApiError;
 use crate::domain::http1::Request;
 use crate::domain::ids::Imsi;
@@ -65,7 +65,9 @@ pub fn patch<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         crud::provisioning(ctx, &req)?;
-        let w = crud::write_of(ctx, &req)?;
+        let mut w = crud::write_of(ctx, &req)?;
+        // Applied here, not pushed on to the other peers.
+        w.from_peer = true;
         let body = crud::body(&mut req)?;
         if let Some((key, why)) = NOT_KEPT.iter().find(|(k, _)| body.contains_key(*k)) {
             return Err(ApiError::bad_request(format!("{key}: {why}")));
@@ -202,4 +204,154 @@ pub fn patch<'a>(
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The keys of PyHSS's GeoRed body.
+const SCHEMA: [&str; 43] = [
+    "imsi",
+    "serving_mme",
+    "serving_mme_realm",
+    "serving_mme_peer",
+    "serving_mme_timestamp",
+    "serving_apn",
+    "pcrf_session_id",
+    "pcscf",
+    "pcscf_realm",
+    "pcscf_peer",
+    "pcscf_timestamp",
+    "pcscf_active_session",
+    "subscriber_routing",
+    "serving_pgw",
+    "serving_pgw_realm",
+    "serving_pgw_peer",
+    "serving_pgw_timestamp",
+    "scscf",
+    "scscf_realm",
+    "scscf_peer",
+    "scscf_timestamp",
+    "imei",
+    "match_response_code",
+    "auc_id",
+    "sqn",
+    "last_seen_eci",
+    "last_seen_enodeb_id",
+    "last_seen_cell_id",
+    "last_seen_tac",
+    "last_seen_mcc",
+    "last_seen_mnc",
+    "last_location_update_timestamp",
+    "emergency_subscriber_id",
+    "emergency_subscriber_imsi",
+    "emergency_subscriber_serving_pgw",
+    "emergency_subscriber_serving_pgw_timestamp",
+    "emergency_subscriber_serving_pcscf",
+    "emergency_subscriber_serving_pcscf_timestamp",
+    "emergency_subscriber_gx_origin_realm",
+    "emergency_subscriber_gx_origin_host",
+    "emergency_subscriber_rat_type",
+    "emergency_subscriber_ip",
+    "emergency_subscriber_delete",
+];
+
+/// `GET /geored/`: the keys of the GeoRed body, each `"string"` (PyHSS's
+/// answer).
+pub fn schema<'a>(
+    _: &'a Ctx,
+    _: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let keys: Map<String, Value> = SCHEMA
+            .iter()
+            .map(|k| ((*k).to_owned(), Value::from("string")))
+            .collect();
+        reply.json(200, &keys)
+    })
+}
+
+/// `GET /geored/peers`: `{"peers": [...], "status": {peer: counters}}`,
+/// the counters summed over the cores.
+pub fn peers<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let list = geored_out::peers(&ctx.core.catalog());
+        let mut status = std::collections::BTreeMap::new();
+        for k in 0..ctx.core.shards() {
+            let part = ctx
+                .core
+                .on(crate::domain::shard::ShardId(k), |_| async {
+                    geored_out::status_here()
+                })
+                .await
+                .map_err(crud::mesh_error)?;
+            geored_out::merge(&mut status, part);
+        }
+        reply.json(200, &serde_json::json!({"peers": list, "status": status}))
+    })
+}
+
+/// `PATCH /geored/peers` with `{"peers": ["http://host:port", ...]}`:
+/// replaces the peers (kept in the catalog, so across restarts).
+pub fn set_peers<'a>(
+    ctx: &'a Ctx,
+    mut req: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        crud::provisioning(ctx, &req)?;
+        let body = crud::body(&mut req)?;
+        let list: Vec<String> = match body.get("peers") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| ApiError::bad_request("peers: must be a list of URLs"))?,
+            _ => return Err(ApiError::bad_request("peers: required, a list of URLs")),
+        };
+        if list.len() > 64 {
+            return Err(ApiError::bad_request("peers: at most 64"));
+        }
+        for p in &list {
+            if crate::domain::shaken::parse_url(p).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "peers: {p} is not an http:// or https:// URL with a host"
+                )));
+            }
+        }
+        let value = serde_json::to_vec(&list).map_err(|e| ApiError::Internal(e.to_string()))?;
+        ctx.core
+            .catalog_update(move |_| {
+                let op = crate::storage::Op::Put {
+                    table: super::tables::CATALOG_META,
+                    key: geored_out::PEERS_KEY.to_vec(),
+                    value,
+                };
+                Ok::<_, ApiError>((vec![op], ()))
+            })
+            .await
+            .map_err(crate::table::commit_error)??;
+        reply.json(200, &serde_json::json!({"peers": list}))
+    })
+}
+
+/// `GET /geored/webhooks`: this server calls no webhooks (PyHSS's answer
+/// when they are off).
+pub fn webhooks<'a>(
+    _: &'a Ctx,
+    _: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        reply.json(
+            200,
+            &serde_json::json!({"result": "Failed", "Reason": "Webhooks not enabled"}),
+        )
+    })
 }

@@ -10,6 +10,7 @@ pub mod eir_history;
 pub mod emergency_subscriber;
 pub mod generate;
 pub mod geored;
+pub mod geored_out;
 pub mod ifc_template;
 pub mod import;
 pub mod ims_subscriber;
@@ -139,6 +140,7 @@ pub fn start(
     config: &crate::config::HssConfig,
     extensions: &mut crate::server::Extensions,
 ) -> Result<(), (&'static str, String)> {
+    geored_out::configure(config);
     if !config.tac_database_csv.as_os_str().is_empty() {
         let db = eir::TacDatabase::load(&config.tac_database_csv)
             .map_err(|e| ("hss.tac_database_csv", e))?;
@@ -153,6 +155,7 @@ pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), 
     t.hook(std::sync::Arc::new(oplog::OpLog::new(
         config.operation_log_keep,
     )));
+    t.hook(std::sync::Arc::new(geored_out::GeoRedHook));
     t.declare::<auc::Auc>()?
         .declare::<subscriber::Subscriber>()?
         .declare::<routing::Routing>()?
@@ -322,6 +325,10 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         ],
     );
     r.add(Method::Patch, "/geored", p, Async(geored::patch))?;
+    r.add(Method::Get, "/geored", p, Async(geored::schema))?;
+    r.add(Method::Get, "/geored/peers", p, Async(geored::peers))?;
+    r.add(Method::Patch, "/geored/peers", p, Async(geored::set_peers))?;
+    r.add(Method::Get, "/geored/webhooks", p, Async(geored::webhooks))?;
     r.add(Method::Get, "/oam/serving_subs", p, Async(serving::subs))?;
     r.add(
         Method::Get,

@@ -309,6 +309,7 @@ async fn roll_back(ctx: &Ctx, entries: &[Stored], operation_id: &str) -> Result<
         operation_id: Some(operation_id.to_owned()),
         lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
         undo: true,
+        from_peer: false,
     };
     let changed = ctx.tables.restore(&ctx.core, rows, &w).await?;
     Ok(format!(

@@ -146,6 +146,7 @@ async fn issue_here(
         })
         .collect();
     durable.await.map_err(store_error)?;
+    super::geored_out::sqn_issued(core, id, auc.imsi.as_deref(), auc.sqn.last);
     Ok(vectors)
 }
 

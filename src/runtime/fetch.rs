@@ -1,5 +1,5 @@
-//! A small non-blocking HTTP/1.1 GET client on the core's executor, for
-//! fetching certificates (STIR x5u). One request per connection
+//! A small non-blocking HTTP/1.1 client on the core's executor, for
+//! fetching certificates (STIR x5u) and pushing state to peers (GeoRed). One request per connection
 //! (`Connection: close`), the whole exchange under one deadline, the body
 //! capped. Host names are resolved off the core (getaddrinfo blocks).
 
@@ -139,7 +139,38 @@ pub async fn http_get(
     path: &str,
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
-    match monoio::time::timeout(limits.timeout, get(https, host, port, path, limits)).await {
+    let req = Outgoing {
+        method: "GET",
+        path,
+        accept: "application/x-pem-file, application/pem-certificate-chain, */*",
+        headers: &[],
+        body: None,
+    };
+    http_request(https, host, port, &req, limits).await
+}
+
+/// A request to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub accept: &'a str,
+    /// Extra headers (name, value).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Content type and body.
+    pub body: Option<(&'a str, &'a [u8])>,
+}
+
+/// One request to `http(s)://host:port` and its answer, under
+/// `limits.timeout` for the whole exchange.
+pub async fn http_request(
+    https: bool,
+    host: &str,
+    port: u16,
+    req: &Outgoing<'_>,
+    limits: &Limits,
+) -> Result<Fetched, FetchError> {
+    match monoio::time::timeout(limits.timeout, get(https, host, port, req, limits)).await {
         Ok(r) => r,
         Err(_) => Err(FetchError::Timeout(limits.timeout)),
     }
@@ -149,7 +180,7 @@ async fn get(
     https: bool,
     host: &str,
     port: u16,
-    path: &str,
+    req: &Outgoing<'_>,
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
     let addrs = resolve(host, port).await?;
@@ -177,9 +208,9 @@ async fn get(
             .connect(name, stream)
             .await
             .map_err(|e| FetchError::Tls(e.to_string()))?;
-        exchange(tls, host, port, path, limits).await
+        exchange(tls, host, port, req, limits).await
     } else {
-        exchange(stream, host, port, path, limits).await
+        exchange(stream, host, port, req, limits).await
     }
 }
 
@@ -188,7 +219,7 @@ async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     mut stream: S,
     host: &str,
     port: u16,
-    path: &str,
+    req: &Outgoing<'_>,
     limits: &Limits,
 ) -> Result<Fetched, FetchError> {
     let host_header = if host.contains(':') {
@@ -196,10 +227,28 @@ async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     } else {
         format!("{host}:{port}")
     };
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: authplane\r\nAccept: application/x-pem-file, application/pem-certificate-chain, */*\r\nConnection: close\r\n\r\n"
-    );
-    let (res, _) = stream.write_all(request.into_bytes()).await;
+    let (method, path, accept) = (req.method, req.path, req.accept);
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: authplane\r\nAccept: {accept}\r\nConnection: close\r\n"
+    )
+    .into_bytes();
+    for (name, value) in req.headers {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    match req.body {
+        Some((content_type, body)) => {
+            request.extend_from_slice(
+                format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            request.extend_from_slice(body);
+        }
+        None => request.extend_from_slice(b"\r\n"),
+    }
+    let (res, _) = stream.write_all(request).await;
     res.map_err(|e| FetchError::Connect(e.to_string()))?;
     // Read to the end (the server closes), within the cap.
     let cap = limits.max_body + 16 * 1024;

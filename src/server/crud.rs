@@ -239,6 +239,7 @@ pub fn write_of(ctx: &Ctx, req: &Request<'_>) -> Result<Write, ApiError> {
         operation_id: operation_id.or_else(|| Some(super::uuid_v4())),
         lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
         undo: false,
+        from_peer: false,
     })
 }
 

@@ -151,6 +151,8 @@ pub struct Write {
     pub lenient_lists: bool,
     /// A rollback putting rows back as they were.
     pub undo: bool,
+    /// A change a GeoRed peer pushed (not pushed on).
+    pub from_peer: bool,
 }
 
 /// Where a change is committed.
@@ -173,6 +175,8 @@ pub struct Change<'a> {
     pub now: u64,
     /// Made by a rollback.
     pub undo: bool,
+    /// Pushed by a GeoRed peer.
+    pub from_peer: bool,
 }
 
 /// Receives every change of every table; the ops it returns are written in
@@ -333,6 +337,7 @@ impl Tables {
             operation_id: w.operation_id.as_deref(),
             now: w.now,
             undo: w.undo,
+            from_peer: w.from_peer,
         };
         for h in &self.hooks {
             ops.extend(h.on_change(site, &change));

@@ -12,6 +12,7 @@ mod harness;
 mod hss_apn;
 mod hss_auc;
 mod hss_geored;
+mod hss_geored_peers;
 mod hss_import;
 mod hss_oplog;
 mod hss_subscriber;
