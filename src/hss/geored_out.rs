@@ -171,7 +171,7 @@ pub fn push(core: &Core, subject: String, body: Value) {
 fn next_push() -> Result<(String, String, u64, Value), Option<Duration>> {
     OUTBOX.with(|cell| {
         let o = cell.borrow();
-        let now = Instant::now();
+        let now = crate::clock::now();
         let mut wait: Option<Duration> = None;
         for (peer, subject) in o.order.values() {
             if let Some((until, _)) = o.backoff.get(peer) {
@@ -230,7 +230,7 @@ fn done(peer: &str, subject: &str, seq: u64, outcome: Outcome) {
                         (*d * 2).min(Duration::from_secs(30))
                     });
                 o.backoff
-                    .insert(peer.to_owned(), (Instant::now() + delay, delay));
+                    .insert(peer.to_owned(), (crate::clock::now() + delay, delay));
                 let s = o.stats.entry(peer.to_owned()).or_default();
                 s.failed += 1;
                 s.last_error = Some(e);
