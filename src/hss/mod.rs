@@ -16,6 +16,7 @@ pub mod import;
 pub mod ims_subscriber;
 pub mod lookup;
 pub mod oplog;
+pub mod reconcile;
 pub mod roaming;
 pub mod routing;
 pub mod serving;
@@ -350,6 +351,8 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     )?;
     let deregister = "/oam/deregister/{imsi}";
     r.add(Method::Get, deregister, p, Async(serving::needs_diameter))?;
+    let reconcile = "/oam/reconcile/ims/{imsi}";
+    r.add(Method::Get, reconcile, p, Async(reconcile::ims))?;
     r.add(
         Method::Put,
         "/push/clr/{imsi}",

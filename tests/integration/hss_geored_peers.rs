@@ -115,6 +115,33 @@ fn two_servers_converge_without_echo_and_never_issue_below_a_peers_sqn() {
         |v| v["scscf"] == "sip:scscf-a.example:6060",
     );
 
+    // Reconciliation: A, B and a third server C that disagrees.
+    let c = Server::start(&[], &[]);
+    let (_, _, ims_c) = provision(&c);
+    let r = c.send_json(
+        "PATCH",
+        &format!("/ims_subscriber/{ims_c}"),
+        r#"{"scscf": "sip:scscf-c.example"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let peers = json!({"peers": [url(&b), dead, url(&c)]}).to_string();
+    assert_eq!(a.send_json("PATCH", "/geored/peers", &peers).status, 200);
+    let rec = a.get("/oam/reconcile/ims/001010000000081").json();
+    assert_eq!(
+        rec["localhost"]["scscf"], "sip:scscf-a.example:6060",
+        "{rec}"
+    );
+    assert_eq!(rec[url(&b)]["scscf"], "sip:scscf-a.example:6060", "{rec}");
+    assert_eq!(rec[url(&c)]["scscf"], "sip:scscf-c.example", "{rec}");
+    assert!(rec[dead].is_string(), "{rec}");
+    assert!(rec["localhost"].get("ims_subscriber_id").is_none());
+    let mismatches = rec["mismatches"].as_array().unwrap();
+    assert_eq!(mismatches.len(), 2, "{rec}");
+    assert!(mismatches.iter().all(|m| m.get(url(&c)).is_some()), "{rec}");
+    let peers = json!({"peers": [url(&b), dead]}).to_string();
+    assert_eq!(a.send_json("PATCH", "/geored/peers", &peers).status, 200);
+    assert_eq!(a.get("/oam/reconcile/ims/001010000000099").status, 404);
+
     // SQNs issued on A: B learns them, and issues above them.
     let r = a.get("/auc/aka/vector_count/5/imsi/001010000000081?plmn=00101");
     assert_eq!(r.status, 200, "{}", r.text());

@@ -1,0 +1,102 @@
+//! Reconciliation (`/oam/reconcile/*`): comparing this server's IMS
+//! registrations with its GeoRed peers', and the ENUM records the IMS
+//! subscribers imply.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::geored_out;
+use super::ims_subscriber::ImsSubscriber;
+use crate::domain::api_error::ApiError;
+use crate::domain::http1::Request;
+use crate::domain::ids::Imsi;
+use crate::domain::router::Params;
+use crate::domain::shaken::parse_url;
+use crate::runtime::fetch::{http_request, tls_client_config, Limits, Outgoing};
+use crate::runtime::LocalBoxFuture;
+use crate::server::{Ctx, Reply};
+use crate::table;
+
+/// The `*cscf*` fields of an IMS subscriber's JSON.
+fn cscf_fields(v: &Value) -> Value {
+    let fields: Map<String, Value> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.contains("cscf"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Value::Object(fields)
+}
+
+/// A peer's IMS subscriber of `imsi`, or why not.
+async fn peer_view(peer: &str, imsi: &str, limits: &Limits) -> Result<Value, String> {
+    let url = parse_url(peer).ok_or_else(|| format!("{peer}: not a URL"))?;
+    let path = format!(
+        "{}/ims_subscriber/ims_subscriber_imsi/{imsi}",
+        url.path.trim_end_matches('/')
+    );
+    let req = Outgoing {
+        method: "GET",
+        path: &path,
+        accept: "application/json",
+        headers: &[],
+        body: None,
+    };
+    let answer = http_request(url.https, url.host, url.port, &req, limits)
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status != 200 {
+        return Err(format!("HTTP {}", answer.status));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// `GET /oam/reconcile/ims/{imsi}`: the IMS subscriber's `*cscf*` fields
+/// here (`localhost`) and on each GeoRed peer (or the error reaching it),
+/// and `mismatches`: each pair of servers whose S-CSCF differs.
+pub fn ims<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    params: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let imsi = Imsi::parse(params.get("imsi").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let local: ImsSubscriber = table::find(&ctx.core, "imsi", imsi.as_str())
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let local = serde_json::to_value(&local).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut views: BTreeMap<String, Value> = BTreeMap::new();
+        views.insert("localhost".into(), cscf_fields(&local));
+        let limits = Limits {
+            timeout: Duration::from_millis(ctx.config.hss.geored_timeout_ms),
+            max_body: 1 << 20,
+            allow_internal: true,
+            tls: tls_client_config(&[]).map_err(ApiError::Internal)?,
+        };
+        for peer in geored_out::peers(&ctx.core.catalog()) {
+            let view = match peer_view(&peer, imsi.as_str(), &limits).await {
+                Ok(v) => cscf_fields(&v),
+                Err(e) => Value::String(e),
+            };
+            views.insert(peer, view);
+        }
+        let mut mismatches = Vec::new();
+        let names: Vec<&String> = views.keys().collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in names.iter().skip(i + 1) {
+                let (va, vb) = (&views[*a]["scscf"], &views[*b]["scscf"]);
+                if views[*a].is_object() && views[*b].is_object() && va != vb {
+                    mismatches.push(json!({ (*a).clone(): va, (*b).clone(): vb }));
+                }
+            }
+        }
+        let mut answer: Map<String, Value> = views.into_iter().collect();
+        answer.insert("mismatches".into(), Value::Array(mismatches));
+        reply.json(200, &answer)
+    })
+}
