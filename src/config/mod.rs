@@ -449,6 +449,8 @@ pub struct HssConfig {
     /// GeoRed peers (`http(s)://host:port`): each change of serving state
     /// or SQN is pushed to them (`PATCH /geored/peers` replaces the list).
     pub geored_peers: Vec<String>,
+    /// The SIP domain of the ENUM records `/oam/reconcile/enum` builds.
+    pub ims_domain: String,
     /// The `Provisioning-Key` sent with pushes (empty: none).
     pub geored_peer_key: String,
     /// How long one push may take before it is retried.
@@ -767,6 +769,18 @@ impl RawConfig {
                     format!("{peer}: not an http:// or https:// URL with a host"),
                 ));
             }
+        }
+        if self.hss.ims_domain.is_empty()
+            || !self
+                .hss
+                .ims_domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        {
+            return Err(err(
+                "hss.ims_domain",
+                "must be a domain name (letters, digits, '.', '-')".into(),
+            ));
         }
         if self.hss.geored_timeout_ms == 0 || self.hss.geored_queue == 0 {
             return Err(err(

@@ -353,6 +353,8 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, deregister, p, Async(serving::needs_diameter))?;
     let reconcile = "/oam/reconcile/ims/{imsi}";
     r.add(Method::Get, reconcile, p, Async(reconcile::ims))?;
+    let enum_records = "/oam/reconcile/enum";
+    r.add(Method::Get, enum_records, p, Async(reconcile::enum_records))?;
     r.add(
         Method::Put,
         "/push/clr/{imsi}",

@@ -1,6 +1,6 @@
 //! Reconciliation (`/oam/reconcile/*`): comparing this server's IMS
-//! registrations with its GeoRed peers', and the ENUM records the IMS
-//! subscribers imply.
+//! registrations with its GeoRed peers', and building the ENUM records
+//! the IMS subscribers imply.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -99,4 +99,93 @@ pub fn ims<'a>(
         answer.insert("mismatches".into(), Value::Array(mismatches));
         reply.json(200, &answer)
     })
+}
+
+/// The ENUM domain of an E.164 number: its digits reversed, dotted,
+/// under `e164.arpa` (RFC 6116).
+fn enum_name(msisdn: &str) -> Option<String> {
+    let digits = msisdn.strip_prefix('+').unwrap_or(msisdn);
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut name: String = digits.chars().rev().flat_map(|c| [c, '.']).collect();
+    name.push_str("e164.arpa.");
+    Some(name)
+}
+
+/// `GET /oam/reconcile/enum`: the ENUM records the IMS database implies,
+/// one E2U+sip NAPTR per MSISDN of every IMS subscriber (`msisdn` and
+/// `msisdn_list`) pointing at `sip:+MSISDN@hss.ims_domain`, as JSON and
+/// as zone-file lines for the DNS that serves them (this server keeps no
+/// zone of its own). MSISDNs that are not E.164 digits are listed under
+/// `skipped`.
+pub fn enum_records<'a>(
+    ctx: &'a Ctx,
+    _: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let domain = &ctx.config.hss.ims_domain;
+        let mut records = Vec::new();
+        let mut skipped = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for ims in table::list::<ImsSubscriber>(&ctx.core, 0, usize::MAX).await? {
+            let numbers = ims
+                .msisdn
+                .iter()
+                .chain(ims.msisdn_list.iter())
+                .flat_map(|l| l.split(','))
+                .map(str::trim)
+                .filter(|m| !m.is_empty());
+            for msisdn in numbers {
+                let digits = msisdn.trim_start_matches('+').to_owned();
+                if !seen.insert(digits.clone()) {
+                    continue;
+                }
+                let Some(name) = enum_name(&digits) else {
+                    skipped.push(
+                        json!({"ims_subscriber_id": ims.ims_subscriber_id, "msisdn": msisdn}),
+                    );
+                    continue;
+                };
+                let regexp = format!("!^.*$!sip:+{digits}@{domain}!");
+                records.push(json!({
+                    "ims_subscriber_id": ims.ims_subscriber_id,
+                    "msisdn": digits,
+                    "name": name,
+                    "order": 10,
+                    "preference": 100,
+                    "flags": "u",
+                    "service": "E2U+sip",
+                    "regexp": regexp,
+                    "replacement": ".",
+                    "zone_line": format!("{name} IN NAPTR 10 100 \"u\" \"E2U+sip\" \"{regexp}\" ."),
+                }));
+            }
+        }
+        reply.json(
+            200,
+            &json!({"count": records.len(), "records": records, "skipped": skipped}),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn enum_names_reverse_the_digits_under_e164_arpa() {
+        // RFC 6116 §2.4's example.
+        assert_eq!(
+            super::enum_name("+442079460148").as_deref(),
+            Some("8.4.1.0.6.4.9.7.0.2.4.4.e164.arpa.")
+        );
+        assert_eq!(
+            super::enum_name("4917400081").as_deref(),
+            Some("1.8.0.0.0.4.7.1.9.4.e164.arpa.")
+        );
+        assert!(super::enum_name("12ab").is_none());
+        assert!(super::enum_name("").is_none());
+        assert!(super::enum_name("1234567890123456").is_none());
+    }
 }

@@ -141,6 +141,14 @@ fn two_servers_converge_without_echo_and_never_issue_below_a_peers_sqn() {
     let peers = json!({"peers": [url(&b), dead]}).to_string();
     assert_eq!(a.send_json("PATCH", "/geored/peers", &peers).status, 200);
     assert_eq!(a.get("/oam/reconcile/ims/001010000000099").status, 404);
+    // The ENUM records of A's IMS subscribers.
+    let e = a.get("/oam/reconcile/enum").json();
+    assert_eq!(e["count"], 1, "{e}");
+    assert_eq!(e["records"][0]["name"], "1.8.0.0.0.4.7.1.9.4.e164.arpa.");
+    assert_eq!(
+        e["records"][0]["regexp"],
+        "!^.*$!sip:+4917400081@ims.mnc001.mcc001.3gppnetwork.org!"
+    );
 
     // SQNs issued on A: B learns them, and issues above them.
     let r = a.get("/auc/aka/vector_count/5/imsi/001010000000081?plmn=00101");
