@@ -449,6 +449,10 @@ pub struct HssConfig {
     /// GeoRed peers (`http(s)://host:port`): each change of serving state
     /// or SQN is pushed to them (`PATCH /geored/peers` replaces the list).
     pub geored_peers: Vec<String>,
+    /// Reproduce what PyHSS 2.0.0 does that its own API tests assert and
+    /// authplane otherwise refuses or corrects (docs/api/hss.md): for
+    /// running that suite, never in production.
+    pub pyhss_quirks: bool,
     /// The SIP domain of the ENUM records `/oam/reconcile/enum` builds.
     pub ims_domain: String,
     /// The `Provisioning-Key` sent with pushes (empty: none).

@@ -120,16 +120,21 @@ impl Row for EirRule {
         Ok(())
     }
     fn check(&self) -> Result<(), TableError> {
-        if self.regex_mode > 1 {
-            return Err(TableError::field(
-                "regex_mode",
-                "must be 0 (exact) or 1 (regex)",
-            ));
-        }
         if self.match_response_code > 2 {
             return Err(TableError::field(
                 "match_response_code",
                 "must be 0 (whitelist), 1 (blacklist) or 2 (greylist)",
+            ));
+        }
+        self.check_quirks()
+    }
+    /// PyHSS stores any answer code; an equipment check answers a code
+    /// beyond 2 as no match ([`check`]).
+    fn check_quirks(&self) -> Result<(), TableError> {
+        if self.regex_mode > 1 {
+            return Err(TableError::field(
+                "regex_mode",
+                "must be 0 (exact) or 1 (regex)",
             ));
         }
         for (field, v) in [("imei", &self.imei), ("imsi", &self.imsi)] {
@@ -170,9 +175,11 @@ impl Resource for EirRule {
 /// the first exact rule that applies, else the first regex rule in id
 /// order, else `no_match`.
 pub fn check(view: &CatalogView, imsi: &str, imei: &str, no_match: u8) -> u8 {
+    // A code beyond 2 (stored under PyHSS's quirks) is no Equipment-Status.
+    let status = |code: u8| if code > 2 { no_match } else { code };
     if let Ok(exact) = table::find_all::<EirRule>(view, "imei", imei) {
         if let Some(r) = exact.iter().find(|r| r.matches(imsi, imei)) {
-            return r.match_response_code;
+            return status(r.match_response_code);
         }
     }
     table::typed_rows::<EirRule>(view)
@@ -180,7 +187,7 @@ pub fn check(view: &CatalogView, imsi: &str, imei: &str, no_match: u8) -> u8 {
             t.rows
                 .values()
                 .find(|r| r.regex_mode == 1 && r.matches(imsi, imei))
-                .map(|r| r.match_response_code)
+                .map(|r| status(r.match_response_code))
         })
         .unwrap_or(no_match)
 }
@@ -293,7 +300,7 @@ mod tests {
                 match_response_code: code,
                 ..EirRule::default()
             };
-            rule.check().unwrap();
+            rule.check_quirks().unwrap();
             let ops = table::insert_ops(&v, &rule).unwrap();
             v = v.with(&ops);
         }
@@ -316,6 +323,21 @@ mod tests {
         // Matched from the start, as re.match.
         assert_eq!(check(&v, "001010000000005", "1777000000000", 1), 1);
         assert_eq!(check(&v, "001010000000005", "1777000000000", 0), 0);
+    }
+
+    #[test]
+    fn a_code_beyond_two_is_refused_and_answered_as_no_match_when_stored() {
+        let rule = EirRule {
+            imei: "35345678901234".into(),
+            match_response_code: 3,
+            ..EirRule::default()
+        };
+        assert!(rule.check().is_err());
+        assert!(rule.check_quirks().is_ok());
+        let v = view_of(&[(1, "35345678901234", "", 0, 3), (2, "^1.*", "", 1, 7)]);
+        assert_eq!(check(&v, "001010000000001", "35345678901234", 2), 2);
+        assert_eq!(check(&v, "001010000000001", "35345678901234", 0), 0);
+        assert_eq!(check(&v, "001010000000001", "12345678901234", 1), 1);
     }
 
     #[test]

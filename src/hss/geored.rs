@@ -133,7 +133,13 @@ pub fn patch<'a>(
                 let ims: ImsSubscriber = table::find(core, "imsi", imsi.as_str())
                     .await?
                     .ok_or(ApiError::NotFound)?;
-                let patch = pick(&body, fields);
+                let mut patch = pick(&body, fields);
+                // PyHSS 2.0.0 stores str(None) for a missing scscf_peer of
+                // a registration (a de-registration clears it).
+                let set = !patch["scscf"].is_null();
+                if key == "scscf" && w.pyhss_quirks && set && patch["scscf_peer"].is_null() {
+                    patch.insert("scscf_peer".into(), Value::from("None"));
+                }
                 let s: ImsSubscriber = tables.patch(core, ims.id(), &patch, &(), &w).await?;
                 changed.push(to_value(&s)?);
             }

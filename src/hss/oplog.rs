@@ -310,6 +310,7 @@ async fn roll_back(ctx: &Ctx, entries: &[Stored], operation_id: &str) -> Result<
         lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
         undo: true,
         from_peer: false,
+        pyhss_quirks: ctx.config.hss.pyhss_quirks,
     };
     let changed = ctx.tables.restore(&ctx.core, rows, &w).await?;
     Ok(format!(

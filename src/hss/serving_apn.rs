@@ -105,9 +105,15 @@ impl Row for ServingApn {
         ServingApn::default()
     }
     fn check(&self) -> Result<(), TableError> {
-        if let Some(ip) = &self.subscriber_routing {
-            ip.parse::<std::net::IpAddr>()
-                .map_err(|_| TableError::field("subscriber_routing", "not an IP address"))?;
+        // The UE's address as the PGW gives it (PyHSS keeps any text: its
+        // own tests send a name), at most 100 characters, no spaces.
+        if let Some(r) = &self.subscriber_routing {
+            if r.is_empty() || r.len() > 100 || r.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                return Err(TableError::field(
+                    "subscriber_routing",
+                    "must be 1 to 100 characters without spaces (the UE's address)",
+                ));
+            }
         }
         let text = [
             ("pcrf_session_id", &self.pcrf_session_id),
@@ -301,9 +307,9 @@ pub fn of_imsi_apn<'a>(
 }
 
 async fn by_ip(ctx: &Ctx, ip: &str) -> Result<Option<ServingApn>, ApiError> {
-    if ip.parse::<std::net::IpAddr>().is_err() {
+    if ip.is_empty() || ip.len() > 100 {
         return Err(ApiError::bad_request(
-            "subscriber_routing: not an IP address",
+            "subscriber_routing: must be 1 to 100 characters",
         ));
     }
     Ok(table::find::<ServingApn>(&ctx.core, "subscriber_routing", ip).await?)

@@ -237,9 +237,10 @@ pub fn write_of(ctx: &Ctx, req: &Request<'_>) -> Result<Write, ApiError> {
         now: clock::unix_seconds(),
         // PyHSS gives a write without one an operation of its own.
         operation_id: operation_id.or_else(|| Some(super::uuid_v4())),
-        lenient_lists: ctx.config.hss.accept_missing_apn_list_ids,
+        lenient_lists: ctx.config.hss.accept_missing_apn_list_ids || ctx.config.hss.pyhss_quirks,
         undo: false,
         from_peer: false,
+        pyhss_quirks: ctx.config.hss.pyhss_quirks,
     })
 }
 

@@ -129,6 +129,11 @@ pub trait Row: Clone + Send + Sync + Sized + 'static {
     fn check(&self) -> Result<(), TableError> {
         Ok(())
     }
+    /// The rules under [`Write::pyhss_quirks`]: what PyHSS 2.0.0 stores
+    /// that [`check`](Self::check) refuses (EIR: any answer code).
+    fn check_quirks(&self) -> Result<(), TableError> {
+        self.check()
+    }
     /// A field a PATCH changed that may not change, if any.
     fn fixed(&self, _before: &Self) -> Option<&'static str> {
         None
@@ -153,6 +158,19 @@ pub struct Write {
     pub undo: bool,
     /// A change a GeoRed peer pushed (not pushed on).
     pub from_peer: bool,
+    /// PyHSS 2.0.0's quirks (`hss.pyhss_quirks`): the rows are checked by
+    /// [`Row::check_quirks`].
+    pub pyhss_quirks: bool,
+}
+
+impl Write {
+    fn check<R: Row>(&self, row: &R) -> Result<(), TableError> {
+        if self.pyhss_quirks {
+            row.check_quirks()
+        } else {
+            row.check()
+        }
+    }
 }
 
 /// Where a change is committed.
@@ -355,7 +373,7 @@ impl Tables {
         json::require(body, R::REQUIRED)?;
         let mut row = R::blank();
         row.apply(body, env)?;
-        row.check()?;
+        w.check(&row)?;
         row.stamp(w.now);
         check_references(core, &row, None, w.lenient_lists).await?;
         match R::PLACEMENT {
@@ -453,14 +471,14 @@ impl Tables {
         // its claims are redone against the newer row, a few times.
         for _ in 0..4 {
             let before = get::<R>(core, id).await?.ok_or(TableError::NotFound)?;
-            let after = patched(&before, body, env, w.now)?;
+            let after = patched(&before, body, env, w)?;
             check_references(core, &after, Some(&before), w.lenient_lists).await?;
             let (tables, body, env, w) = (self.clone(), body.clone(), env.clone(), w.clone());
             if let Placement::Catalog = R::PLACEMENT {
                 return core
                     .catalog_update(move |view| {
                         let current = catalog_row::<R>(view, id)?.ok_or(TableError::NotFound)?;
-                        let next = patched(&current, &body, &env, w.now)?;
+                        let next = patched(&current, &body, &env, &w)?;
                         let mut ops = Vec::new();
                         catalog_keys(view, id, Some(&next), Some(&current), &mut ops)?;
                         let (b, a) = (current.encode()?, next.encode()?);
@@ -482,7 +500,7 @@ impl Tables {
             let written = core
                 .on(owner_of(id, core.shards()), move |c| async move {
                     let current = read_here::<R>(&c, id)?.ok_or(TableError::NotFound)?;
-                    let next = patched(&current, &body, &env, w.now)?;
+                    let next = patched(&current, &body, &env, &w)?;
                     if unique_keys(&next) != keys {
                         return Ok(None);
                     }
@@ -621,7 +639,7 @@ fn put_row<R: Row>(id: u64, value: Vec<u8>) -> Op {
 }
 
 /// `before` with `body` applied, checked and stamped.
-fn patched<R: Row>(before: &R, body: &Body, env: &R::Env, now: u64) -> Result<R, TableError> {
+fn patched<R: Row>(before: &R, body: &Body, env: &R::Env, w: &Write) -> Result<R, TableError> {
     // A required field stays set.
     if let Some(k) = R::REQUIRED
         .iter()
@@ -634,8 +652,8 @@ fn patched<R: Row>(before: &R, body: &Body, env: &R::Env, now: u64) -> Result<R,
     if let Some(f) = after.fixed(before) {
         return Err(TableError::Fixed(f));
     }
-    after.check()?;
-    after.stamp(now);
+    w.check(&after)?;
+    after.stamp(w.now);
     Ok(after)
 }
 

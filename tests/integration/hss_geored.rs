@@ -212,7 +212,7 @@ fn a_peer_opens_moves_and_closes_pcrf_sessions() {
         s.get("/pcrf/subscriber_routing/fd00::2").json()["pcrf_session_id"],
         "s2"
     );
-    assert_eq!(s.get("/pcrf/subscriber_routing/not-an-ip").status, 400);
+    assert_eq!(s.get("/pcrf/subscriber_routing/not-there").status, 404);
     let served = s.get("/pcrf/pcrf_subscriber/list").json();
     assert_eq!(
         served["001010000000061"]["apns"]["ims"]["pcrf_session_id"],
@@ -273,4 +273,59 @@ fn a_peer_opens_moves_and_closes_pcrf_sessions() {
     );
     assert_eq!(r.status, 400);
     assert!(r.text().contains("no APN named nope"), "{}", r.text());
+}
+
+/// `hss.pyhss_quirks` reproduces what PyHSS's own suite asserts; without
+/// it the same requests are refused or corrected.
+#[test]
+fn pyhss_quirks_are_off_by_default_and_one_setting_turns_them_on() {
+    for quirks in [false, true] {
+        let env = [(
+            "AUTHPLANE_HSS__PYHSS_QUIRKS",
+            if quirks { "true" } else { "false" },
+        )];
+        let s = Server::start(&[], &env);
+        let rule = s.send_json(
+            "PUT",
+            "/eir/",
+            r#"{"imei":"35345678901234","imsi":"","regex_mode":0,"match_response_code":3}"#,
+        );
+        assert_eq!(
+            rule.status,
+            if quirks { 200 } else { 400 },
+            "{}",
+            rule.text()
+        );
+        let ims = s.send_json(
+            "PUT",
+            "/ims_subscriber/",
+            r#"{"imsi":"001010000000091","msisdn":"4917400091"}"#,
+        );
+        let id = ims.json()["ims_subscriber_id"].as_u64().unwrap();
+        let r = s.send_json(
+            "PATCH",
+            "/geored/",
+            r#"{"imsi":"001010000000091","scscf":"scscf1"}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let peer = s.get(&format!("/ims_subscriber/{id}")).json()["scscf_peer"].clone();
+        assert_eq!(peer, if quirks { json!("None") } else { json!(null) });
+        let r = s.send_json(
+            "PATCH",
+            "/geored/",
+            r#"{"imsi":"001010000000091","scscf":null}"#,
+        );
+        assert_eq!(r.status, 200);
+        assert!(s.get(&format!("/ims_subscriber/{id}")).json()["scscf_peer"].is_null());
+        // A missing APN id in apn_list.
+        let auc = s.send_json("PUT", "/auc/", AUC).json()["auc_id"]
+            .as_u64()
+            .unwrap();
+        let apn = s.send_json("PUT", "/apn/", APN).json()["apn_id"]
+            .as_u64()
+            .unwrap();
+        let body = json!({"imsi": "001010000000061", "auc_id": auc, "default_apn": apn, "apn_list": format!("{apn},999")});
+        let sub = s.send_json("PUT", "/subscriber/", &body.to_string());
+        assert_eq!(sub.status, if quirks { 200 } else { 400 }, "{}", sub.text());
+    }
 }
