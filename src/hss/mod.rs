@@ -232,6 +232,15 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     crud::register::<apn::Apn>(r)?;
     crud::register::<tft::Tft>(r)?;
     crud::register::<charging_rule::ChargingRule>(r)?;
+    // Gx RAR, CLR and P-CSCF restoration: each needs a Diameter peer.
+    for push in [
+        "/pcrf",
+        "/pcrf/clr_subscriber",
+        "/pcrf/pcscf_restoration_subscriber",
+        "/pcrf/pcscf_restoration",
+    ] {
+        r.add(Method::Put, push, p, Async(serving::needs_diameter))?;
+    }
     let pcrf_rule = "/pcrf/{charging_rule_id}";
     r.add(Method::Get, pcrf_rule, p, Async(charging_rule::with_tfts))?;
     let served = "/pcrf/pcrf_subscriber/list";

@@ -15,6 +15,7 @@ mod hss_geored;
 mod hss_geored_peers;
 mod hss_import;
 mod hss_oplog;
+mod hss_seed_examples;
 mod hss_subscriber;
 mod hss_vectors;
 mod http;
