@@ -123,10 +123,14 @@ struct Slot {
     lsn: u64,
 }
 
-/// Changes since the snapshot, by table then key.
+/// Changes since the snapshot, by table then key: hashed for point reads,
+/// with each table's keys also kept in order, so a scan reads only the
+/// keys it returns (a new key costs one ordered insert; a changed one
+/// nothing more).
 #[derive(Debug, Default)]
 pub struct Overlay {
     tables: Vec<HashMap<Box<[u8]>, Slot, FxBuildHasher>>,
+    order: Vec<std::collections::BTreeSet<Box<[u8]>>>,
 }
 
 impl Overlay {
@@ -142,16 +146,56 @@ impl Overlay {
         self.tables.get_mut(usize::from(t))?.get_mut(key)
     }
 
-    fn apply(&mut self, op: &Op, lsn: u64) {
-        let t = usize::from(op.table());
+    /// Sets (table `t`, `key`) to `slot`.
+    fn insert(&mut self, t: usize, key: Box<[u8]>, slot: Slot) {
         if self.tables.len() <= t {
             self.tables.resize_with(t + 1, HashMap::default);
         }
+        if self.order.len() <= t {
+            self.order.resize_with(t + 1, Default::default);
+        }
+        let (Some(table), Some(order)) = (self.tables.get_mut(t), self.order.get_mut(t)) else {
+            return;
+        };
+        match table.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                e.insert(slot);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                order.insert(e.key().clone());
+                e.insert(slot);
+            }
+        }
+    }
+
+    /// Table `t`'s changes after `after` (all without), in key order:
+    /// each key with its value (None: deleted).
+    fn range<'a>(
+        &'a self,
+        t: TableId,
+        after: Option<&'a [u8]>,
+    ) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + 'a {
+        use std::ops::Bound;
+        let t = usize::from(t);
+        let table = self.tables.get(t);
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.order
+            .get(t)
+            .into_iter()
+            .flat_map(move |o| o.range::<[u8], _>((lower, Bound::Unbounded)))
+            .filter_map(move |k| table?.get(k).map(|s| (&**k, s.value.as_deref())))
+    }
+
+    fn apply(&mut self, op: &Op, lsn: u64) {
         let value = match op {
             Op::Put { value, .. } => Some(value.clone().into_boxed_slice()),
             Op::Delete { .. } => None,
         };
-        self.tables[t].insert(op.key().into(), Slot { value, lsn });
+        self.insert(
+            usize::from(op.table()),
+            op.key().into(),
+            Slot { value, lsn },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -165,11 +209,8 @@ impl Overlay {
     /// Puts a value offline (by a command, not a request), moving key and
     /// value in.
     pub fn put_offline(&mut self, table: TableId, key: Vec<u8>, value: Vec<u8>) {
-        let t = usize::from(table);
-        if self.tables.len() <= t {
-            self.tables.resize_with(t + 1, HashMap::default);
-        }
-        self.tables[t].insert(
+        self.insert(
+            usize::from(table),
             key.into_boxed_slice(),
             Slot {
                 value: Some(value.into_boxed_slice()),
@@ -910,30 +951,33 @@ impl ShardStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        use std::collections::BTreeMap;
-        let mut changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        let mut take = |o: &Overlay| {
-            if let Some(t) = o.table(table) {
-                for (k, slot) in t {
-                    if after.is_none_or(|a| &**k > a) {
-                        changes
-                            .entry(k.to_vec())
-                            .or_insert_with(|| slot.value.as_deref().map(<[u8]>::to_vec));
-                    }
-                }
+        // The overlay's changes over the frozen ones (a running
+        // compaction's), merged lazily in key order.
+        let overlay = self.overlay.borrow();
+        let compaction = self.compaction.borrow();
+        let mut newer = overlay.range(table, after).peekable();
+        let mut older = compaction
+            .as_ref()
+            .map(|c| c.frozen.range(table, after))
+            .into_iter()
+            .flatten()
+            .peekable();
+        let mut changes = std::iter::from_fn(move || match (newer.peek(), older.peek()) {
+            (Some((n, _)), Some((o, _))) if n == o => {
+                older.next();
+                newer.next()
             }
-        };
-        take(&self.overlay.borrow());
-        if let Some(c) = &*self.compaction.borrow() {
-            take(&c.frozen);
-        }
+            (Some((n, _)), Some((o, _))) if o < n => older.next(),
+            (Some(_), _) => newer.next(),
+            (None, _) => older.next(),
+        })
+        .peekable();
         let snapshot = self.snapshot.borrow().clone();
         let mut out = Vec::new();
         let mut base = snapshot.as_ref().map(|s| s.range(table, after).peekable());
-        let mut changes = changes.into_iter().peekable();
         while out.len() < limit {
             let next_base = base.as_mut().and_then(|b| b.peek().copied());
-            let next_change = changes.peek().map(|(k, _)| k.as_slice());
+            let next_change = changes.peek().map(|(k, _)| *k);
             match (next_base, next_change) {
                 (None, None) => break,
                 (Some((bk, bv)), c) if c.is_none_or(|ck| bk < ck) => {
@@ -949,7 +993,7 @@ impl ShardStore {
                         }
                     }
                     if let Some((k, Some(v))) = changes.next() {
-                        out.push((k, v));
+                        out.push((k.to_vec(), v.to_vec()));
                     }
                 }
                 (Some(_), None) => break,
@@ -1066,11 +1110,7 @@ impl ShardStore {
                 let mut overlay = self.overlay.borrow_mut();
                 for (t, key, slot) in c.frozen.entries() {
                     if overlay.get(t, key).is_none() {
-                        let t_idx = usize::from(t);
-                        if overlay.tables.len() <= t_idx {
-                            overlay.tables.resize_with(t_idx + 1, HashMap::default);
-                        }
-                        overlay.tables[t_idx].insert(key.into(), slot.clone());
+                        overlay.insert(usize::from(t), key.into(), slot.clone());
                     }
                 }
             }
@@ -1968,6 +2008,68 @@ mod tests {
             assert_eq!(h.get(&i.to_le_bytes()), Some(vec![i as u8; 1000]), "{i}");
         }
         assert_eq!(h.get(b"after"), Some(b"roll".to_vec()));
+        h.close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn scans_match_a_model_across_the_snapshot_a_running_compaction_and_the_overlay() {
+        let dir = temp("scanmodel");
+        let mut h = open(&dir, 1 << 30);
+        let mut model = std::collections::BTreeMap::new();
+        let mut x: u32 = 12345;
+        let mut step =
+            |h: &mut Harness, model: &mut std::collections::BTreeMap<Vec<u8>, Vec<u8>>| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let key = vec![(x >> 16) as u8 % 64];
+                if x % 4 == 0 {
+                    h.commit(&[Op::Delete {
+                        table: 1,
+                        key: key.clone(),
+                    }]);
+                    model.remove(&key);
+                } else {
+                    let value = vec![(x >> 8) as u8];
+                    h.commit(&[Op::Put {
+                        table: 1,
+                        key: key.clone(),
+                        value: value.clone(),
+                    }]);
+                    model.insert(key, value);
+                }
+            };
+        let check = |h: &Harness, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>| {
+            let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+            assert_eq!(h.store.scan(1, None, usize::MAX), want);
+            // In pages of 5, each after the last key of the one before.
+            let mut paged = Vec::new();
+            let mut after: Option<Vec<u8>> = None;
+            loop {
+                let page = h.store.scan(1, after.as_deref(), 5);
+                after = page.last().map(|(k, _)| k.clone());
+                let done = page.len() < 5;
+                paged.extend(page);
+                if done {
+                    break;
+                }
+            }
+            assert_eq!(paged, want);
+        };
+        for round in 0..4 {
+            for _ in 0..150 {
+                step(&mut h, &mut model);
+            }
+            check(&h, &model);
+            h.store.start_compaction();
+            // Changes while the compaction runs: three layers to merge.
+            for _ in 0..100 {
+                step(&mut h, &mut model);
+            }
+            check(&h, &model);
+            h.wait_compaction();
+            check(&h, &model);
+            let _ = round;
+        }
         h.close();
         let _ = std::fs::remove_dir_all(dir);
     }
