@@ -931,7 +931,8 @@ pub async fn find_all_here<R: Row>(c: &Core, field: &str, key: &str) -> Result<V
         let mut ids = Vec::new();
         let mut after = prefix.clone();
         'scan: loop {
-            let part = c.store.scan(store, Some(&after), 256);
+            let within = |k: &[u8]| k.starts_with(&prefix);
+            let part = c.store.scan_while(store, Some(&after), 256, within);
             for (entry, _) in &part {
                 let Some(rest) = entry.strip_prefix(prefix.as_slice()) else {
                     break 'scan;
