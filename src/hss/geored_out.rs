@@ -123,6 +123,17 @@ fn current_peers(view: &CatalogView, o: &mut Outbox) -> Vec<String> {
     list
 }
 
+/// Whether this core has peers to push to (the hot path's check: no row
+/// is decoded for pushes when there are none).
+fn has_peers(core: &Core) -> bool {
+    let view = core.catalog();
+    OUTBOX.with(|cell| {
+        cell.try_borrow_mut()
+            .map(|mut o| !current_peers(&view, &mut o).is_empty())
+            .unwrap_or(false)
+    })
+}
+
 /// Queues `body` for every peer, replacing a pending push of `subject`.
 pub fn push(core: &Core, subject: String, body: Value) {
     let Some(settings) = SETTINGS.get() else {
@@ -390,6 +401,10 @@ impl WriteHook for GeoRedHook {
             return Vec::new();
         };
         if c.undo || c.from_peer || SETTINGS.get().is_none() {
+            return Vec::new();
+        }
+        let watched = ["subscriber", "ims_subscriber", "auc", "eir_history", "serving_apn"];
+        if !watched.contains(&c.table.name) || !has_peers(core) {
             return Vec::new();
         }
         let fields = |b: Option<&[u8]>| b.and_then(c.table.fields).unwrap_or_default();
