@@ -44,4 +44,46 @@ mod tests {
             "{names:?}"
         );
     }
+
+    #[test]
+    fn every_registered_route_is_in_the_document() {
+        let mut config = crate::config::Layers::new().build().unwrap();
+        config.services.hss = true;
+        config.services.stir = true;
+        config.services.sim = true;
+        let routes = super::routes(&config).unwrap();
+        let doc = serde_json::to_value(crate::server::openapi::document(&routes)).unwrap();
+        let mut n = 0;
+        for r in routes.each() {
+            let m = r.method.as_str().to_ascii_lowercase();
+            let op = &doc["paths"][&r.pattern][&m];
+            assert!(
+                op.is_object(),
+                "{} {} missing",
+                r.method.as_str(),
+                r.pattern
+            );
+            for p in &r.params {
+                let named = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|x| x["name"] == *p && x["in"] == "path"));
+                assert!(named, "{} {}: parameter {p}", r.method.as_str(), r.pattern);
+            }
+            n += 1;
+        }
+        assert!(n > 100, "{n} routes");
+        // The tables' schemas are their row types'.
+        let apn = &doc["components"]["schemas"]["Apn"]["properties"];
+        assert!(
+            apn["apn_ambr_dl"].is_object() && apn["qci"].is_object(),
+            "{apn}"
+        );
+        let put = &doc["paths"]["/apn"]["put"]["requestBody"]["content"]["application/json"];
+        assert_eq!(put["schema"]["$ref"], "#/components/schemas/Apn");
+        let list = &doc["paths"]["/apn/list"]["get"]["responses"]["200"]["content"];
+        assert_eq!(
+            list["application/json"]["schema"]["items"]["$ref"],
+            "#/components/schemas/Apn"
+        );
+    }
 }

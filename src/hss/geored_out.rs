@@ -171,7 +171,7 @@ pub fn push(core: &Core, subject: String, body: Value) {
             None => {
                 let (tx, rx) = async_channel::bounded(1);
                 o.wake = Some(tx);
-                monoio::spawn(send_loop(rx, settings.clone()));
+                crate::runtime::spawn_task(send_loop(rx, settings.clone()));
             }
         }
     });
@@ -289,7 +289,7 @@ async fn send_loop(wake: async_channel::Receiver<()>, settings: Settings) {
                 }
             }
             Err(Some(wait)) => {
-                let _ = monoio::time::timeout(wait, wake.recv()).await;
+                let _ = crate::runtime::timeout(wait, wake.recv()).await;
             }
         }
     }
@@ -403,7 +403,13 @@ impl WriteHook for GeoRedHook {
         if c.undo || c.from_peer || SETTINGS.get().is_none() {
             return Vec::new();
         }
-        let watched = ["subscriber", "ims_subscriber", "auc", "eir_history", "serving_apn"];
+        let watched = [
+            "subscriber",
+            "ims_subscriber",
+            "auc",
+            "eir_history",
+            "serving_apn",
+        ];
         if !watched.contains(&c.table.name) || !has_peers(core) {
             return Vec::new();
         }

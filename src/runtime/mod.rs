@@ -664,6 +664,12 @@ async fn probe_lag(core: Rc<Core>) {
     }
 }
 
+/// Runs `f` on this core's executor, detached: a service's background task
+/// (it ends when `f` does, or with the core).
+pub fn spawn_task(f: impl Future<Output = ()> + 'static) {
+    drop(monoio::spawn(f));
+}
+
 /// Awaits `f` for at most `limit` on this core's timer (None: time ran out).
 pub async fn timeout<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
     monoio::time::timeout(limit, f).await.ok()
