@@ -11,6 +11,22 @@ use authplane_load::engine::{self, Mode, Plan};
 use authplane_load::report;
 use authplane_load::scenario::{Kind, Pick, Population, Scenario};
 
+/// `host:port`, optionally as `http://host:port[/]`.
+fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    let bare = s.strip_prefix("http://").unwrap_or(s);
+    if bare.starts_with("https://") || s.starts_with("https://") {
+        return Err("https is not supported: give the plain-HTTP address".into());
+    }
+    let bare = bare.strip_suffix('/').unwrap_or(bare);
+    if bare.contains('/') {
+        return Err(format!("{s}: give host:port, without a path"));
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(bare)
+        .map_err(|e| format!("{s}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{s}: no address"))
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "authplane-load",
@@ -18,8 +34,9 @@ use authplane_load::scenario::{Kind, Pick, Population, Scenario};
     about = "Load generator for authplane: open or closed loop, every answer validated"
 )]
 struct Cli {
-    /// Server address, e.g. 127.0.0.1:8080.
-    #[arg(long)]
+    /// Server address, e.g. 127.0.0.1:8080 or http://127.0.0.1:8080 (as
+    /// wrk and curl take it; a name is resolved once).
+    #[arg(long, value_parser = parse_target)]
     target: SocketAddr,
     /// What to send.
     #[arg(long, value_enum, default_value = "ping")]
@@ -68,7 +85,7 @@ struct Cli {
     close_each: bool,
     /// A second target: run the same load against both in alternation
     /// (A B A B ...) and print the ratio B/A of each pair.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_target)]
     compare: Option<SocketAddr>,
     /// Rounds of A B with --compare.
     #[arg(long, default_value_t = 2)]
@@ -296,4 +313,26 @@ fn compare(
     } else {
         std::process::ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn targets_are_taken_as_wrk_and_curl_users_type_them() {
+        let want: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for t in [
+            "127.0.0.1:8080",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+        ] {
+            assert_eq!(super::parse_target(t), Ok(want), "{t}");
+        }
+        for bad in [
+            "https://127.0.0.1:8080",
+            "http://127.0.0.1:8080/oam/ping",
+            "nope",
+        ] {
+            assert!(super::parse_target(bad).is_err(), "{bad}");
+        }
+    }
 }

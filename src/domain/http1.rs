@@ -242,6 +242,24 @@ impl<'b> Request<'b> {
     }
 }
 
+/// Whether `buf` starts with a request line `METHOD SP target SP
+/// HTTP/d.d` (any version): what a 505 may answer.
+fn names_a_version(buf: &[u8]) -> bool {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    !method.is_empty()
+        && method.iter().all(token)
+        && !target.is_empty()
+        && matches!(version, [b'H', b'T', b'T', b'P', b'/', a, b'.', c] if a.is_ascii_digit() && c.is_ascii_digit())
+}
+
 /// Looks at `buf` (everything read so far on the connection, starting at
 /// the first byte of a request) and finds one request.
 ///
@@ -263,7 +281,10 @@ pub fn parse(buf: &mut [u8], limits: &Limits) -> Result<Progress, HttpError> {
         .parse_with_uninit_headers(window, &mut slots[..max_headers])
         .map_err(|e| match e {
             httparse::Error::TooManyHeaders => HttpError::TooManyHeaders(max_headers),
-            httparse::Error::Version => HttpError::UnsupportedVersion,
+            // 505 only for a well-formed request line naming another
+            // HTTP version; anything else is not HTTP at all: 400.
+            httparse::Error::Version if names_a_version(window) => HttpError::UnsupportedVersion,
+            httparse::Error::Version => HttpError::Malformed("invalid request line"),
             httparse::Error::HeaderName => HttpError::Malformed("invalid header name"),
             httparse::Error::HeaderValue => HttpError::Malformed("invalid header value"),
             httparse::Error::NewLine => HttpError::Malformed("invalid line ending"),
@@ -624,6 +645,24 @@ pub fn form_pairs(input: &[u8]) -> form_urlencoded::Parse<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_line_that_is_not_http_is_400_and_another_version_505() {
+        for (line, status) in [
+            (&b"THIS IS NOT HTTP\r\n\r\n"[..], 400),
+            (b"GET / HTTP/2.0\r\n\r\n", 505),
+            (b"GET / HTTP/3.0\r\n\r\n", 505),
+            (b"GET / FTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1 extra\r\n\r\n", 400),
+            (b"GET / HTTP/x.y\r\n\r\n", 400),
+        ] {
+            let mut buf = line.to_vec();
+            let got = parse(&mut buf, &Limits::default())
+                .map(|_| 200)
+                .unwrap_or_else(|e| e.status());
+            assert_eq!(got, status, "{}", String::from_utf8_lossy(line));
+        }
+    }
 
     fn complete(buf: &mut [u8]) -> Parsed {
         match parse(buf, &Limits::default()) {

@@ -168,6 +168,8 @@ fn malformed_requests_get_400_in_the_apis_shape() {
     );
     assert_eq!(aaa["status"], "error");
     expect_error(&s, b"GET /oam/ping HTTP/3.0\r\n\r\n", 505);
+    // Not HTTP at all: 400, as nginx answers.
+    expect_error(&s, b"THIS IS NOT HTTP\r\n\r\n", 400);
 }
 
 #[test]
