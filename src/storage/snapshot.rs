@@ -74,7 +74,7 @@ pub enum SnapError {
 }
 
 impl SnapHeader {
-    fn encode(&self) -> [u8; SNAP_HEADER_BYTES] {
+    pub fn encode(&self) -> [u8; SNAP_HEADER_BYTES] {
         let mut h = [0u8; SNAP_HEADER_BYTES];
         h[..8].copy_from_slice(&SNAP_MAGIC);
         h[8..12].copy_from_slice(&self.format.to_le_bytes());
