@@ -86,11 +86,15 @@ pub fn ims<'a>(
             views.insert(peer, view);
         }
         let mut mismatches = Vec::new();
-        let names: Vec<&String> = views.keys().collect();
-        for (i, a) in names.iter().enumerate() {
-            for b in names.iter().skip(i + 1) {
-                let (va, vb) = (&views[*a]["scscf"], &views[*b]["scscf"]);
-                if views[*a].is_object() && views[*b].is_object() && va != vb {
+        // Servers that answered, each with its S-CSCF.
+        let answered: Vec<(&String, &Value)> = views
+            .iter()
+            .filter(|(_, v)| v.is_object())
+            .map(|(name, v)| (name, v.get("scscf").unwrap_or(&Value::Null)))
+            .collect();
+        for (i, (a, va)) in answered.iter().enumerate() {
+            for (b, vb) in answered.iter().skip(i + 1) {
+                if va != vb {
                     mismatches.push(json!({ (*a).clone(): va, (*b).clone(): vb }));
                 }
             }
