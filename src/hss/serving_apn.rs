@@ -157,6 +157,18 @@ fn apn_row(ctx: &Ctx, id: u64) -> Result<Option<Apn>, ApiError> {
     Ok(table::catalog_row::<Apn>(&ctx.core.catalog(), id)?)
 }
 
+/// `{apn name: {}}` for each of the subscriber's APNs: the slots its
+/// sessions fill (PyHSS's `apns`).
+fn apn_slots(ctx: &Ctx, sub: &Subscriber) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let mut apns = serde_json::Map::new();
+    for id in apn_ids(sub) {
+        if let Some(apn) = apn_row(ctx, id)? {
+            apns.insert(apn.apn, json!({}));
+        }
+    }
+    Ok(apns)
+}
+
 /// The subscriber's sessions, by APN id.
 async fn sessions_of(ctx: &Ctx, sub: &Subscriber) -> Result<BTreeMap<u64, ServingApn>, ApiError> {
     let rows: Vec<ServingApn> = table::find_all_on(
@@ -275,12 +287,10 @@ pub fn of_imsi<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let sub = subscriber(ctx, params.get("imsi").unwrap_or_default()).await?;
-        let sessions = sessions_of(ctx, &sub).await?;
-        let mut apns = serde_json::Map::new();
-        for id in apn_ids(&sub) {
+        let mut apns = apn_slots(ctx, &sub)?;
+        for (id, session) in sessions_of(ctx, &sub).await? {
             if let Some(apn) = apn_row(ctx, id)? {
-                let s = sessions.get(&id).map_or(json!({}), |s| json!(s));
-                apns.insert(apn.apn, s);
+                apns.insert(apn.apn, json!(session));
             }
         }
         reply.json(200, &json!({"subscriber_data": sub, "apns": apns}))
@@ -372,17 +382,14 @@ pub fn list_served<'a>(
     Box::pin(async move {
         let mut served: BTreeMap<String, Value> = BTreeMap::new();
         for (s, sub, apn) in every_session(ctx).await? {
-            let entry = served.entry(sub.imsi.clone()).or_insert_with(|| {
-                let mut v = json!(sub);
-                let mut apns = serde_json::Map::new();
-                for id in apn_ids(&sub) {
-                    if let Ok(Some(a)) = apn_row(ctx, id) {
-                        apns.insert(a.apn, json!({}));
-                    }
+            let entry = match served.entry(sub.imsi.clone()) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let mut v = json!(sub);
+                    v["apns"] = Value::Object(apn_slots(ctx, &sub)?);
+                    e.insert(v)
                 }
-                v["apns"] = Value::Object(apns);
-                v
-            });
+            };
             entry["apns"][apn.apn.as_str()] = json!(s);
         }
         reply.json(200, &served)
