@@ -22,6 +22,7 @@
 //! [`runtime`] ← [`server`] and the services ← `main`. [`config`] is built
 //! once and passed explicitly.
 
+pub mod aaa;
 pub mod clock;
 pub mod config;
 pub mod domain;

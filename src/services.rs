@@ -21,6 +21,9 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
     if config.services.stir {
         crate::stir::register(&mut r)?;
     }
+    if config.services.aaa {
+        crate::aaa::register(&mut r)?;
+    }
     Ok(r)
 }
 
@@ -29,6 +32,7 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
 pub fn tables(config: &Config) -> Result<Tables, DeclareError> {
     let mut t = Tables::default();
     crate::hss::declare(&mut t, &config.hss)?;
+    crate::aaa::declare(&mut t)?;
     Ok(t)
 }
 
@@ -51,6 +55,7 @@ mod tests {
         config.services.hss = true;
         config.services.stir = true;
         config.services.sim = true;
+        config.services.aaa = true;
         let routes = super::routes(&config).unwrap();
         let doc = serde_json::to_value(crate::server::openapi::document(&routes)).unwrap();
         let mut n = 0;

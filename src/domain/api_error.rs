@@ -104,6 +104,17 @@ impl ApiError {
         }
     }
 
+    /// The status code of this cause in `api`: the TCXC AAA answers its
+    /// outcomes, errors included, with 200 (`{"status": "error"}`), so a
+    /// RADIUS front end (rlm_rest) does not take them for server faults;
+    /// unknown paths, wrong methods and server faults keep theirs.
+    pub fn status_in(&self, api: Api) -> u16 {
+        match (api, self.status()) {
+            (Api::Aaa, 400 | 401 | 403) => 200,
+            (_, s) => s,
+        }
+    }
+
     /// ATIS-1000082 exception id: service exceptions (SVC) for the
     /// client's mistakes, policy exceptions (POL) for method and server
     /// failures.

@@ -115,6 +115,33 @@ impl<R: Resource> Face for Plain<R> {
     }
 }
 
+/// A resource with secret fields (passwords): stored, never answered.
+pub trait Secret: Resource {
+    const SECRET: &'static [&'static str];
+}
+
+/// The face of a [`Secret`] resource: its rows without the secrets.
+#[derive(Debug)]
+pub struct Redacted<R>(std::marker::PhantomData<R>);
+
+impl<R: Secret> Face for Redacted<R> {
+    type Row = R;
+    const PATHS: Paths = R::PATHS;
+    const API: Api = R::API;
+    type View<'a> = serde_json::Value;
+    type Doc = R;
+    fn env(_: &Ctx) {}
+    fn view<'a>(_: &'a Ctx, row: &'a R) -> serde_json::Value {
+        let mut v = serde_json::to_value(row).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            for k in R::SECRET {
+                m.remove(*k);
+            }
+        }
+        v
+    }
+}
+
 /// The route patterns of a resource.
 #[derive(Debug)]
 pub struct Paths {

@@ -279,7 +279,7 @@ impl Server {
         let common = self.common_headers(api);
         let start = http1::begin_response_with(
             out,
-            err.status(),
+            err.status_in(api),
             "application/json",
             keep_alive,
             common_of(&common),
@@ -325,7 +325,7 @@ impl App for Server {
                     Err(e) => {
                         out.truncate(mark);
                         self.write_error(&e, api, (keep_alive, send_body), out, &[]);
-                        (route, e.status())
+                        (route, e.status_in(api))
                     }
                 }
             }

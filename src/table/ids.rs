@@ -65,19 +65,33 @@ pub fn persist(core: &Core, counter: &'static [u8], used: u64) -> Op {
     }
 }
 
+fn catalog_next(view: &crate::runtime::CatalogView, counter: &[u8]) -> u64 {
+    view.get(META, counter)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(1, u64::from_be_bytes)
+}
+
 /// The next id of a catalog table, from the newest catalog view's counter
 /// (catalog changes are serialized on core 0), and the counter write.
 pub fn next_in_catalog(view: &crate::runtime::CatalogView, counter: &'static [u8]) -> (u64, Op) {
-    let next = view
-        .get(META, counter)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(1, u64::from_be_bytes);
-    (
-        next,
-        Op::Put {
-            table: META,
-            key: counter.to_vec(),
-            value: (next + 1).to_be_bytes().to_vec(),
-        },
-    )
+    let next = catalog_next(view, counter);
+    (next, counter_at(counter, next + 1))
+}
+
+/// Id `id` of a catalog table, given by the client: taken when it is at
+/// or above the next id (the counter moves past it), else `None`.
+pub fn claim_in_catalog(
+    view: &crate::runtime::CatalogView,
+    counter: &'static [u8],
+    id: u64,
+) -> Option<(u64, Op)> {
+    (id >= catalog_next(view, counter) && id < u64::MAX).then(|| (id, counter_at(counter, id + 1)))
+}
+
+fn counter_at(counter: &[u8], next: u64) -> Op {
+    Op::Put {
+        table: META,
+        key: counter.to_vec(),
+        value: next.to_be_bytes().to_vec(),
+    }
 }

@@ -116,6 +116,10 @@ pub trait Row: Clone + Send + Sync + Sized + 'static {
     /// Non-unique indexes.
     const MULTI: &'static [Multi<Self>] = &[];
     const REFERENCES: &'static [Reference<Self>] = &[];
+    /// A catalog row created with its id field keeps that id (a carrier
+    /// moving its data keeps its ids), when it is at or above the table's
+    /// next id: no id is ever handed out twice.
+    const GIVEN_IDS: bool = false;
     /// What applying a body needs besides the body (AuC: the KEK).
     type Env: Clone + Send + 'static;
 
@@ -376,8 +380,18 @@ impl Tables {
         w.check(&row)?;
         row.stamp(w.now);
         check_references(core, &row, None, w.lenient_lists).await?;
+        let given = if R::GIVEN_IDS {
+            match body.get(R::DEF.id_field) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.as_u64().filter(|i| *i > 0).ok_or_else(|| {
+                    TableError::field(R::DEF.id_field, "must be a positive integer")
+                })?),
+            }
+        } else {
+            None
+        };
         match R::PLACEMENT {
-            Placement::Catalog => self.create_in_catalog(core, row, w).await,
+            Placement::Catalog => self.create_in_catalog(core, row, given, w).await,
             Placement::Sharded(home) => {
                 let home = home(&row);
                 self.create_sharded(core, row, home, w).await
@@ -433,11 +447,20 @@ impl Tables {
         self: &Arc<Self>,
         core: &Core,
         mut row: R,
+        given: Option<u64>,
         w: &Write,
     ) -> Result<R, TableError> {
         let (tables, w) = (self.clone(), w.clone());
         core.catalog_update(move |view| {
-            let (id, counter_op) = ids::next_in_catalog(view, R::DEF.counter);
+            let (id, counter_op) = match given {
+                Some(id) => ids::claim_in_catalog(view, R::DEF.counter, id).ok_or_else(|| {
+                    TableError::field(
+                        R::DEF.id_field,
+                        "already used: a given id must be at or above the next id",
+                    )
+                })?,
+                None => ids::next_in_catalog(view, R::DEF.counter),
+            };
             row.set_id(id);
             let mut ops = vec![counter_op];
             catalog_keys(view, id, Some(&row), None, &mut ops)?;
@@ -773,6 +796,20 @@ pub fn catalog_row<R: Row>(view: &CatalogView, id: u64) -> Result<Option<R>, Tab
     view.get(R::DEF.store, &id.to_be_bytes())
         .map(R::decode)
         .transpose()
+}
+
+/// Row `id` of catalog table `R` in `view`, shared (no copy): from the
+/// typed rows every catalog version keeps.
+pub fn catalog_shared<R: Row>(view: &CatalogView, id: u64) -> Option<Arc<R>> {
+    typed_rows::<R>(view).and_then(|t| t.rows.get(&id)).cloned()
+}
+
+/// The row of catalog table `R` whose unique `field` is `key` in `view`
+/// (read lock-free on any core).
+pub fn catalog_find<R: Row>(view: &CatalogView, field: &str, key: &str) -> Option<Arc<R>> {
+    let u = R::UNIQUE.iter().find(|u| u.field == field)?;
+    let row = catalog_shared::<R>(view, catalog_holder(view, u.store, key)?)?;
+    ((u.key)(&row).as_deref() == Some(key)).then_some(row)
 }
 
 fn catalog_holder(view: &CatalogView, store: TableId, key: &str) -> Option<u64> {

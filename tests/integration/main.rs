@@ -6,6 +6,7 @@
 // The one-door rules for the clock and threads are for the server, not its tests.
 #![allow(clippy::disallowed_methods)]
 
+mod aaa;
 mod cli;
 mod crash;
 mod harness;
