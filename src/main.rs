@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: HssCommand,
     },
+    /// AAA commands.
+    Aaa {
+        #[command(subcommand)]
+        command: AaaCommand,
+    },
     /// A virtual USIM for vsmartcard's vpcd: a card in a PC/SC reader
     /// without hardware (demos, tests, load tests). Runs until killed.
     Vcard(VcardArgs),
@@ -139,6 +144,21 @@ enum HssCommand {
     /// iccid, amf, sqn) into the data directory, offline. Re-running a
     /// file changes nothing. Exits 2 when some lines were refused.
     Import {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AaaCommand {
+    /// Import a rate deck (CSV; columns by header: i_tariff, prefix,
+    /// price_1, and optionally price_n, interval_1, interval_n,
+    /// connect_fee, free_seconds, grace_seconds, forbidden) into the data
+    /// directory, offline. Re-running a file changes nothing. Exits 2 when
+    /// some lines were refused.
+    ImportRates {
         /// The CSV file.
         file: PathBuf,
         #[command(flatten)]
@@ -452,6 +472,37 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Data { command } => data_command(&command),
         Command::Vcard(a) => vcard(&a).map(|()| std::process::ExitCode::SUCCESS),
+        Command::Aaa {
+            command: AaaCommand::ImportRates { file, overrides },
+        } => {
+            let config = layers(&overrides)?.build()?;
+            let started = authplane::runtime::clock::now();
+            let report = authplane::aaa::import::import_rates(
+                &file,
+                &config.storage.data_dir,
+                config.server.cores,
+                authplane::runtime::clock::unix_seconds(),
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?;
+            for (line, reason) in &report.errors {
+                eprintln!("{}:{line}: {reason}", file.display());
+            }
+            let total = report.created + report.updated + report.unchanged;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{total} rates imported in {secs:.2} s ({:.0}/s): {} created, {} updated, {} unchanged; {} refused",
+                total as f64 / secs.max(1e-9),
+                report.created,
+                report.updated,
+                report.unchanged,
+                report.errors.len()
+            );
+            Ok(if report.errors.is_empty() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::from(2)
+            })
+        }
         Command::Hss {
             command: HssCommand::Import { file, overrides },
         } => {

@@ -116,6 +116,10 @@ struct Cli {
     /// Slots to spread sim-auth requests over (0..N), all with these keys.
     #[arg(long, default_value_t = 1)]
     sim_slots: u64,
+    /// aaa-authorize / aaa-accounting: the call-id stem (`ld-RUN-N`); give
+    /// the accounting run the authorize run's (printed by it).
+    #[arg(long)]
+    aaa_run: Option<u64>,
 }
 
 fn key16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
@@ -130,7 +134,17 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let provisioning = cli.scenario == Kind::HssProvision && cli.mix.is_none();
+    let provisioning = matches!(
+        cli.scenario,
+        Kind::HssProvision | Kind::AaaAuthorize | Kind::AaaAccounting
+    ) && cli.mix.is_none();
+    let aaa_run = cli.aaa_run.unwrap_or_else(rand::random);
+    if matches!(cli.scenario, Kind::AaaAuthorize | Kind::AaaAccounting) {
+        eprintln!(
+            "AAA calls ld-{aaa_run}-0 .. ld-{aaa_run}-{}",
+            cli.subscribers.saturating_sub(1)
+        );
+    }
     anyhow::ensure!(
         cli.pipeline <= 1 || (cli.rate.is_none() && !provisioning),
         "--pipeline works in closed loop and not with hss-provision"
@@ -181,6 +195,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 issued: std::sync::Arc::default(),
             },
             stir_verify_every: cli.stir_verify_every,
+            aaa_run,
             verify_body: std::sync::Arc::new(match &cli.stir_verify_request {
                 Some(p) => std::fs::read_to_string(p)
                     .with_context(|| format!("reading {}", p.display()))?,

@@ -34,6 +34,16 @@ pub enum Kind {
     /// STI-VS: the verification request of `--stir-verify-request` again
     /// and again; every answer must be TN-Validation-Passed.
     StirVerify,
+    /// TCXC AAA `aaa_authorize` of call `--aaa-run`-N (N = 0, 1, …, one
+    /// per request, `--subscribers` in all) in the spec's world
+    /// (`scripts/aaa-seed-world`, its customer topped up): every answer
+    /// must be `accept` with the world's five routes, each with a credit
+    /// time. Each call holds a reservation until accounted.
+    AaaAuthorize,
+    /// `aaa_accounting_stop` of leg 1 of those calls (the same
+    /// `--aaa-run`, the same count), 30 s each: every answer `accept`
+    /// (rated, debited once and its CDR durable).
+    AaaAccounting,
 }
 
 /// The card(s) the `sim-auth` scenario authenticates against.
@@ -143,6 +153,8 @@ pub struct Scenario {
     pub stir_verify_every: u64,
     /// The body `stir-verify` sends.
     pub verify_body: std::sync::Arc<String>,
+    /// The call-id stem of the AAA scenarios (`ld-RUN-N`).
+    pub aaa_run: u64,
 }
 
 /// The public key of a PEM certificate, as a SEC1 uncompressed point.
@@ -233,6 +245,37 @@ impl Scenario {
                 Sent {
                     kind,
                     subscriber: 0,
+                    sqn_ms: 0,
+                }
+            }
+            Kind::AaaAuthorize | Kind::AaaAccounting => {
+                let form = if kind == Kind::AaaAuthorize {
+                    format!(
+                        "nas_login=aaatest&nas_password=aaatest&user_name=12.34.56.78&cld=44444012#18661234567&cli=1234567&call_id=ld-{}-{seq}&client_remote_ip=12.34.56.78",
+                        self.aaa_run
+                    )
+                } else {
+                    format!(
+                        "nas_login=aaatest&nas_password=aaatest&call_id=ld-{}-{seq}-b2b_1&duration=30&disconnect_code=16&setup_time=12:35:26.032119 GMT Fri Oct 21 2022&disconnect_time=12:36:26.032119 GMT Fri Oct 21 2022",
+                        self.aaa_run
+                    )
+                };
+                let path = if kind == Kind::AaaAuthorize {
+                    "/aaa_authorize"
+                } else {
+                    "/aaa_accounting_stop"
+                };
+                out.extend_from_slice(
+                    format!(
+                        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n{conn}Content-Length: {}\r\n\r\n{form}",
+                        self.host,
+                        form.len()
+                    )
+                    .as_bytes(),
+                );
+                Sent {
+                    kind,
+                    subscriber: seq,
                     sqn_ms: 0,
                 }
             }
@@ -407,6 +450,31 @@ impl Scenario {
                 (v["verificationResponse"]["verstat"] == "TN-Validation-Passed")
                     .then_some(())
                     .ok_or("not_passed")
+            }
+            Kind::AaaAuthorize => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                if v["status"] != "accept" {
+                    return Err("aaa_not_accept");
+                }
+                let routes = v["attributes"].as_array().ok_or("wrong_answer")?;
+                let ok = routes.len() == 5
+                    && routes.iter().all(|r| {
+                        r["value"].as_str().is_some_and(|s| {
+                            s.starts_with("Routing:")
+                                && s.split(';').any(|p| {
+                                    p.strip_prefix("credit-time=")
+                                        .and_then(|n| n.parse::<u32>().ok())
+                                        .is_some_and(|n| n >= 1)
+                                })
+                        })
+                    });
+                ok.then_some(()).ok_or("wrong_answer")
+            }
+            Kind::AaaAccounting => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                (v == serde_json::json!({"status": "accept"}))
+                    .then_some(())
+                    .ok_or("aaa_not_accept")
             }
             Kind::Resync => {
                 let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;

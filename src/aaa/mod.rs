@@ -13,6 +13,7 @@
 
 pub mod admin;
 pub mod form;
+pub mod import;
 pub mod nas;
 pub mod rows;
 pub mod sms;

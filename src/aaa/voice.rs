@@ -64,14 +64,15 @@ pub fn split_number<'n>(field: &str, cld: &'n str) -> Result<(&'n str, &'n str),
     Ok((tech, number))
 }
 
-/// The rate of the longest prefix of `number` in tariff `i_tariff`.
+/// The rate of the longest prefix of `number` in tariff `i_tariff`: the
+/// index key `i_tariff/number` is built once and probed shorter and
+/// shorter.
 pub fn longest_rate(view: &CatalogView, i_tariff: u64, number: &str) -> Option<Arc<Rate>> {
+    let key = Rate::key(i_tariff, number);
+    let stem = key.len() - number.len();
     (1..=number.len().min(super::rows::MAX_PREFIX))
         .rev()
-        .find_map(|n| {
-            let prefix = number.get(..n)?;
-            catalog_find::<Rate>(view, "prefix", &Rate::key(i_tariff, prefix))
-        })
+        .find_map(|n| catalog_find::<Rate>(view, "prefix", key.get(..stem + n)?))
 }
 
 /// One route a customer may use for a number.

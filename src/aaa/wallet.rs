@@ -12,7 +12,7 @@
 //! available amount is `balance + credit_limit − held` without a scan.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -135,20 +135,22 @@ struct Held {
     calls: u32,
     /// key → (amount, expires, is a call)
     keys: HashMap<Vec<u8>, (Micros, i64, bool)>,
+    /// (expires, key): the next to expire first.
+    by_expiry: BTreeSet<(i64, Vec<u8>)>,
 }
 
 impl Held {
     fn add(&mut self, key: Vec<u8>, h: &Hold) {
+        self.remove(&key);
         let call = h.call.is_some();
-        if let Some((a, _, c)) = self.keys.insert(key, (h.amount, h.expires, call)) {
-            self.total -= a;
-            self.calls -= u32::from(c);
-        }
+        self.by_expiry.insert((h.expires, key.clone()));
+        self.keys.insert(key, (h.amount, h.expires, call));
         self.total += h.amount;
         self.calls += u32::from(call);
     }
     fn remove(&mut self, key: &[u8]) {
-        if let Some((a, _, c)) = self.keys.remove(key) {
+        if let Some((a, e, c)) = self.keys.remove(key) {
+            self.by_expiry.remove(&(e, key.to_vec()));
             self.total -= a;
             self.calls -= u32::from(c);
         }
@@ -208,13 +210,10 @@ fn put_balance(i_customer: u64, m: Micros) -> Op {
 
 /// Releases the customer's expired reservations (their deletes join `ops`).
 fn purge(i_customer: u64, now: i64, held: &mut Held, ops: &mut Vec<Op>) {
-    let expired: Vec<Vec<u8>> = held
-        .keys
-        .iter()
-        .filter(|(_, (_, e, _))| *e <= now)
-        .map(|(k, _)| k.clone())
-        .collect();
-    for k in expired {
+    while let Some((e, k)) = held.by_expiry.first().cloned() {
+        if e > now {
+            break;
+        }
         tracing::info!(i_customer, "AAA reservation expired unreported: released");
         held.remove(&k);
         ops.push(Op::Delete {

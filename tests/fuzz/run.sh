@@ -4,7 +4,8 @@
 # Targets: http1 (the HTTP/1.1 codec), storage (log records, batches, log
 # and snapshot headers), rows (stored AuC records and JSON table rows),
 # wire (form parameters, JSON bodies, APDU answers, Identity headers, x5u
-# URLs, TNAuthList). Seeds are committed in seeds/TARGET; what the fuzzer
+# URLs, TNAuthList), aaa (Cisco times, call legs, amounts, CIDRs, SMS
+# parts, and the credit-time bound). Seeds are committed in seeds/TARGET; what the fuzzer
 # finds goes to ../../target/fuzz-corpus/TARGET.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the toolchain here is
 # stable, so RUSTC_BOOTSTRAP enables the sanitizer flags cargo-fuzz uses.
@@ -13,7 +14,7 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(http1 storage rows wire)
+((${#targets[@]})) || targets=(http1 storage rows wire aaa)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 for t in "${targets[@]}"; do
     work=../../target/fuzz-corpus/$t

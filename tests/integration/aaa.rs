@@ -584,3 +584,216 @@ fn provisioning_hides_passwords_and_keeps_money_exact() {
     let r = s.send_json("PUT", "/aaa/vendor", r#"{"i_vendor": 3, "name": "again"}"#);
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+#[test]
+fn sigkill_during_accounting_loses_no_cdr_and_bills_no_leg_twice() {
+    let dir = crate::harness::temp_dir("aaa-crash");
+    let env = [("AUTHPLANE_STORAGE__COMPACT_WAL_BYTES", "65536")];
+    let s = Server::start_in(dir.clone(), &["--cores", "2"], &env);
+    nas(&s);
+    // 0.06/min, 1/1: a call of d seconds costs d × 1000 micro-units.
+    let rate = json!({"prefix": "1", "price_1": "0.06", "interval_1": 1, "interval_n": 1});
+    let id = customer_with(&s, "2000.000000", "10.4.4.4", rate, 0);
+    let calls: Vec<String> = (0..300).map(|i| format!("crash-{i}")).collect();
+    for c in &calls {
+        let v = aaa(
+            &s,
+            "/aaa_authorize",
+            &format!("{NAS}&user_name=10.4.4.4&cld=1555&cli=1&call_id={c}"),
+        );
+        assert_eq!(v["status"], "accept", "{v}");
+    }
+    let duration = |i: usize| (i % 50 + 1) as u64;
+    // Four writers send stops; the server is killed while they run.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let addr = s.addr;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (acked, calls) = (acked.clone(), calls.clone());
+            std::thread::spawn(move || {
+                let mut c = crate::harness::Client::connect(addr);
+                c.stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                    .unwrap();
+                for (i, call) in calls.iter().enumerate().filter(|(i, _)| i % 4 == w) {
+                    let form = stop_form(&format!("{call}-b2b_1"), duration(i));
+                    c.send(
+                        format!(
+                            "POST /aaa_accounting_stop HTTP/1.1\r\nContent-Length: {}\r\n\r\n{form}",
+                            form.len()
+                        )
+                        .as_bytes(),
+                    );
+                    match c.try_response() {
+                        Ok(r) if r.status == 200 && r.json()["status"] == "accept" => {
+                            acked.lock().unwrap().push(i);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let dir = s.kill();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    eprintln!(
+        "{} of {} stops acknowledged before the kill",
+        acked.len(),
+        calls.len()
+    );
+    let s = Server::start_in(dir, &["--cores", "2"], &env);
+    let cdrs = s
+        .get(&format!("/aaa/cdr/list?i_customer={id}&page_size=1000"))
+        .json();
+    let cdrs = cdrs.as_array().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for c in cdrs {
+        assert!(
+            seen.insert(c["call_id"].as_str().unwrap().to_owned()),
+            "billed twice: {c}"
+        );
+    }
+    for i in &acked {
+        assert!(
+            seen.contains(&format!("{}-b2b_1", calls[*i])),
+            "acknowledged stop of {} lost ({} acknowledged, {} CDRs)",
+            calls[*i],
+            acked.len(),
+            cdrs.len()
+        );
+    }
+    // Every stop again (a NAS retrying): each leg billed exactly once.
+    for (i, call) in calls.iter().enumerate() {
+        let v = aaa(
+            &s,
+            "/aaa_accounting_stop",
+            &stop_form(&format!("{call}-b2b_1"), duration(i)),
+        );
+        assert_eq!(v, json!({"status": "accept"}), "{call}");
+    }
+    let spent: u64 = (0..calls.len()).map(|i| duration(i) * 1000).sum();
+    let left = 2_000_000_000 - spent;
+    let c = s.get(&format!("/aaa/customer/{id}")).json();
+    assert_eq!(
+        c["balance"],
+        format!("{}.{:06}", left / 1_000_000, left % 1_000_000),
+        "{c}"
+    );
+    assert_eq!(c["reserved"], "0.000000", "{c}");
+    let n = s
+        .get(&format!("/aaa/cdr/list?i_customer={id}&page_size=1000"))
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(n, calls.len());
+}
+
+fn import_rates(file: &std::path::Path, dir: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new(crate::harness::BIN)
+        .args(["aaa", "import-rates"])
+        .arg(file)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--cores", "2"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_rate_deck_imports_idempotently_with_per_line_errors_and_rates_calls() {
+    let work = crate::harness::temp_dir("rates");
+    let dir = work.join("data");
+    // A server provisions the tariff, the customer and the route, then stops.
+    let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
+    nas(&s);
+    let id = customer_with(
+        &s,
+        "10",
+        "10.5.5.5",
+        json!({"prefix": "9", "price_1": "1.00"}),
+        0,
+    );
+    let tariff = s.get("/aaa/tariff/list").json()[0]["i_tariff"]
+        .as_u64()
+        .unwrap();
+    let dir = s.kill();
+    let csv = work.join("deck.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "Prefix,I_Tariff,Price_1,Price_N,Interval_1,Interval_N,Country\n\
+             44,{tariff},0.0034,0.0034,6,6,UK\n\
+             4477,{tariff},0.05,,60,60,UK mobile\n\
+             44,{tariff},0.0035,,1,1,UK again\n\
+             33,{tariff},0.1.2,,1,1,bad price\n\
+             34,999,0.01,,1,1,no such tariff\n\
+             3x,{tariff},0.01,,1,1,bad prefix\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = import_rates(&csv, &dir);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("2 created") && out.contains("4 refused"),
+        "{out}"
+    );
+    assert!(err.contains("deck.csv:4: tariff"), "{err}");
+    assert!(err.contains("deck.csv:5: price_1"), "{err}");
+    assert!(err.contains("deck.csv:6: i_tariff"), "{err}");
+    assert!(err.contains("deck.csv:7: prefix"), "{err}");
+    // Again: nothing changes.
+    let (_, out, _) = import_rates(&csv, &dir);
+    assert!(
+        out.contains("0 created") && out.contains("2 unchanged"),
+        "{out}"
+    );
+    // The server rates by the longest prefix of the deck.
+    let s = Server::start_in(dir, &["--cores", "2"], &[]);
+    let a = aaa(
+        &s,
+        "/aaa_authorize",
+        &format!("{NAS}&user_name=10.5.5.5&cld=447700900123&cli=1&call_id=deck-1"),
+    );
+    assert_eq!(a["status"], "accept", "{a}");
+    aaa(&s, "/aaa_accounting_stop", &stop_form("deck-1-b2b_1", 61));
+    aaa(
+        &s,
+        "/aaa_authorize",
+        &format!("{NAS}&user_name=10.5.5.5&cld=441234&cli=1&call_id=deck-2"),
+    );
+    aaa(&s, "/aaa_accounting_stop", &stop_form("deck-2-b2b_1", 7));
+    let cdrs = s.get(&format!("/aaa/cdr/list?i_customer={id}")).json();
+    assert_eq!(cdrs[0]["billing_prefix"], "4477");
+    assert_eq!(cdrs[0]["customer_amount"], "0.100000");
+    assert_eq!(cdrs[1]["billing_prefix"], "44");
+    assert_eq!(cdrs[1]["customer_amount"], "0.000680");
+    // A rate created over the API after the import gets a fresh id.
+    let r = put(
+        &s,
+        "/aaa/rate",
+        &json!({"i_tariff": tariff, "prefix": "49", "price_1": "0.02"}),
+    );
+    let ids: Vec<u64> = s
+        .get("/aaa/rate/list")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["i_rate"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ids.iter().filter(|i| **i == r["i_rate"]).count(),
+        1,
+        "{ids:?}"
+    );
+}

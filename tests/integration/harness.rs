@@ -344,6 +344,7 @@ pub fn short_plan(
             sim: Default::default(),
             verify_body: Default::default(),
             stir_verify_every: 1,
+            aaa_run: 1,
         },
         pipeline: 1,
         progress: None,
