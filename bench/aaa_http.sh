@@ -2,7 +2,8 @@
 # The AAA per second of server CPU, each next to /oam/ping in one run:
 # aaa_authorize (five routes, a reservation held per call, durable) and
 # aaa_accounting_stop of those calls (rated, debited once, CDR durable
-# before the answer). The server runs on one core on CPU0 with the spec's
+# before the answer), and an SMS authorized then accounted (sent) the same
+# way. The server runs on one core on CPU0 with the spec's
 # world (scripts/aaa-seed-world, its customer topped up); authplane-load on
 # CPU1, closed loop, 64 keep-alive connections, every answer validated.
 # Usage: bench/aaa_http.sh [calls=50000] [ping_seconds=5] [rounds=2]
@@ -38,8 +39,14 @@ run() {
     if [[ ${errors:-1} != 0 ]]; then echo "$out" >&2; fi
 }
 
+session=$(curl -sf "http://$addr/aaa_bind" \
+    -d 'nas_login=aaatest&nas_password=aaatest&user_name=V6FT9iZj&password=ZxIdeloR&client_remote_ip=12.34.56.78' |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["session_id"])')
+
 for r in $(seq "$rounds"); do
     run ping --scenario ping --duration "${secs}s"
     run authorize --scenario aaa-authorize --subscribers "$calls" --aaa-run "$r"
     run accounting --scenario aaa-accounting --subscribers "$calls" --aaa-run "$r"
+    run sms-authorize --scenario aaa-sms-authorize --subscribers "$calls" --aaa-session "$session"
+    run sms-accounting --scenario aaa-sms-accounting --subscribers "$calls" --aaa-session "$session" --aaa-run "$r"
 done

@@ -120,6 +120,10 @@ struct Cli {
     /// the accounting run the authorize run's (printed by it).
     #[arg(long)]
     aaa_run: Option<u64>,
+    /// aaa-sms-authorize / aaa-sms-accounting: the SMPP session token
+    /// (`aaa_bind`'s `session_id`).
+    #[arg(long, default_value = "")]
+    aaa_session: String,
 }
 
 fn key16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
@@ -136,10 +140,17 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let provisioning = matches!(
         cli.scenario,
-        Kind::HssProvision | Kind::AaaAuthorize | Kind::AaaAccounting
+        Kind::HssProvision
+            | Kind::AaaAuthorize
+            | Kind::AaaAccounting
+            | Kind::AaaSmsAuthorize
+            | Kind::AaaSmsAccounting
     ) && cli.mix.is_none();
     let aaa_run = cli.aaa_run.unwrap_or_else(rand::random);
-    if matches!(cli.scenario, Kind::AaaAuthorize | Kind::AaaAccounting) {
+    if matches!(
+        cli.scenario,
+        Kind::AaaAuthorize | Kind::AaaAccounting | Kind::AaaSmsAuthorize | Kind::AaaSmsAccounting
+    ) {
         eprintln!(
             "AAA calls ld-{aaa_run}-0 .. ld-{aaa_run}-{}",
             cli.subscribers.saturating_sub(1)
@@ -196,6 +207,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             },
             stir_verify_every: cli.stir_verify_every,
             aaa_run,
+            aaa_session: std::sync::Arc::new(cli.aaa_session.clone()),
             verify_body: std::sync::Arc::new(match &cli.stir_verify_request {
                 Some(p) => std::fs::read_to_string(p)
                     .with_context(|| format!("reading {}", p.display()))?,

@@ -44,6 +44,14 @@ pub enum Kind {
     /// `--aaa-run`, the same count), 30 s each: every answer `accept`
     /// (rated, debited once and its CDR durable).
     AaaAccounting,
+    /// `aaa_smpp_authorize` of a message to 380911234567 in the spec's
+    /// world on session `--aaa-session` (from `aaa_bind`): every answer
+    /// `accept` with the world's route (price 0.015, one part). Each
+    /// holds a reservation until accounted.
+    AaaSmsAuthorize,
+    /// `aaa_smpp_accounting` of those messages, sent (`--aaa-run`-N is
+    /// the message id): every answer `accept` (charged once, SDR durable).
+    AaaSmsAccounting,
 }
 
 /// The card(s) the `sim-auth` scenario authenticates against.
@@ -155,6 +163,8 @@ pub struct Scenario {
     pub verify_body: std::sync::Arc<String>,
     /// The call-id stem of the AAA scenarios (`ld-RUN-N`).
     pub aaa_run: u64,
+    /// The SMPP session of the AAA SMS scenarios.
+    pub aaa_session: std::sync::Arc<String>,
 }
 
 /// The public key of a PEM certificate, as a SEC1 uncompressed point.
@@ -264,6 +274,36 @@ impl Scenario {
                     "/aaa_authorize"
                 } else {
                     "/aaa_accounting_stop"
+                };
+                out.extend_from_slice(
+                    format!(
+                        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n{conn}Content-Length: {}\r\n\r\n{form}",
+                        self.host,
+                        form.len()
+                    )
+                    .as_bytes(),
+                );
+                Sent {
+                    kind,
+                    subscriber: seq,
+                    sqn_ms: 0,
+                }
+            }
+            Kind::AaaSmsAuthorize | Kind::AaaSmsAccounting => {
+                let common = format!(
+                    "nas_login=aaatest&nas_password=aaatest&session_id={}&i_account=4&source_addr=O2App&destination_addr=380911234567&short_message=load",
+                    self.aaa_session
+                );
+                let (path, form) = if kind == Kind::AaaSmsAuthorize {
+                    ("/aaa_smpp_authorize", common)
+                } else {
+                    (
+                        "/aaa_smpp_accounting",
+                        format!(
+                            "{common}&sent=1&attempted=1&i_customer=1&i_purchased_route=150&i_connection=43&i_vendor=8&smpp_commission=0&i_rate=226997&billed_msgs_cnt=1&billing_prefix=380&billing_i_account=4&price=0.015&message_id=ld-{}-{seq}&error_text=",
+                            self.aaa_run
+                        ),
+                    )
                 };
                 out.extend_from_slice(
                     format!(
@@ -470,7 +510,17 @@ impl Scenario {
                     });
                 ok.then_some(()).ok_or("wrong_answer")
             }
-            Kind::AaaAccounting => {
+            Kind::AaaSmsAuthorize => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                if v["status"] != "accept" {
+                    return Err("aaa_not_accept");
+                }
+                let route = v["attributes"][0]["value"].as_str().unwrap_or("");
+                (route.contains(";billed_msgs_cnt:1;") && route.ends_with(";price:0.015"))
+                    .then_some(())
+                    .ok_or("wrong_answer")
+            }
+            Kind::AaaAccounting | Kind::AaaSmsAccounting => {
                 let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
                 (v == serde_json::json!({"status": "accept"}))
                     .then_some(())

@@ -155,7 +155,10 @@ pub fn import_rates(
         );
     }
     let mut report = ImportReport::default();
-    let mut seen: FxHashMap<String, u64> = FxHashMap::default();
+    // About one rate per 24 bytes of file: sized once, not regrown.
+    let lines = usize::try_from(size / 24).unwrap_or(0).min(50_000_000);
+    let mut seen: FxHashMap<String, u64> =
+        FxHashMap::with_capacity_and_hasher(lines, Default::default());
     let mut tariffs: FxHashMap<u64, bool> = FxHashMap::default();
     let stamp = crate::table::json::timestamp(now);
     let mut record = csv::StringRecord::new();

@@ -137,6 +137,8 @@ struct Held {
     keys: HashMap<Vec<u8>, (Micros, i64, bool)>,
     /// (expires, key): the next to expire first.
     by_expiry: BTreeSet<(i64, Vec<u8>)>,
+    /// The message holds' keys, in order (a session's oldest first).
+    sms_keys: BTreeSet<Vec<u8>>,
 }
 
 impl Held {
@@ -144,6 +146,9 @@ impl Held {
         self.remove(&key);
         let call = h.call.is_some();
         self.by_expiry.insert((h.expires, key.clone()));
+        if h.sms.is_some() {
+            self.sms_keys.insert(key.clone());
+        }
         self.keys.insert(key, (h.amount, h.expires, call));
         self.total += h.amount;
         self.calls += u32::from(call);
@@ -151,6 +156,7 @@ impl Held {
     fn remove(&mut self, key: &[u8]) {
         if let Some((a, e, c)) = self.keys.remove(key) {
             self.by_expiry.remove(&(e, key.to_vec()));
+            self.sms_keys.remove(key);
             self.total -= a;
             self.calls -= u32::from(c);
         }
@@ -796,23 +802,31 @@ pub async fn settle_sms(
             return Ok(Accounted::Repeated);
         }
     }
-    let found = core
-        .store
-        .scan_while(tables::HOLD, Some(&prefix), 4096, |k| {
-            k.starts_with(&prefix)
+    // The session's holds in order (oldest first), from what this core
+    // holds in memory: settled ones are gone from it.
+    let matches = |h: &Hold| {
+        h.sms.as_ref().is_some_and(|sms| {
+            sms.destination_addr == report.destination_addr
+                && sms.leg.as_ref().is_some_and(|leg| {
+                    leg.i_connection == report.i_connection
+                        && leg.i_rate == report.i_rate
+                        && leg.price_1 == report.price
+                        && leg.credit_time == report.parts
+                })
         })
-        .into_iter()
-        .find_map(|(k, v)| {
-            let h: Hold = serde_json::from_slice(&v).ok()?;
-            let sms = h.sms.as_ref()?;
-            let leg = sms.leg.as_ref()?;
-            (sms.destination_addr == report.destination_addr
-                && leg.i_connection == report.i_connection
-                && leg.i_rate == report.i_rate
-                && leg.price_1 == report.price
-                && leg.credit_time == report.parts)
-                .then_some((k, h))
-        });
+    };
+    let found = with_held(core, |m| {
+        m.get(&customer.i_customer)?
+            .sms_keys
+            .range(prefix.clone()..)
+            .take_while(|k| k.starts_with(&prefix))
+            .find_map(|k| {
+                let h = core.store.read(tables::HOLD, k, |v| {
+                    v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
+                })?;
+                matches(&h).then(|| (k.clone(), h))
+            })
+    });
     let Some((key, hold)) = found else {
         return Ok(Accounted::Unknown);
     };

@@ -345,6 +345,7 @@ pub fn short_plan(
             verify_body: Default::default(),
             stir_verify_every: 1,
             aaa_run: 1,
+            aaa_session: Default::default(),
         },
         pipeline: 1,
         progress: None,
