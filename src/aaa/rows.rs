@@ -163,11 +163,11 @@ pub struct Customer {
     pub i_customer: u64,
     pub name: String,
     #[serde(with = "money::serde_text")]
-    #[schema(value_type = String, example = "10.000000")]
+    #[schema(value_type = String, example = "10.000000", default = "0.000000")]
     pub balance: Micros,
     /// How far below zero the balance may go.
     #[serde(with = "money::serde_text")]
-    #[schema(value_type = String, example = "0.000000")]
+    #[schema(value_type = String, example = "0.000000", default = "0.000000")]
     pub credit_limit: Micros,
     /// Most calls in progress at once (0: no limit).
     pub max_sessions: u32,
@@ -443,15 +443,15 @@ pub struct Rate {
     /// Digits (1 to 32).
     pub prefix: String,
     #[serde(with = "money::serde_text")]
-    #[schema(value_type = String, example = "0.003400")]
+    #[schema(value_type = String, example = "0.003400", default = "0.000000")]
     pub price_1: Micros,
     #[serde(with = "money::serde_text")]
-    #[schema(value_type = String, example = "0.003400")]
+    #[schema(value_type = String, example = "0.003400", default = "0.000000")]
     pub price_n: Micros,
     pub interval_1: u32,
     pub interval_n: u32,
     #[serde(with = "money::serde_text")]
-    #[schema(value_type = String, example = "0.000000")]
+    #[schema(value_type = String, example = "0.000000", default = "0.000000")]
     pub connect_fee: Micros,
     pub free_seconds: u32,
     pub grace_seconds: u32,
@@ -805,7 +805,7 @@ pub struct Route {
     pub allow_loss: bool,
     /// SMS: the platform's share per message part, recorded.
     #[serde(with = "money::serde_text")]
-    #[schema(value_type = String, example = "0.000000")]
+    #[schema(value_type = String, example = "0.000000", default = "0.000000")]
     pub smpp_commission: Micros,
     pub blocked: bool,
     pub last_modified: String,

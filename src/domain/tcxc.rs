@@ -3,8 +3,8 @@
 //! SMS route strings, SMS part counts (GSM-7 and UCS-2), and address
 //! allow lists (addresses or CIDRs).
 
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 
 /// Why a time string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

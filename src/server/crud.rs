@@ -187,6 +187,12 @@ pub fn document<T: utoipa::ToSchema>(r: &mut Routes) -> String {
     let name = T::name().into_owned();
     let schema = serde_json::to_value(T::schema()).unwrap_or_default();
     r.schema(name.clone(), schema);
+    // The schemas it refers to (its enums, its nested types).
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    for (n, s) in nested {
+        r.schema(n, serde_json::to_value(s).unwrap_or_default());
+    }
     name
 }
 

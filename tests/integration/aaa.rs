@@ -797,3 +797,112 @@ fn a_rate_deck_imports_idempotently_with_per_line_errors_and_rates_calls() {
         "{ids:?}"
     );
 }
+
+#[test]
+fn routes_are_ordered_by_priority_then_cost_and_loss_makers_dropped() {
+    let s = Server::start(&[], &[]);
+    nas(&s);
+    let c = put(
+        &s,
+        "/aaa/customer",
+        &json!({"name": "lcr", "balance": "100"}),
+    );
+    let id = c["i_customer"].as_u64().unwrap();
+    put(
+        &s,
+        "/aaa/account",
+        &json!({"i_customer": id, "auth_type": "ip", "ips": ["10.6.6.6"]}),
+    );
+    let sell = put(&s, "/aaa/tariff", &json!({"name": "sell"}))["i_tariff"].clone();
+    put(
+        &s,
+        "/aaa/rate",
+        &json!({"i_tariff": sell, "prefix": "49", "price_1": "0.05"}),
+    );
+    let vendor = put(&s, "/aaa/vendor", &json!({"name": "v"}))["i_vendor"].clone();
+    // Four vendor trunks costing 0.04, 0.02, 0.09 (a loss) and 0.09 with
+    // the loss allowed; the last has priority 2.
+    let mut conn_of_cost = Vec::new();
+    for (i, (cost, allow, priority)) in [
+        ("0.04", false, 1),
+        ("0.02", false, 1),
+        ("0.09", false, 1),
+        ("0.09", true, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let t = put(&s, "/aaa/tariff", &json!({"name": format!("cost {i}")}))["i_tariff"].clone();
+        put(
+            &s,
+            "/aaa/rate",
+            &json!({"i_tariff": t, "prefix": "4", "price_1": cost}),
+        );
+        let host = format!("10.7.0.{}", i + 1);
+        let conn = put(
+            &s,
+            "/aaa/connection",
+            &json!({"i_vendor": vendor, "protocol": "sip", "host": host, "i_tariff": t}),
+        );
+        put(
+            &s,
+            "/aaa/route",
+            &json!({"i_customer": id, "i_connection": conn["i_connection"], "i_tariff": sell,
+                    "priority": priority, "allow_loss": allow}),
+        );
+        conn_of_cost.push(host);
+    }
+    let v = aaa(
+        &s,
+        "/aaa_authorize",
+        &format!("{NAS}&user_name=10.6.6.6&cld=4930123456&cli=1&call_id=lcr-1"),
+    );
+    let hosts: Vec<String> = routes(&v)
+        .iter()
+        .map(|r| {
+            r.split('@')
+                .nth(1)
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // Cheapest first within priority 1; the loss-maker dropped; the
+    // allowed loss-maker last (priority 2).
+    assert_eq!(
+        hosts,
+        [
+            conn_of_cost[1].clone(),
+            conn_of_cost[0].clone(),
+            conn_of_cost[3].clone()
+        ],
+        "{v}"
+    );
+    sippy_parse(&routes(&v));
+}
+
+#[test]
+fn an_address_that_keeps_failing_nas_login_is_refused_for_a_while() {
+    let s = Server::start(&["--cores", "1"], &[]);
+    nas(&s);
+    for _ in 0..20 {
+        let v = aaa(
+            &s,
+            "/aaa_authenticate",
+            "nas_login=aaatest&nas_password=guess&user_name=x&cld=1",
+        );
+        assert_eq!(v["error_message"], "NAS authentication failed");
+    }
+    // Now even the right password is refused from this address.
+    let v = aaa(&s, "/aaa_authenticate", &format!("{NAS}&user_name=x&cld=1"));
+    assert_eq!(v["status"], "error");
+    assert!(
+        v["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("too many failed NAS logins"),
+        "{v}"
+    );
+}
