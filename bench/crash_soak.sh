@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Long crash soak: the SIGKILL test of tests/integration/crash.rs with more
-# kills (each: concurrent durable writes from 4 clients, SIGKILL at a
-# pseudo-random moment, restart, every acknowledged write checked).
+# Long crash soak: the SIGKILL tests with more kills. AuC creates
+# (tests/integration/crash.rs: concurrent durable writes from 4 clients,
+# SIGKILL at a pseudo-random moment, restart, every acknowledged write
+# checked) and AAA accounting (tests/integration/aaa.rs: 150 calls
+# authorized per round, their stops sent by 4 clients, SIGKILL meanwhile,
+# restart; every acknowledged CDR present, no leg billed twice, no CDR id
+# reused, and in the end every stop resent and the balance exact).
 # Usage: bench/crash_soak.sh [kills=500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CRASH_SOAK_KILLS=${1:-500} cargo test --release --test integration crash:: -- --nocapture
+CRASH_SOAK_KILLS=${1:-500} cargo test --release --test integration -- crash:: aaa::sigkill --nocapture

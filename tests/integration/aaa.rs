@@ -585,87 +585,92 @@ fn provisioning_hides_passwords_and_keeps_money_exact() {
     assert_eq!(r.status, 400, "{}", r.text());
 }
 
+/// SIGKILLs per run of the accounting crash test (`CRASH_SOAK_KILLS`
+/// raises it: `bench/crash_soak.sh`).
+fn kills() -> usize {
+    std::env::var("CRASH_SOAK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
 #[test]
 fn sigkill_during_accounting_loses_no_cdr_and_bills_no_leg_twice() {
-    let dir = crate::harness::temp_dir("aaa-crash");
+    let mut dir = crate::harness::temp_dir("aaa-crash");
     let env = [("AUTHPLANE_STORAGE__COMPACT_WAL_BYTES", "65536")];
     let s = Server::start_in(dir.clone(), &["--cores", "2"], &env);
     nas(&s);
     // 0.06/min, 1/1: a call of d seconds costs d × 1000 micro-units.
     let rate = json!({"prefix": "1", "price_1": "0.06", "interval_1": 1, "interval_n": 1});
-    let id = customer_with(&s, "2000.000000", "10.4.4.4", rate, 0);
-    let calls: Vec<String> = (0..300).map(|i| format!("crash-{i}")).collect();
-    for c in &calls {
-        let v = aaa(
-            &s,
-            "/aaa_authorize",
-            &format!("{NAS}&user_name=10.4.4.4&cld=1555&cli=1&call_id={c}"),
-        );
-        assert_eq!(v["status"], "accept", "{v}");
-    }
+    let id = customer_with(&s, "100000.000000", "10.4.4.4", rate, 0);
+    dir = s.kill();
     let duration = |i: usize| (i % 50 + 1) as u64;
-    // Four writers send stops; the server is killed while they run.
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let addr = s.addr;
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let (acked, calls) = (acked.clone(), calls.clone());
-            std::thread::spawn(move || {
-                let mut c = crate::harness::Client::connect(addr);
-                c.stream
-                    .set_read_timeout(Some(std::time::Duration::from_secs(2)))
-                    .unwrap();
-                for (i, call) in calls.iter().enumerate().filter(|(i, _)| i % 4 == w) {
-                    let form = stop_form(&format!("{call}-b2b_1"), duration(i));
-                    c.send(
-                        format!(
-                            "POST /aaa_accounting_stop HTTP/1.1\r\nContent-Length: {}\r\n\r\n{form}",
-                            form.len()
-                        )
-                        .as_bytes(),
-                    );
-                    match c.try_response() {
-                        Ok(r) if r.status == 200 && r.json()["status"] == "accept" => {
-                            acked.lock().unwrap().push(i);
+    let mut calls: Vec<String> = Vec::new();
+    let mut acked: Vec<usize> = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..kills() {
+        let s = Server::start_in(dir.clone(), &["--cores", "2"], &env);
+        check_cdrs(&s, id, &calls, &acked, round);
+        // New calls, authorized (each acknowledged, so durable).
+        let first = calls.len();
+        for i in first..first + 150 {
+            let c = format!("crash-{i}");
+            let v = aaa(
+                &s,
+                "/aaa_authorize",
+                &format!("{NAS}&user_name=10.4.4.4&cld=1555&cli=1&call_id={c}"),
+            );
+            assert_eq!(v["status"], "accept", "{v}");
+            calls.push(c);
+        }
+        // Four writers send their stops; SIGKILL lands while they run.
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = s.addr;
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (got, calls) = (got.clone(), calls.clone());
+                std::thread::spawn(move || {
+                    let mut c = crate::harness::Client::connect(addr);
+                    c.stream
+                        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                        .unwrap();
+                    for i in (first..calls.len()).filter(|i| i % 4 == w) {
+                        let form = stop_form(&format!("{}-b2b_1", calls[i]), duration(i));
+                        c.send(
+                            format!(
+                                "POST /aaa_accounting_stop HTTP/1.1\r\nContent-Length: {}\r\n\r\n{form}",
+                                form.len()
+                            )
+                            .as_bytes(),
+                        );
+                        match c.try_response() {
+                            Ok(r) if r.status == 200 && r.json()["status"] == "accept" => {
+                                got.lock().unwrap().push(i);
+                            }
+                            _ => return,
                         }
-                        _ => return,
                     }
-                }
+                })
             })
-        })
-        .collect();
-    std::thread::sleep(std::time::Duration::from_millis(150));
-    let dir = s.kill();
-    for w in writers {
-        w.join().unwrap();
+            .collect();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(std::time::Duration::from_millis(20 + x % 150));
+        dir = s.kill();
+        for w in writers {
+            w.join().unwrap();
+        }
+        acked.extend(got.lock().unwrap().iter().copied());
     }
-    let acked = acked.lock().unwrap().clone();
+    let s = Server::start_in(dir, &["--cores", "2"], &env);
+    check_cdrs(&s, id, &calls, &acked, kills());
     eprintln!(
-        "{} of {} stops acknowledged before the kill",
+        "{} kills: {} of {} stops acknowledged before a kill, none lost or billed twice",
+        kills(),
         acked.len(),
         calls.len()
     );
-    let s = Server::start_in(dir, &["--cores", "2"], &env);
-    let cdrs = s
-        .get(&format!("/aaa/cdr/list?i_customer={id}&page_size=1000"))
-        .json();
-    let cdrs = cdrs.as_array().unwrap();
-    let mut seen = std::collections::HashSet::new();
-    for c in cdrs {
-        assert!(
-            seen.insert(c["call_id"].as_str().unwrap().to_owned()),
-            "billed twice: {c}"
-        );
-    }
-    for i in &acked {
-        assert!(
-            seen.contains(&format!("{}-b2b_1", calls[*i])),
-            "acknowledged stop of {} lost ({} acknowledged, {} CDRs)",
-            calls[*i],
-            acked.len(),
-            cdrs.len()
-        );
-    }
     // Every stop again (a NAS retrying): each leg billed exactly once.
     for (i, call) in calls.iter().enumerate() {
         let v = aaa(
@@ -676,7 +681,7 @@ fn sigkill_during_accounting_loses_no_cdr_and_bills_no_leg_twice() {
         assert_eq!(v, json!({"status": "accept"}), "{call}");
     }
     let spent: u64 = (0..calls.len()).map(|i| duration(i) * 1000).sum();
-    let left = 2_000_000_000 - spent;
+    let left = 100_000_000_000 - spent;
     let c = s.get(&format!("/aaa/customer/{id}")).json();
     assert_eq!(
         c["balance"],
@@ -684,13 +689,47 @@ fn sigkill_during_accounting_loses_no_cdr_and_bills_no_leg_twice() {
         "{c}"
     );
     assert_eq!(c["reserved"], "0.000000", "{c}");
-    let n = s
-        .get(&format!("/aaa/cdr/list?i_customer={id}&page_size=1000"))
-        .json()
-        .as_array()
-        .unwrap()
-        .len();
-    assert_eq!(n, calls.len());
+    let all = check_cdrs(&s, id, &calls, &acked, kills() + 1);
+    assert_eq!(all, calls.len());
+}
+
+/// Every acknowledged stop has its CDR; no leg has two, no CDR id is
+/// used twice. Returns the number of CDRs.
+fn check_cdrs(s: &Server, id: u64, calls: &[String], acked: &[usize], round: usize) -> usize {
+    let mut cdrs = Vec::new();
+    for page in 0.. {
+        let part = s
+            .get(&format!(
+                "/aaa/cdr/list?i_customer={id}&page={page}&page_size=5000"
+            ))
+            .json();
+        let part = part.as_array().unwrap().clone();
+        let last = part.len() < 5000;
+        cdrs.extend(part);
+        if last {
+            break;
+        }
+    }
+    let mut legs = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
+    for c in &cdrs {
+        assert!(
+            legs.insert(c["call_id"].as_str().unwrap().to_owned()),
+            "round {round}: billed twice: {c}"
+        );
+        assert!(
+            ids.insert(c["i_cdr"].as_u64().unwrap()),
+            "round {round}: id reused: {c}"
+        );
+    }
+    for i in acked {
+        assert!(
+            legs.contains(&format!("{}-b2b_1", calls[*i])),
+            "round {round}: the acknowledged stop of {} is lost",
+            calls[*i]
+        );
+    }
+    cdrs.len()
 }
 
 fn import_rates(file: &std::path::Path, dir: &std::path::Path) -> (i32, String, String) {
