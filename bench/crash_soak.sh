@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Long crash soak: the SIGKILL tests with more kills. AuC creates
+# Long crash soak: the SIGKILL tests with more kills. SQNs (vector load
+# on two cores, with and without leases: every SQN after a restart above
+# every SQN before), AuC creates
 # (tests/integration/crash.rs: concurrent durable writes from 4 clients,
 # SIGKILL at a pseudo-random moment, restart, every acknowledged write
 # checked) and AAA accounting (tests/integration/aaa.rs: 150 calls
@@ -9,4 +11,4 @@
 # Usage: bench/crash_soak.sh [kills=500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CRASH_SOAK_KILLS=${1:-500} cargo test --release --test integration -- crash:: aaa::sigkill --nocapture
+CRASH_SOAK_KILLS=${1:-500} cargo test --release --test integration -- crash:: aaa::sigkill hss_vectors::sqns_issued_after hss_vectors::without_leases --nocapture

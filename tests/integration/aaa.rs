@@ -588,10 +588,7 @@ fn provisioning_hides_passwords_and_keeps_money_exact() {
 /// SIGKILLs per run of the accounting crash test (`CRASH_SOAK_KILLS`
 /// raises it: `bench/crash_soak.sh`).
 fn kills() -> usize {
-    std::env::var("CRASH_SOAK_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+    crate::harness::soak_kills(3)
 }
 
 #[test]

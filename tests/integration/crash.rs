@@ -9,10 +9,7 @@ use crate::harness::{temp_dir, Client, Server};
 
 /// Kills per run; `CRASH_SOAK_KILLS` raises it for long soaks.
 fn kills() -> usize {
-    std::env::var("CRASH_SOAK_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+    crate::harness::soak_kills(20)
 }
 
 #[test]

@@ -351,3 +351,12 @@ pub fn short_plan(
         progress: None,
     }
 }
+
+/// SIGKILLs per run of a kill test: `CRASH_SOAK_KILLS` when set (the long
+/// soak, `bench/crash_soak.sh`), else `default`.
+pub fn soak_kills(default: usize) -> usize {
+    std::env::var("CRASH_SOAK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

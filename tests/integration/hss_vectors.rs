@@ -237,26 +237,31 @@ fn without_leases_sqns_issued_after_a_sigkill_exceed_every_sqn_returned_before()
     sigkills_never_reissue(&[("AUTHPLANE_HSS__SQN_LEASE", "0")]);
 }
 
-/// Vector load on two cores, SIGKILLed in mid-flight five times: every
-/// SQN returned after a restart is above every SQN returned before.
+/// Vector load on two cores, SIGKILLed in mid-flight five times
+/// (`CRASH_SOAK_KILLS` for the long soak): every SQN returned after a
+/// restart is above every SQN returned before.
 fn sigkills_never_reissue(env: &[(&str, &str)]) {
     let mut dir = crate::harness::temp_dir("sqn-crash");
     let mut max_before = 0u64;
     let mut provisioned = false;
-    for round in 0..5 {
+    let kills = crate::harness::soak_kills(5);
+    let mut issued = 0usize;
+    for round in 0..kills {
         let s = Server::start_in(dir.clone(), &["--cores", "2"], env);
         if !provisioned {
             provision(&s, "001010000000006");
             provisioned = true;
         }
         let addr = s.addr;
-        let got: Vec<Value> = std::thread::scope(|scope| {
+        // Clients ask until the kill cuts them off (a reply not received
+        // whole is not counted).
+        let (got, killed): (Vec<Value>, _) = std::thread::scope(|scope| {
             let hs: Vec<_> = (0..4)
                 .map(|_| {
                     scope.spawn(move || {
                         let mut c = Client::connect(addr);
                         let mut out = Vec::new();
-                        for _ in 0..40 {
+                        for _ in 0..100_000 {
                             c.send(b"GET /auc/aka/vector_count/2/imsi/001010000000006 HTTP/1.1\r\n\r\n");
                             match c.try_response() {
                                 Ok(r) if r.status == 200 => out.extend(r.json().as_array().unwrap().clone()),
@@ -267,11 +272,16 @@ fn sigkills_never_reissue(env: &[(&str, &str)]) {
                     })
                 })
                 .collect();
-            // Kill while the requests are in flight.
-            std::thread::sleep(std::time::Duration::from_millis(30 + 20 * round));
-            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            std::thread::sleep(std::time::Duration::from_millis(
+                30 + 20 * (round as u64 % 8),
+            ));
+            let killed = s.kill();
+            (
+                hs.into_iter().flat_map(|h| h.join().unwrap()).collect(),
+                killed,
+            )
         });
-        dir = s.kill();
+        dir = killed;
         let sqns = check(
             &got.iter()
                 .map(|v| case("eps", v, None, None))
@@ -286,7 +296,9 @@ fn sigkills_never_reissue(env: &[(&str, &str)]) {
         let unique: BTreeSet<u64> = sqns.iter().copied().collect();
         assert_eq!(unique.len(), sqns.len(), "round {round}: duplicate SQN");
         max_before = max_before.max(sqns.iter().copied().max().unwrap_or(0));
+        issued += sqns.len();
     }
+    eprintln!("{kills} kills: {issued} SQNs returned, none issued twice");
 }
 
 /// Under a lease of 8 vectors, a restart (SIGKILL or clean) resumes just
