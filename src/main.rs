@@ -484,19 +484,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 authplane::runtime::clock::unix_seconds(),
                 std::io::IsTerminal::is_terminal(&std::io::stderr()),
             )?;
-            for (line, reason) in &report.errors {
-                eprintln!("{}:{line}: {reason}", file.display());
-            }
-            let total = report.created + report.updated + report.unchanged;
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "{total} rates imported in {secs:.2} s ({:.0}/s): {} created, {} updated, {} unchanged; {} refused",
-                total as f64 / secs.max(1e-9),
-                report.created,
-                report.updated,
-                report.unchanged,
-                report.errors.len()
-            );
+            report.print(&file, "rates", started.elapsed().as_secs_f64());
             Ok(if report.errors.is_empty() {
                 std::process::ExitCode::SUCCESS
             } else {
@@ -516,19 +504,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 authplane::runtime::clock::unix_seconds(),
                 std::io::IsTerminal::is_terminal(&std::io::stderr()),
             )?;
-            for (line, reason) in &report.errors {
-                eprintln!("{}:{line}: {reason}", file.display());
-            }
-            let total = report.created + report.updated + report.unchanged;
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "{total} lines imported in {secs:.2} s ({:.0}/s): {} created, {} updated, {} unchanged; {} refused",
-                total as f64 / secs.max(1e-9),
-                report.created,
-                report.updated,
-                report.unchanged,
-                report.errors.len()
-            );
+            report.print(&file, "lines", started.elapsed().as_secs_f64());
             if config.hss.kek.is_none() {
                 eprintln!("WARNING: hss.key_encryption_key is not set: Ki and OPc were stored UNENCRYPTED.");
             }

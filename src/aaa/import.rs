@@ -23,15 +23,7 @@ use crate::runtime::data::{DataDir, CATALOG_IDENTITY};
 use crate::storage::store::{compact_recovered, recover, Recovered};
 use crate::table::{ids, Row};
 
-/// What an import did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    /// (line number, reason), in file order.
-    pub errors: Vec<(u64, String)>,
-}
+pub use crate::table::bulk::ImportReport;
 
 const COLUMNS: [&str; 10] = [
     "i_tariff",
@@ -114,36 +106,14 @@ pub fn import_rates(
     now: u64,
     progress: bool,
 ) -> anyhow::Result<ImportReport> {
-    let shards = match std::fs::read_to_string(dir.join("FORMAT")) {
-        Ok(f) => f
-            .lines()
-            .find_map(|l| l.strip_prefix("shards "))
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("{}/FORMAT names no shard count", dir.display()))?,
-        Err(_) => cores,
-    };
+    let shards = crate::table::bulk::shard_count(dir, cores)?;
     let data = DataDir::open(dir, shards)?;
     let catalog_dir = data.catalog_dir();
     let mut rec = recover(&catalog_dir, CATALOG_IDENTITY, true)?;
     let counter: &'static [u8] = <Rate as Row>::DEF.counter;
     let mut next = id_of(read(&rec, ids::META, counter)).unwrap_or(1);
 
-    let size = std::fs::metadata(file)?.len();
-    let bar = if progress {
-        indicatif::ProgressBar::new(size)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bar.wrap_read(std::fs::File::open(file)?));
+    let (mut reader, bar) = crate::table::bulk::csv_with_progress(file, progress)?;
     let header = reader.headers()?.clone();
     let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
     let cols: [Option<usize>; 10] = COLUMNS.map(find);
@@ -156,6 +126,7 @@ pub fn import_rates(
     }
     let mut report = ImportReport::default();
     // About one rate per 24 bytes of file: sized once, not regrown.
+    let size = std::fs::metadata(file)?.len();
     let lines = usize::try_from(size / 24).unwrap_or(0).min(50_000_000);
     let mut seen: FxHashMap<String, u64> =
         FxHashMap::with_capacity_and_hasher(lines, Default::default());

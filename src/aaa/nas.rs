@@ -38,6 +38,24 @@ thread_local! {
 
 const DENIED: &str = "NAS authentication failed";
 
+/// The catalog and the request's NAS, authenticated for `kind` now.
+pub fn admit(
+    ctx: &crate::server::Ctx,
+    peer: Option<IpAddr>,
+    form: &Form<'_>,
+    kind: NasType,
+) -> Result<(crate::runtime::SharedView, Arc<Nas>), ApiError> {
+    let view = ctx.core.catalog();
+    let nas = authenticate(
+        &view,
+        form,
+        peer,
+        kind,
+        crate::runtime::clock::unix_seconds(),
+    )?;
+    Ok((view, nas))
+}
+
 /// The NAS the request comes from, authenticated.
 pub fn authenticate(
     view: &CatalogView,

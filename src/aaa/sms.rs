@@ -93,9 +93,8 @@ pub fn bind<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
+        let (view, nas) = nas::admit(ctx, req.peer, &form, NasType::Smpp)?;
         let now = clock::unix_seconds();
-        let nas = nas::authenticate(&view, &form, req.peer, NasType::Smpp, now)?;
         let user = form.required("user_name")?;
         let password = form.required("password")?;
         let remote = form.get("client_remote_ip").unwrap_or("");
@@ -177,8 +176,7 @@ pub fn unbind<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        nas::authenticate(&view, &form, req.peer, NasType::Smpp, clock::unix_seconds())?;
+        nas::admit(ctx, req.peer, &form, NasType::Smpp)?;
         let token = token_param(&form)?.to_owned();
         let shard = shard_of(token.as_bytes(), ctx.core.shards());
         let now = clock::unix_seconds();
@@ -239,8 +237,7 @@ pub fn authorize<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        nas::authenticate(&view, &form, req.peer, NasType::Smpp, clock::unix_seconds())?;
+        let (view, _) = nas::admit(ctx, req.peer, &form, NasType::Smpp)?;
         let token = token_param(&form)?;
         let i_account = form.number("i_account")?;
         let dest = destination(&form)?;
@@ -326,7 +323,7 @@ pub fn authorize<'a>(
                 leg.credit_time,
                 leg.billing_prefix,
                 i_account,
-                money::format_short(leg.price_1),
+                money::format_short(leg.rating.price_1),
             );
             attributes.push(Attribute {
                 attribute: format!("Route{}", i + 1),
@@ -348,8 +345,7 @@ pub fn accounting<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        nas::authenticate(&view, &form, req.peer, NasType::Smpp, clock::unix_seconds())?;
+        let (view, _) = nas::admit(ctx, req.peer, &form, NasType::Smpp)?;
         let token = token_param(&form)?;
         let i_account = form.number("i_account")?;
         let dest = destination(&form)?;
@@ -405,8 +401,7 @@ pub fn delivered<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        nas::authenticate(&view, &form, req.peer, NasType::Smpp, clock::unix_seconds())?;
+        nas::admit(ctx, req.peer, &form, NasType::Smpp)?;
         let id = form.required("message_id")?;
         if id.len() > 128 {
             return Err(ApiError::bad_request("message_id: too long"));

@@ -80,7 +80,6 @@ pub fn longest_rate(view: &CatalogView, i_tariff: u64, number: &str) -> Option<A
 pub struct Offer {
     pub leg: Leg,
     pub connection: Arc<Connection>,
-    pub commission: i64,
 }
 
 /// The customer's routes for `number` with buyer tech prefix `tech` on
@@ -128,13 +127,7 @@ pub fn offers(
             i_rate: sell.i_rate,
             billing_prefix: sell.prefix.clone(),
             cld_out: tcxc::vendor_cld(number, conn.cld_strip, &conn.cld_prefix),
-            price_1: sell.price_1,
-            price_n: sell.price_n,
-            interval_1: sell.interval_1,
-            interval_n: sell.interval_n,
-            connect_fee: sell.connect_fee,
-            free_seconds: sell.free_seconds,
-            grace_seconds: sell.grace_seconds,
+            rating: sell.rating(),
             expires: conn.expires,
             credit_time: 0,
             commission: r.smpp_commission,
@@ -146,7 +139,6 @@ pub fn offers(
             Offer {
                 leg,
                 connection: conn,
-                commission: r.smpp_commission,
             },
         ));
     }
@@ -174,8 +166,7 @@ pub fn authenticate<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        nas::authenticate(&view, &form, req.peer, NasType::Sip, clock::unix_seconds())?;
+        let (view, _) = nas::admit(ctx, req.peer, &form, NasType::Sip)?;
         let user = text_param(&form, "user_name", 128)?;
         form.required("cld")?;
         let Some(account) = sip_account(&view, user) else {
@@ -214,8 +205,7 @@ pub fn authorize<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        let nas = nas::authenticate(&view, &form, req.peer, NasType::Sip, clock::unix_seconds())?;
+        let (view, nas) = nas::admit(ctx, req.peer, &form, NasType::Sip)?;
         let user = text_param(&form, "user_name", 128)?;
         let (tech, number) = split_number("cld", text_param(&form, "cld", 80)?)?;
         let cli = form.get("cli").unwrap_or("");
@@ -369,8 +359,7 @@ pub fn accounting_start<'a>(
             drop(form);
             return accounting_stop(ctx, req, params, reply).await;
         }
-        let view = ctx.core.catalog();
-        let nas = nas::authenticate(&view, &form, req.peer, NasType::Sip, clock::unix_seconds())?;
+        let (_, nas) = nas::admit(ctx, req.peer, &form, NasType::Sip)?;
         let call_id = text_param(&form, "call_id", 256)?;
         time_param(&form, "setup_time")?;
         time_param(&form, "connect_time")?;
@@ -399,8 +388,7 @@ pub fn accounting_stop<'a>(
 ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
     Box::pin(async move {
         let form = Form::parse(&req)?;
-        let view = ctx.core.catalog();
-        let nas = nas::authenticate(&view, &form, req.peer, NasType::Sip, clock::unix_seconds())?;
+        let (_, nas) = nas::admit(ctx, req.peer, &form, NasType::Sip)?;
         let call_id = text_param(&form, "call_id", 256)?;
         let answer = match form.get("call_origin").unwrap_or("originate") {
             "originate" | "" => false,

@@ -43,13 +43,9 @@ pub struct Leg {
     pub billing_prefix: String,
     /// The number as sent to the vendor.
     pub cld_out: String,
-    pub price_1: Micros,
-    pub price_n: Micros,
-    pub interval_1: u32,
-    pub interval_n: u32,
-    pub connect_fee: Micros,
-    pub free_seconds: u32,
-    pub grace_seconds: u32,
+    /// The selling rate's terms (SMS: `price_1` per part).
+    #[serde(flatten)]
+    pub rating: Rating,
     /// Seconds the route may wait to connect (sippy's `expires`).
     pub expires: u32,
     /// SIP: the credit time granted; SMS: the billed parts.
@@ -57,20 +53,6 @@ pub struct Leg {
     /// SMS: the platform's share per part (recorded).
     #[serde(default)]
     pub commission: Micros,
-}
-
-impl Leg {
-    pub fn rating(&self) -> Rating {
-        Rating {
-            price_1: self.price_1,
-            price_n: self.price_n,
-            interval_1: self.interval_1,
-            interval_n: self.interval_n,
-            connect_fee: self.connect_fee,
-            free_seconds: self.free_seconds,
-            grace_seconds: self.grace_seconds,
-        }
-    }
 }
 
 /// A reservation, as stored.
@@ -319,7 +301,7 @@ pub async fn reserve_call(
         let mut longest = 0u32;
         let mut kept = Vec::with_capacity(offered.len());
         for mut leg in offered {
-            let r = leg.rating();
+            let r = leg.rating;
             let Some(ct) = r.credit_time(available, cap) else {
                 continue;
             };
@@ -485,7 +467,7 @@ pub async fn settle_call(
         },
     };
     let (cost, billed_seconds) = leg.as_ref().map_or((0, 0), |l| {
-        let r = l.rating();
+        let r = l.rating;
         (r.cost(stop.duration), r.billed_seconds(stop.duration))
     });
     let (i_cdr, counter) = ids::next(core, tables::META_CDR_NEXT);
@@ -496,13 +478,7 @@ pub async fn settle_call(
         i_rate: 0,
         billing_prefix: String::new(),
         cld_out: String::new(),
-        price_1: 0,
-        price_n: 0,
-        interval_1: 0,
-        interval_n: 0,
-        connect_fee: 0,
-        free_seconds: 0,
-        grace_seconds: 0,
+        rating: Rating::default(),
         expires: 0,
         credit_time: 0,
         commission: 0,
@@ -525,11 +501,11 @@ pub async fn settle_call(
         cld: call.cld.clone(),
         cld_out: l.cld_out.clone(),
         billing_prefix: l.billing_prefix.clone(),
-        billing_price_1: money::format6(l.price_1),
-        billing_price_n: money::format6(l.price_n),
-        billing_interval_1: l.interval_1,
-        billing_interval_n: l.interval_n,
-        connect_fee: money::format6(l.connect_fee),
+        billing_price_1: money::format6(l.rating.price_1),
+        billing_price_n: money::format6(l.rating.price_n),
+        billing_interval_1: l.rating.interval_1,
+        billing_interval_n: l.rating.interval_n,
+        connect_fee: money::format6(l.rating.connect_fee),
         setup_time: fmt_time(stop.setup_time),
         connect_time: fmt_time(stop.connect_time),
         disconnect_time: fmt_time(stop.disconnect_time),
@@ -682,7 +658,10 @@ pub async fn reserve_sms(
             .saturating_sub(held.total);
         let mut kept = Vec::new();
         for (leg, timeout) in offered {
-            let amount = leg.price_1.saturating_mul(i64::from(leg.credit_time));
+            let amount = leg
+                .rating
+                .price_1
+                .saturating_mul(i64::from(leg.credit_time));
             if amount > available {
                 continue;
             }
@@ -810,7 +789,7 @@ pub async fn settle_sms(
                 && sms.leg.as_ref().is_some_and(|leg| {
                     leg.i_connection == report.i_connection
                         && leg.i_rate == report.i_rate
-                        && leg.price_1 == report.price
+                        && leg.rating.price_1 == report.price
                         && leg.credit_time == report.parts
                 })
         })
@@ -850,7 +829,7 @@ pub async fn settle_sms(
         i_rate: leg.i_rate,
         billing_prefix: leg.billing_prefix.clone(),
         billed_msgs_cnt: leg.credit_time,
-        price: money::format_short(leg.price_1),
+        price: money::format_short(leg.rating.price_1),
         smpp_commission: money::format_short(leg.commission),
         amount: money::format6(amount),
         source_addr: sms.source_addr.clone(),

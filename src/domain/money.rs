@@ -123,7 +123,7 @@ pub mod serde_text {
 }
 
 /// How one rate bills a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Rating {
     /// Per minute, for the first interval.
     pub price_1: Micros,

@@ -24,15 +24,7 @@ use crate::storage::record::Record;
 use crate::storage::store::{compact_recovered, recover, Recovered};
 use crate::storage::Identity;
 
-/// What an import did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ImportReport {
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    /// (line number, reason), in file order.
-    pub errors: Vec<(u64, String)>,
-}
+pub use crate::table::bulk::ImportReport;
 
 struct Columns {
     imsi: usize,
@@ -155,14 +147,7 @@ pub fn import(
     now: u64,
     progress: bool,
 ) -> anyhow::Result<ImportReport> {
-    let shards = match std::fs::read_to_string(dir.join("FORMAT")) {
-        Ok(f) => f
-            .lines()
-            .find_map(|l| l.strip_prefix("shards "))
-            .and_then(|n| n.trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("{}/FORMAT names no shard count", dir.display()))?,
-        Err(_) => cores,
-    };
+    let shards = crate::table::bulk::shard_count(dir, cores)?;
     let data = DataDir::open(dir, shards)?;
     let mut parts = Vec::with_capacity(usize::from(shards));
     for k in 0..shards {
@@ -179,22 +164,7 @@ pub fn import(
         parts.push(part);
     }
 
-    let size = std::fs::metadata(file)?.len();
-    let bar = if progress {
-        indicatif::ProgressBar::new(size)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bar.wrap_read(std::fs::File::open(file)?));
+    let (mut reader, bar) = crate::table::bulk::csv_with_progress(file, progress)?;
     let cols = columns(reader.headers()?)?;
     let mut report = ImportReport::default();
     // ICCIDs claimed by this file, to refuse a second line with the same one.

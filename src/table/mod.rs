@@ -11,6 +11,7 @@
 //! row lives on one shard, chosen at creation (its IMSI's shard, its
 //! subscriber's shard, ...), and its id names that shard.
 
+pub mod bulk;
 pub mod error;
 pub mod ids;
 pub mod index;
