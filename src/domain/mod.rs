@@ -8,6 +8,7 @@
 
 pub mod apdu;
 pub mod api_error;
+pub mod diameter;
 pub mod http1;
 pub mod ids;
 pub mod kdf;
