@@ -25,6 +25,7 @@
 pub mod aaa;
 pub mod clock;
 pub mod config;
+pub mod diameter;
 pub mod domain;
 pub mod hss;
 pub mod oam;

@@ -311,6 +311,21 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         authplane::hss::start(&config.hss, &mut extensions)
             .map_err(|(key, message)| loaded.key_error(key, message))?;
     }
+    let diameter = if config.services.diameter && config.services.hss {
+        let d = authplane::diameter::Diameter::start(
+            &config.diameter,
+            config.server.cores,
+            &config.storage.data_dir,
+            services::diameter_apps(&config),
+        )
+        .context("starting the Diameter listener")?;
+        let d = Arc::new(d);
+        extensions.insert(d.clone());
+        Some(d)
+    } else {
+        None
+    };
+    let diameter_bound = diameter.as_ref().map(|d| d.bound);
     let extensions = Arc::new(extensions);
     let reload_overrides = o.clone();
     let result = authplane::runtime::run(
@@ -318,16 +333,23 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         storage,
         n_routes,
         move |core| {
-            Server::new(
+            let server = Server::new(
                 core,
                 routes.clone(),
                 shared_config.clone(),
                 tables.clone(),
                 extensions.clone(),
-            )
+            );
+            if let Some(d) = &diameter {
+                d.serve_on_core(server.ctx().clone());
+            }
+            server
         },
         |addr| {
             let mut stdout = std::io::stdout().lock();
+            if let Some(d) = diameter_bound {
+                let _ = writeln!(stdout, "diameter listening on {d}");
+            }
             let _ = writeln!(stdout, "listening on {addr}");
             let _ = stdout.flush();
         },

@@ -27,6 +27,15 @@ pub fn routes(config: &Config) -> Result<Routes, RouteError> {
     Ok(r)
 }
 
+/// The Diameter requests of every enabled service.
+pub fn diameter_apps(config: &Config) -> crate::diameter::Applications {
+    let mut apps = crate::diameter::Applications::default();
+    if config.services.hss {
+        crate::hss::s6a::register(&mut apps);
+    }
+    apps
+}
+
 /// Every declared table (declared whether or not its service serves
 /// routes, so that stored data and references stay consistent).
 pub fn tables(config: &Config) -> Result<Tables, DeclareError> {

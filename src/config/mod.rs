@@ -263,6 +263,77 @@ struct RawConfig {
     sim: SimConfig,
     stir: RawStir,
     log: RawLog,
+    diameter: DiameterConfig,
+}
+
+/// A Diameter application a peer may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiameterApp {
+    S6a,
+    S13,
+    Cx,
+    Swx,
+}
+
+impl DiameterApp {
+    /// Its Auth-Application-Id.
+    pub fn id(self) -> u32 {
+        use crate::domain::diameter::app;
+        match self {
+            DiameterApp::S6a => app::S6A,
+            DiameterApp::S13 => app::S13,
+            DiameterApp::Cx => app::CX,
+            DiameterApp::Swx => app::SWX,
+        }
+    }
+}
+
+/// A peer allowed to connect, by its Origin-Host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiameterPeer {
+    pub origin_host: String,
+    /// The applications it may use.
+    pub applications: Vec<DiameterApp>,
+    /// Addresses it may connect from (empty: any).
+    #[serde(default)]
+    pub addresses: Vec<std::net::IpAddr>,
+}
+
+/// The Diameter listener's settings (`[diameter]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiameterConfig {
+    listen: String,
+    /// The parsed `listen` (set at validation).
+    #[serde(skip, default = "unspecified")]
+    pub listen_addr: SocketAddr,
+    /// Empty: `hss.origin_host` (set at validation).
+    pub origin_host: String,
+    pub origin_realm: String,
+    pub product_name: String,
+    /// Tw: a DWR is sent after this long without traffic from a peer.
+    pub watchdog_ms: u64,
+    /// How long a request this server sends (CLR) waits for its answer.
+    pub request_timeout_ms: u64,
+    pub max_message_bytes: usize,
+    /// Requests of one connection served at once; reading pauses beyond.
+    pub max_in_flight: usize,
+    /// Allowed peers. Empty: any peer from a loopback address, with every
+    /// application (development; a warning at start).
+    pub peers: Vec<DiameterPeer>,
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+impl DiameterConfig {
+    /// Whether no peer is named (any loopback peer is accepted).
+    pub fn development(&self) -> bool {
+        self.peers.is_empty()
+    }
 }
 
 /// Which library signs PASSporTs.
@@ -459,6 +530,12 @@ pub struct HssConfig {
     pub geored_peer_key: String,
     /// How long one push may take before it is retried.
     pub geored_timeout_ms: u64,
+    /// The home networks (MCC and MNC digits, "00101"): a Visited-PLMN-Id
+    /// elsewhere is roaming, checked against the roaming rules.
+    pub home_plmns: Vec<String>,
+    /// Whether a roaming subscriber may attach in a network no roaming
+    /// rule names.
+    pub roaming_allow_undefined_networks: bool,
     /// Pushes waiting per core; beyond it the oldest waiting for a peer is
     /// dropped (and counted in `GET /geored/peers`).
     pub geored_queue: usize,
@@ -521,6 +598,8 @@ pub struct Services {
     pub sim: bool,
     pub aaa: bool,
     pub stir: bool,
+    /// The HSS's Diameter interfaces (with `hss` only).
+    pub diameter: bool,
 }
 
 /// The I/O driver of every core.
@@ -548,6 +627,7 @@ pub struct Config {
     pub sim: SimConfig,
     pub stir: StirConfig,
     pub log: LogConfig,
+    pub diameter: DiameterConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -786,6 +866,17 @@ impl RawConfig {
                 "must be a domain name (letters, digits, '.', '-')".into(),
             ));
         }
+        if let Some(p) = self
+            .hss
+            .home_plmns
+            .iter()
+            .find(|p| !(5..=6).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(err(
+                "hss.home_plmns",
+                format!("{p:?}: expected MCC and MNC, 5 or 6 digits"),
+            ));
+        }
         if self.hss.geored_timeout_ms == 0 || self.hss.geored_queue == 0 {
             return Err(err(
                 "hss.geored_timeout_ms",
@@ -834,6 +925,48 @@ impl RawConfig {
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(err("storage.data_dir", "must not be empty".into()));
         }
+        let mut diameter = self.diameter;
+        diameter.listen_addr = diameter
+            .listen
+            .parse()
+            .map_err(|e| err("diameter.listen", format!("{e}: expected IP:PORT")))?;
+        if diameter.origin_host.is_empty() {
+            diameter.origin_host = self.hss.origin_host.clone();
+        }
+        if diameter.origin_realm.is_empty() || diameter.origin_realm.len() > 255 {
+            return Err(err(
+                "diameter.origin_realm",
+                "must be 1 to 255 characters".into(),
+            ));
+        }
+        if diameter.watchdog_ms < 1000 || diameter.request_timeout_ms == 0 {
+            return Err(err(
+                "diameter.watchdog_ms",
+                "must be at least 1000 (and request_timeout_ms above 0)".into(),
+            ));
+        }
+        if !(4096..=16 << 20).contains(&diameter.max_message_bytes) {
+            return Err(err(
+                "diameter.max_message_bytes",
+                "must be 4096 to 16777216".into(),
+            ));
+        }
+        if !(1..=65_536).contains(&diameter.max_in_flight) {
+            return Err(err("diameter.max_in_flight", "must be 1 to 65536".into()));
+        }
+        if let Some(p) = diameter
+            .peers
+            .iter()
+            .find(|p| p.origin_host.is_empty() || p.applications.is_empty())
+        {
+            return Err(err(
+                "diameter.peers",
+                format!(
+                    "{:?}: each peer needs an origin_host and at least one application",
+                    p.origin_host
+                ),
+            ));
+        }
         Ok(Config {
             server: ServerConfig {
                 listen,
@@ -864,6 +997,7 @@ impl RawConfig {
                 level,
                 format: self.log.format,
             },
+            diameter,
         })
     }
 }

@@ -69,6 +69,9 @@ pub enum ApiError {
     /// reason: no Diameter peer for a CLR, ...).
     #[error("{0}")]
     Unavailable(String),
+    /// A peer the request was sent on to did not answer in time (504).
+    #[error("{0}")]
+    GatewayTimeout(String),
     #[error("server at its connection limit")]
     Overloaded,
     #[error("server shutting down")]
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::Forbidden(_) => 403,
             ApiError::Gone(_) => 410,
             ApiError::Unavailable(_) => 503,
+            ApiError::GatewayTimeout(_) => 504,
             ApiError::Overloaded | ApiError::ShuttingDown => 503,
             ApiError::Internal(_) => 500,
         }

@@ -19,6 +19,7 @@ pub mod oplog;
 pub mod reconcile;
 pub mod roaming;
 pub mod routing;
+pub mod s6a;
 pub mod serving;
 pub mod serving_apn;
 pub mod subscriber;
@@ -352,24 +353,14 @@ pub fn register(r: &mut Routes) -> Result<(), RouteError> {
         p,
         Async(serving_apn::serving_subs_pcrf),
     )?;
-    r.add(
-        Method::Get,
-        "/oam/diameter_peers",
-        p,
-        Async(serving::none_yet),
-    )?;
+    r.add(Method::Get, "/oam/diameter_peers", p, Async(serving::peers))?;
     let deregister = "/oam/deregister/{imsi}";
-    r.add(Method::Get, deregister, p, Async(serving::needs_diameter))?;
+    r.add(Method::Get, deregister, p, Async(serving::deregister))?;
     let reconcile = "/oam/reconcile/ims/{imsi}";
     r.add(Method::Get, reconcile, p, Async(reconcile::ims))?;
     let enum_records = "/oam/reconcile/enum";
     r.add(Method::Get, enum_records, p, Async(reconcile::enum_records))?;
-    r.add(
-        Method::Put,
-        "/push/clr/{imsi}",
-        p,
-        Async(serving::needs_diameter),
-    )?;
+    r.add(Method::Put, "/push/clr/{imsi}", p, Async(serving::push_clr))?;
     r.add(Method::Get, "/operation_logs/list", p, Async(oplog::list))?;
     r.add(Method::Get, "/operation_logs/last", p, Async(oplog::last))?;
     let by_table = "/operation_logs/list/table/{table_name}";

@@ -124,3 +124,40 @@ impl Resource for RoamingRule {
         item: "/roaming/rule/{roaming_rule_id}",
     };
 }
+
+/// Whether `sub` may be served in the visited network `mcc`/`mnc`, by
+/// PyHSS's rules: never with `roaming_enabled` off; else the first of the
+/// subscriber's own rules (`roaming_rule_list`) naming that network
+/// decides, then the first of every rule naming it, then
+/// `allow_undefined` (hss.roaming_allow_undefined_networks). Disabled
+/// rules are skipped.
+pub fn allowed(
+    view: &crate::runtime::CatalogView,
+    sub: &super::subscriber::Subscriber,
+    (mcc, mnc): (&str, &str),
+    allow_undefined: bool,
+) -> bool {
+    if !sub.roaming_enabled {
+        return false;
+    }
+    let Some(rules) = crate::table::typed_rows::<RoamingRule>(view) else {
+        return allow_undefined;
+    };
+    let names_network = |r: &RoamingRule| {
+        r.enabled
+            && crate::table::catalog_shared::<RoamingNetwork>(view, r.roaming_network_id)
+                .is_some_and(|n| n.mcc == mcc && n.mnc == mnc)
+    };
+    let own: Vec<u64> = sub
+        .roaming_rule_list
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    own.iter()
+        .filter_map(|id| rules.rows.get(id))
+        .chain(rules.rows.values())
+        .find(|r| names_network(r))
+        .map_or(allow_undefined, |r| r.allow)
+}

@@ -35,7 +35,7 @@ static ROUTING: TableDef = TableDef {
 };
 
 /// The unique key of an entry: its subscriber and APN.
-fn pair(subscriber_id: u64, apn_id: u64) -> String {
+pub(crate) fn pair(subscriber_id: u64, apn_id: u64) -> String {
     format!("{subscriber_id}/{apn_id}")
 }
 

@@ -48,7 +48,8 @@ pub struct Vector {
 }
 
 impl Vector {
-    fn sqn_xor_ak(&self) -> [u8; 6] {
+    /// SQN ⊕ AK, as AUTN carries it (and KASME's derivation takes).
+    pub fn sqn_xor_ak(&self) -> [u8; 6] {
         let mut x = [0u8; 6];
         for (i, b) in x.iter_mut().enumerate() {
             *b = self.sqn[i] ^ self.out.ak[i];
@@ -56,7 +57,7 @@ impl Vector {
         x
     }
 
-    fn autn(&self) -> [u8; 16] {
+    pub fn autn(&self) -> [u8; 16] {
         autn(&self.sqn, &self.amf, &self.out)
     }
 }
@@ -160,7 +161,7 @@ enum Issued {
 }
 
 /// Finds the AuC of `imsi` and issues `n` vectors on its shard.
-async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> {
+pub async fn issue(ctx: &Ctx, imsi: &Imsi, n: u64) -> Result<Vec<Vector>, ApiError> {
     let core = &ctx.core;
     let scheme = (ctx.config.hss.sqn_scheme(), ctx.config.hss.sqn_lease);
     let kek = ctx.config.hss.kek.clone();
@@ -421,40 +422,7 @@ pub fn resync<'a>(
             hex_exact("auts", params.get("auts").unwrap_or_default()).map_err(bad)?;
         let rand: [u8; 16] =
             hex_exact("rand", params.get("rand").unwrap_or_default()).map_err(bad)?;
-        let core = &ctx.core;
-        let id = find_by_imsi(core, &imsi)
-            .await?
-            .ok_or(ApiError::NotFound)?
-            .id;
-        let kek = ctx.config.hss.kek.clone();
-        let (sqn_ms, sqn) = core
-            .on(owner_of(id, core.shards()), move |c| async move {
-                let key = id.to_be_bytes();
-                let bytes = c
-                    .store
-                    .read(tables::AUC, &key, |v| v.map(<[u8]>::to_vec))
-                    .ok_or(ApiError::NotFound)?;
-                let mut auc = Auc::from_bytes(&bytes)
-                    .map_err(|_| ApiError::Internal("damaged record".into()))?;
-                let m = keys(&auc, kek.as_deref())?;
-                let sqn_ms = milenage::verify_auts(&m, &rand, &auts)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-                let next = auc.sqn.resynced(sqn_ms, epoch());
-                if next != auc.sqn {
-                    auc.sqn = next;
-                    c.store
-                        .commit(&[Op::Put {
-                            table: tables::AUC,
-                            key: key.to_vec(),
-                            value: auc.to_bytes(),
-                        }])
-                        .await
-                        .map_err(store_error)?;
-                }
-                Ok::<_, ApiError>((sqn_ms, next.last))
-            })
-            .await
-            .map_err(mesh_error)??;
+        let (sqn_ms, sqn) = resync_sqn(ctx, &imsi, rand, auts).await?;
         reply.json(
             200,
             &Resynced {
@@ -464,4 +432,48 @@ pub fn resync<'a>(
             },
         )
     })
+}
+
+/// Verifies an AUTS (MAC-S with AMF* = 0000) for `imsi` and moves the
+/// stored SQN to at least SQN_MS, durably: returns (SQN_MS, the SQN now
+/// stored). A forged AUTS is a 400 and changes nothing.
+pub async fn resync_sqn(
+    ctx: &Ctx,
+    imsi: &Imsi,
+    rand: [u8; 16],
+    auts: [u8; 14],
+) -> Result<(u64, u64), ApiError> {
+    let core = &ctx.core;
+    let id = find_by_imsi(core, imsi)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .id;
+    let kek = ctx.config.hss.kek.clone();
+    core.on(owner_of(id, core.shards()), move |c| async move {
+        let key = id.to_be_bytes();
+        let bytes = c
+            .store
+            .read(tables::AUC, &key, |v| v.map(<[u8]>::to_vec))
+            .ok_or(ApiError::NotFound)?;
+        let mut auc =
+            Auc::from_bytes(&bytes).map_err(|_| ApiError::Internal("damaged record".into()))?;
+        let m = keys(&auc, kek.as_deref())?;
+        let sqn_ms = milenage::verify_auts(&m, &rand, &auts)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let next = auc.sqn.resynced(sqn_ms, epoch());
+        if next != auc.sqn {
+            auc.sqn = next;
+            c.store
+                .commit(&[Op::Put {
+                    table: tables::AUC,
+                    key: key.to_vec(),
+                    value: auc.to_bytes(),
+                }])
+                .await
+                .map_err(store_error)?;
+        }
+        Ok::<_, ApiError>((sqn_ms, next.last))
+    })
+    .await
+    .map_err(mesh_error)?
 }

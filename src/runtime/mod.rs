@@ -13,6 +13,7 @@ pub mod event;
 pub mod fetch;
 pub mod mesh;
 pub mod metrics;
+pub mod stream;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -217,6 +218,11 @@ impl Core {
     /// True once shutdown has begun on this core.
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.is_set()
+    }
+
+    /// Resolves once shutdown has begun on this core.
+    pub fn stopping(&self) -> event::Wait {
+        self.shutdown.wait()
     }
 
     /// Registers a stop, run in reverse order of registration at shutdown.

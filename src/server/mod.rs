@@ -49,7 +49,7 @@ impl std::fmt::Debug for Handler {
 pub type Routes = Router<Handler>;
 
 /// What a handler sees of its core.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Ctx {
     pub core: Rc<Core>,
     pub routes: Arc<Routes>,
@@ -87,6 +87,15 @@ impl Extensions {
         let id = std::any::TypeId::of::<T>();
         self.by_type.retain(|(t, _)| *t != id);
         self.by_type.push((id, value));
+    }
+
+    /// The value of type `T`, shared.
+    pub fn get_arc<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let id = std::any::TypeId::of::<T>();
+        self.by_type
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.clone().downcast::<T>().ok())
     }
 
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
@@ -251,6 +260,11 @@ impl Server {
                 extensions,
             },
         }
+    }
+
+    /// What the handlers see of this core.
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
     }
 
     /// The headers every answer of `api` carries: for PyHSS's API, CORS

@@ -17,6 +17,8 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The Diameter listener's address (when it runs).
+    pub diameter: Option<SocketAddr>,
     pub data_dir: PathBuf,
     stderr: mpsc::Receiver<String>,
 }
@@ -54,6 +56,8 @@ impl Server {
             .arg(&data_dir)
             .args(args)
             .env("RUST_LOG", "info")
+            // Tests run in parallel: every Diameter listener on a free port.
+            .env("AUTHPLANE_DIAMETER__LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -75,10 +79,17 @@ impl Server {
                 let _ = etx.send(line);
             }
         });
-        let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
-            let err: Vec<String> = erx.try_iter().collect();
-            panic!("server did not print 'listening on': {err:?}")
-        });
+        let mut diameter = None;
+        let line = loop {
+            let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
+                let err: Vec<String> = erx.try_iter().collect();
+                panic!("server did not print 'listening on': {err:?}")
+            });
+            match line.strip_prefix("diameter listening on ") {
+                Some(d) => diameter = Some(d.parse().expect("diameter address")),
+                None => break line,
+            }
+        };
         let addr = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
@@ -87,6 +98,7 @@ impl Server {
         Server {
             child,
             addr,
+            diameter,
             data_dir,
             stderr: erx,
         }

@@ -125,10 +125,11 @@ fn a_peer_sets_and_clears_serving_state_and_never_lowers_an_sqn() {
     assert_eq!(r.status, 404);
 }
 
-/// What needs a Diameter peer says so, and changes nothing.
+/// With the Diameter listener off, what needs a Diameter peer says so,
+/// and changes nothing.
 #[test]
 fn de_registration_without_a_diameter_peer_is_a_clear_503() {
-    let s = Server::start(&[], &[]);
+    let s = Server::start(&[], &[("AUTHPLANE_SERVICES__DIAMETER", "false")]);
     assert_eq!(s.get("/oam/diameter_peers").json(), json!({}));
     assert_eq!(s.get("/oam/serving_subs_pcrf").json(), json!({}));
     for (method, path) in [

@@ -1,6 +1,7 @@
 //! Keeps the layering true: `src/domain` is pure, only `src/runtime`
 //! names the executor, and each layer names only the layers below it:
-//! domain ← clock ← storage ← runtime ← table ← server ← services ← entry
+//! domain ← clock ← storage ← runtime ← table ← server ← diameter ←
+//! services ← entry
 //! (`main.rs` and `services.rs`, the only files that name every service).
 
 use std::path::Path;
@@ -110,7 +111,9 @@ fn paths(names: &[&str]) -> Vec<String> {
 
 #[test]
 fn each_layer_names_only_the_layers_below_it() {
-    let mut above_storage = vec!["runtime", "server", "table", "config", "services"];
+    let mut above_storage = vec![
+        "runtime", "server", "table", "config", "services", "diameter",
+    ];
     above_storage.extend(SERVICES);
     let storage = paths(&above_storage);
     forbid(
@@ -118,7 +121,7 @@ fn each_layer_names_only_the_layers_below_it() {
         &storage.iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     );
-    let mut above_runtime = vec!["server", "table", "services"];
+    let mut above_runtime = vec!["server", "table", "services", "diameter"];
     above_runtime.extend(SERVICES);
     let runtime = paths(&above_runtime);
     forbid(
@@ -126,7 +129,7 @@ fn each_layer_names_only_the_layers_below_it() {
         &runtime.iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     );
-    let mut above_table = vec!["server", "config", "services"];
+    let mut above_table = vec!["server", "config", "services", "diameter"];
     above_table.extend(SERVICES);
     let table = paths(&above_table);
     forbid(
@@ -134,7 +137,7 @@ fn each_layer_names_only_the_layers_below_it() {
         &table.iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     );
-    let mut above_server = vec!["services"];
+    let mut above_server = vec!["services", "diameter"];
     above_server.extend(SERVICES);
     let server = paths(&above_server);
     forbid(
@@ -144,12 +147,22 @@ fn each_layer_names_only_the_layers_below_it() {
     );
     // Configuration is values: it names no layer above storage (each
     // service loads what its values name).
-    let mut above_config = vec!["server", "table", "services", "runtime"];
+    let mut above_config = vec!["server", "table", "services", "runtime", "diameter"];
     above_config.extend(SERVICES);
     let config = paths(&above_config);
     forbid(
         "config",
         &config.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    // The Diameter peer layer serves the applications the services
+    // register; it names none of them.
+    let mut services = vec!["services"];
+    services.extend(SERVICES);
+    let diameter = paths(&services);
+    forbid(
+        "diameter",
+        &diameter.iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     );
 }

@@ -9,6 +9,7 @@
 mod aaa;
 mod cli;
 mod crash;
+mod diameter;
 mod harness;
 mod hss_apn;
 mod hss_auc;

@@ -2,7 +2,7 @@
 """Independent check of authentication vectors returned by authplane.
 
 Reads one JSON object per line on stdin:
-  {"k": hex, "opc": hex, "amf": hex, "kind": "eps"|"eap"|"5g",
+  {"k": hex, "opc": hex, "amf": hex, "kind": "eps"|"eap"|"5g"|"s6a"|"utran",
    "plmn": "00101" (optional), "role": "ausf"|"seaf", "vector": {...}}
 and recomputes everything from K, OPc and the vector's RAND with its own
 Milenage (TS 35.206) and KDFs (TS 33.401 A.2, TS 33.501 A.2/A.4/A.5).
@@ -64,7 +64,22 @@ def plmn_id(plmn):
     return bytes([d[1] << 4 | d[0], mnc3 << 4 | d[2], m[1] << 4 | m[0]])
 
 
+def auts(case):
+    """AUTS = (SQN_MS xor AK*) || MAC-S, as a USIM computes it (TS 33.102
+    6.3.3, AMF* = 0000; f1* and f5* of TS 35.206)."""
+    k, opc = bytes.fromhex(case["k"]), bytes.fromhex(case["opc"])
+    rand = bytes.fromhex(case["rand"])
+    sqn_ms = int(case["sqn_ms"]).to_bytes(6, "big")
+    temp = aes(k, xor(rand, opc))
+    in1 = sqn_ms + bytes(2) + sqn_ms + bytes(2)
+    out1 = xor(aes(k, xor(xor(temp, rot(xor(in1, opc), 64)), const(0))), opc)
+    ak_star = xor(aes(k, xor(rot(xor(temp, opc), 96), const(8))), opc)[:6]
+    return "auts " + (xor(sqn_ms, ak_star) + out1[8:]).hex()
+
+
 def check(case):
+    if case.get("kind") == "auts":
+        return auts(case)
     k, opc, amf = (bytes.fromhex(case[x]) for x in ("k", "opc", "amf"))
     v = case["vector"]
     rand = bytes.fromhex(v["rand"])
@@ -76,9 +91,14 @@ def check(case):
     if autn != xor(sqn, o["ak"]) + amf + o["mac_a"]:
         return "AUTN (AMF or MAC-A) does not match"
     kind = case["kind"]
-    if kind in ("eps", "eap") and v["xres"] != o["res"].hex():
+    if kind in ("eps", "eap", "s6a", "utran") and v["xres"] != o["res"].hex():
         return "XRES does not match"
-    if kind == "eps":
+    if kind == "s6a":
+        # An S6a E-UTRAN-Vector: KASME for the Visited-PLMN-Id, no CK/IK.
+        kasme = kdf(o["ck"] + o["ik"], 0x10, plmn_id(case["plmn"]), autn[:6])
+        if v.get("kasme") != kasme.hex():
+            return "KASME does not match"
+    if kind in ("eps", "utran"):
         if v["ck"] != o["ck"].hex() or v["ik"] != o["ik"].hex():
             return "CK/IK do not match"
         if case.get("plmn"):
@@ -110,7 +130,12 @@ def main():
         if not line.strip():
             continue
         result = check(json.loads(line))
-        print("ok %d" % result if isinstance(result, int) else "FAIL %s" % result, flush=True)
+        if isinstance(result, int):
+            print("ok %d" % result, flush=True)
+        elif result.startswith("auts "):
+            print(result, flush=True)
+        else:
+            print("FAIL %s" % result, flush=True)
 
 
 if __name__ == "__main__":

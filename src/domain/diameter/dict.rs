@@ -133,6 +133,9 @@ pub mod avp {
         Def::new(628, TGPP, false, Kind::Grouped, "Supported-Features");
     pub const FEATURE_LIST_ID: Def = Def::new(629, TGPP, false, Kind::U32, "Feature-List-ID");
     pub const FEATURE_LIST: Def = Def::new(630, TGPP, false, Kind::U32, "Feature-List");
+    pub const CONFIDENTIALITY_KEY: Def =
+        Def::new(625, TGPP, true, Kind::Octets, "Confidentiality-Key");
+    pub const INTEGRITY_KEY: Def = Def::new(626, TGPP, true, Kind::Octets, "Integrity-Key");
     pub const MSISDN: Def = Def::new(701, TGPP, true, Kind::Octets, "MSISDN");
     pub const SERVED_PARTY_IP_ADDRESS: Def =
         Def::new(848, TGPP, true, Kind::Address, "Served-Party-IP-Address");
@@ -455,6 +458,8 @@ static ALL: &[Def] = &[
     avp::SUPPORTED_FEATURES,
     avp::FEATURE_LIST_ID,
     avp::FEATURE_LIST,
+    avp::CONFIDENTIALITY_KEY,
+    avp::INTEGRITY_KEY,
     avp::MSISDN,
     avp::SERVED_PARTY_IP_ADDRESS,
     avp::QOS_CLASS_IDENTIFIER,

@@ -54,6 +54,39 @@ pub mod result {
     pub const INVALID_MESSAGE_LENGTH: u32 = 5015;
 }
 
+/// Application ids.
+pub mod app {
+    /// Diameter common messages (CER, DWR, DPR).
+    pub const BASE: u32 = 0;
+    pub const CX: u32 = 16_777_216;
+    pub const S6A: u32 = 16_777_251;
+    pub const S13: u32 = 16_777_252;
+    pub const SWX: u32 = 16_777_265;
+    /// The relay application id (RFC 6733 §2.4).
+    pub const RELAY: u32 = 0xffff_ffff;
+}
+
+/// Command codes.
+pub mod command {
+    pub const CAPABILITIES_EXCHANGE: u32 = 257;
+    pub const DEVICE_WATCHDOG: u32 = 280;
+    pub const DISCONNECT_PEER: u32 = 282;
+    pub const UPDATE_LOCATION: u32 = 316;
+    pub const CANCEL_LOCATION: u32 = 317;
+    pub const AUTHENTICATION_INFORMATION: u32 = 318;
+    pub const PURGE_UE: u32 = 321;
+    pub const NOTIFY: u32 = 323;
+}
+
+/// The 3GPP Experimental-Result-Codes of TS 29.272 / 29.229.
+pub mod experimental {
+    pub const USER_UNKNOWN: u32 = 5001;
+    pub const ROAMING_NOT_ALLOWED: u32 = 5004;
+    pub const UNKNOWN_EPS_SUBSCRIPTION: u32 = 5420;
+    pub const RAT_NOT_ALLOWED: u32 = 5421;
+    pub const AUTHENTICATION_DATA_UNAVAILABLE: u32 = 4181;
+}
+
 /// A message header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -124,7 +157,7 @@ pub fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
         return Err(FrameError::Version(h.version));
     }
     let len = h.length as usize;
-    if len < HEADER_LEN || len % 4 != 0 {
+    if len < HEADER_LEN || !len.is_multiple_of(4) {
         return Err(FrameError::Length(h.length));
     }
     if len > max {
@@ -156,7 +189,7 @@ impl<'a> Message<'a> {
         if header.version != VERSION {
             return Err(FrameError::Version(header.version));
         }
-        if header.length as usize != buf.len() || buf.len() % 4 != 0 {
+        if header.length as usize != buf.len() || !buf.len().is_multiple_of(4) {
             return Err(FrameError::Length(header.length));
         }
         Ok(Message {
@@ -575,6 +608,12 @@ impl Builder {
             self.close(start);
         }
         self
+    }
+
+    /// The AVPs written so far (every group closed), to be copied into
+    /// another message with [`Builder::raw`].
+    pub fn avps(&self) -> &[u8] {
+        self.buf.get(HEADER_LEN..).unwrap_or_default()
     }
 
     /// The message, every open group closed and its length written.
