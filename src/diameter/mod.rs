@@ -111,10 +111,22 @@ pub struct PeerRecord {
     pub last_disconnect_timestamp: String,
     pub reconnection_count: u64,
     pub metadata: String,
+    /// DWRs the peer sent, DWRs this server sent it, and its DWAs.
+    pub watchdog_requests_received: u64,
+    pub watchdog_requests_sent: u64,
+    pub watchdog_answers_received: u64,
     #[serde(skip)]
     conn: u64,
     #[serde(skip)]
     core: u16,
+}
+
+/// A watchdog message, counted per peer.
+#[derive(Debug, Clone, Copy)]
+enum Watchdog {
+    RequestReceived,
+    RequestSent,
+    AnswerReceived,
 }
 
 /// Disconnected peers kept in the registry (the oldest is dropped).
@@ -275,10 +287,19 @@ impl Diameter {
     }
 
     /// Records an accepted CER.
-    fn opened(&self, conn: u64, core: ShardId, p: &PeerId, cer: &Message<'_>, apps: &[u32]) {
+    fn opened(
+        &self,
+        conn: u64,
+        core: ShardId,
+        p: &PeerId,
+        cer: &Message<'_>,
+        (apps, relay): (&[u32], bool),
+    ) {
         let key = format!("{}-{}", p.addr.ip(), p.addr.port());
         let names: Vec<String> = apps.iter().map(|a| app_name(*a).to_owned()).collect();
-        let peer_type = if apps.contains(&app::S6A) {
+        let peer_type = if relay {
+            "Relay"
+        } else if apps.contains(&app::S6A) {
             "MME"
         } else if apps.contains(&app::CX) {
             "CSCF"
@@ -314,6 +335,9 @@ impl Diameter {
                 last_disconnect_timestamp: String::new(),
                 reconnection_count: reconnections,
                 metadata: format!("{{\"DiameterPeerType\": \"{peer_type}\"}}"),
+                watchdog_requests_received: 0,
+                watchdog_requests_sent: 0,
+                watchdog_answers_received: 0,
                 conn,
                 core: core.0,
             },
@@ -339,6 +363,18 @@ impl Diameter {
             closed.sort();
             for (_, k) in closed.iter().take(closed.len() - KEEP_CLOSED) {
                 reg.remove(k);
+            }
+        }
+    }
+
+    /// Counts a watchdog message of connection `conn`.
+    fn watchdog(&self, conn: u64, what: Watchdog) {
+        let mut reg = self.registry();
+        if let Some(r) = reg.values_mut().find(|r| r.conn == conn) {
+            match what {
+                Watchdog::RequestReceived => r.watchdog_requests_received += 1,
+                Watchdog::RequestSent => r.watchdog_requests_sent += 1,
+                Watchdog::AnswerReceived => r.watchdog_answers_received += 1,
             }
         }
     }

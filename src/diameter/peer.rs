@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{answer, finish, Diameter, Incoming, PeerId, SendError};
+use super::{answer, finish, Diameter, Incoming, PeerId, SendError, Watchdog};
 use crate::domain::diameter::dict::{avp, TGPP};
 use crate::domain::diameter::{
     self as wire, app, check, command, frame_len, peek_header, result, Builder, Message,
@@ -122,7 +122,7 @@ async fn write_loop(mut w: Writer, rx: async_channel::Receiver<Vec<u8>>) {
 }
 
 /// Sends DWRs and ends a connection that stops answering.
-async fn watchdog(d: Arc<Diameter>, c: Rc<Conn>) {
+async fn watchdog(d: Arc<Diameter>, c: Rc<Conn>, conn_id: u64) {
     let tw = Duration::from_millis(d.config.watchdog_ms);
     loop {
         sleep(tw / 4).await;
@@ -151,6 +151,7 @@ async fn watchdog(d: Arc<Diameter>, c: Rc<Conn>) {
                     .text(&avp::ORIGIN_REALM, &d.identity.realm)
                     .u32(&avp::ORIGIN_STATE_ID, d.identity.state_id);
                 c.send(b.finish());
+                d.watchdog(conn_id, Watchdog::RequestSent);
             }
             None => {}
         }
@@ -201,7 +202,7 @@ pub(super) async fn serve(
         dead: Event::default(),
     });
     CONNS.with(|m| m.borrow_mut().insert(conn_id, conn.clone()));
-    spawn_task(watchdog(d.clone(), conn.clone()));
+    spawn_task(watchdog(d.clone(), conn.clone(), conn_id));
     let (done_tx, done_rx) = async_channel::unbounded::<()>();
     let mut s = Session {
         d: d.clone(),
@@ -353,6 +354,7 @@ impl Session {
             if let Some((hop, _)) = self.conn.watchdog.get() {
                 if hop == h.hop_by_hop {
                     self.conn.watchdog.set(None);
+                    self.d.watchdog(self.conn_id, Watchdog::AnswerReceived);
                     return true;
                 }
             }
@@ -376,6 +378,7 @@ impl Session {
         match h.code {
             command::CAPABILITIES_EXCHANGE => self.cer(&msg),
             command::DEVICE_WATCHDOG => {
+                self.d.watchdog(self.conn_id, Watchdog::RequestReceived);
                 let mut b = answer(&self.d.identity, &msg);
                 b.u32(&avp::RESULT_CODE, result::SUCCESS)
                     .u32(&avp::ORIGIN_STATE_ID, self.d.identity.state_id);
@@ -486,8 +489,13 @@ impl Session {
             origin_realm: realm.to_owned(),
             addr: self.addr,
         });
-        self.d
-            .opened(self.conn_id, self.ctx.core.shard, &peer, msg, &common);
+        self.d.opened(
+            self.conn_id,
+            self.ctx.core.shard,
+            &peer,
+            msg,
+            (&common, relay),
+        );
         tracing::info!(peer = %self.addr, origin_host = host, apps = ?common, "Diameter peer open");
         self.peer = Some(peer);
         self.apps = common;

@@ -34,7 +34,22 @@ impl Mme {
         Mme::connect_to(s.diameter.expect("the Diameter listener runs"), origin_host)
     }
 
+    /// Through a relay listening on `port` as `relay`.
+    pub fn connect_via(port: u16, relay: &str, origin_host: &str) -> Mme {
+        Mme::start(
+            json!({"op": "connect", "port": port, "origin_host": origin_host,
+            "realm": "epc.test", "peer_host": relay, "peer_realm": "authplane.localdomain"}),
+        )
+    }
+
     pub fn connect_to(addr: std::net::SocketAddr, origin_host: &str) -> Mme {
+        Mme::start(
+            json!({"op": "connect", "port": addr.port(), "origin_host": origin_host,
+            "realm": "epc.test", "peer_host": HSS}),
+        )
+    }
+
+    fn start(connect: Value) -> Mme {
         let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/diameter_mme.py");
         let mut child = Command::new("python3")
             .arg(tool)
@@ -46,11 +61,7 @@ impl Mme {
         let stdin = child.stdin.take().unwrap();
         let out = BufReader::new(child.stdout.take().unwrap());
         let mut m = Mme { child, stdin, out };
-        let port = addr.port();
-        let r = m.cmd(
-            json!({"op": "connect", "port": port, "origin_host": origin_host,
-            "realm": "epc.test", "peer_host": HSS}),
-        );
+        let r = m.cmd(connect);
         assert_eq!(r["ok"], true, "{r}");
         m
     }
