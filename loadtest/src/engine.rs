@@ -322,16 +322,30 @@ impl Future for Tick<'_> {
 struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Diameter framing instead of HTTP's.
+    diameter: bool,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+    async fn open(addr: SocketAddr, scenario: &crate::scenario::Scenario) -> std::io::Result<Conn> {
         let stream = TcpStream::connect(addr).await?;
         let _ = stream.set_nodelay(true);
-        Ok(Conn {
+        let mut conn = Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
-        })
+            diameter: scenario.diameter(),
+        };
+        if conn.diameter {
+            // One capabilities exchange per connection.
+            let (_, cea) = conn.exchange(crate::scenario::cer()).await;
+            let refused = || std::io::Error::other("CER refused");
+            let (_, frame) = cea.map_err(|_| refused())?;
+            let m = authplane::domain::diameter::Message::parse(&frame).map_err(|_| refused())?;
+            if m.u32(&authplane::domain::diameter::dict::avp::RESULT_CODE) != Some(2001) {
+                return Err(refused());
+            }
+        }
+        Ok(conn)
     }
 
     /// Sends `req` and reads one whole response: (status, body).
@@ -347,7 +361,12 @@ impl Conn {
     /// Reads one whole response: (status, body).
     async fn read_one(&mut self) -> Result<(u16, Vec<u8>), &'static str> {
         loop {
-            if let Some(done) = parse_response(&mut self.buf) {
+            let parsed = if self.diameter {
+                parse_diameter(&mut self.buf)
+            } else {
+                parse_response(&mut self.buf)
+            };
+            if let Some(done) = parsed {
                 return done;
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
@@ -413,6 +432,19 @@ async fn pipelined(
         }
     }
     true
+}
+
+/// One whole Diameter message off the front of `buf`, if it has arrived
+/// (status 200: the scenario checks its result code).
+fn parse_diameter(buf: &mut Vec<u8>) -> Option<Result<(u16, Vec<u8>), &'static str>> {
+    match authplane::domain::diameter::frame_len(buf, 1 << 20) {
+        Ok(Some(n)) if buf.len() >= n => {
+            let frame: Vec<u8> = buf.drain(..n).collect();
+            Some(Ok((200, frame)))
+        }
+        Ok(_) => None,
+        Err(_) => Some(Err("bad_diameter")),
+    }
 }
 
 /// One whole response off the front of `buf`, if it has arrived.
@@ -488,7 +520,7 @@ async fn connection(
         i.mul_f64(index as f64 / plan.connections.max(1) as f64)
     });
     monoio::time::sleep_until(monoio::time::Instant::from_std(start)).await;
-    let mut conn = match Conn::open(plan.target).await {
+    let mut conn = match Conn::open(plan.target, &plan.scenario).await {
         Ok(c) => c,
         Err(_) => {
             *stats.errors.entry("connect").or_default() += 1;
@@ -525,7 +557,7 @@ async fn connection(
         let measured_from = if behind { intended } else { clock::now() };
         if plan.pipeline > 1 && interval.is_none() && plan.requests.is_none() {
             if !pipelined(plan, &mut conn, &mut rng, seq, measure_from, &mut stats).await {
-                match Conn::open(plan.target).await {
+                match Conn::open(plan.target, &plan.scenario).await {
                     Ok(c) => conn = c,
                     Err(_) => break,
                 }
@@ -539,7 +571,7 @@ async fn connection(
         let done = clock::now();
         if plan.scenario.close_each && outcome.is_ok() {
             // Each request on its own connection, as the server wants.
-            match Conn::open(plan.target).await {
+            match Conn::open(plan.target, &plan.scenario).await {
                 Ok(c) => conn = c,
                 Err(_) => {
                     *stats.errors.entry("connect").or_default() += 1;
@@ -568,7 +600,7 @@ async fn connection(
                 if counted {
                     *stats.errors.entry(kind).or_default() += 1;
                 }
-                match Conn::open(plan.target).await {
+                match Conn::open(plan.target, &plan.scenario).await {
                     Ok(c) => conn = c,
                     Err(_) => {
                         *stats.errors.entry("connect").or_default() += 1;

@@ -52,6 +52,14 @@ pub enum Kind {
     /// `aaa_smpp_accounting` of those messages, sent (`--aaa-run`-N is
     /// the message id): every answer `accept` (charged once, SDR durable).
     AaaSmsAccounting,
+    /// `vector_count/1?plmn=00101` for a random subscriber: as `aka`, and
+    /// KASME recomputed too (the work an S6a AIR does).
+    AkaKasme,
+    /// An S6a AIR over Diameter (one CER per connection first) for one
+    /// E-UTRAN vector of a random subscriber, Visited-PLMN-Id 00101: every
+    /// vector's AUTN, XRES and KASME recomputed. Answers may come out of
+    /// order; each names its subscriber in its Session-Id.
+    S6aAir,
 }
 
 /// The card(s) the `sim-auth` scenario authenticates against.
@@ -342,16 +350,30 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
-            Kind::Aka => {
+            Kind::Aka | Kind::AkaKasme => {
                 let i = self.pick(rng);
+                let plmn = if kind == Kind::AkaKasme {
+                    "?plmn=00101"
+                } else {
+                    ""
+                };
                 out.extend_from_slice(
                     format!(
-                        "GET /auc/aka/vector_count/1/imsi/{} HTTP/1.1\r\nHost: {}\r\n{conn}\r\n",
+                        "GET /auc/aka/vector_count/1/imsi/{}{plmn} HTTP/1.1\r\nHost: {}\r\n{conn}\r\n",
                         self.population.imsi(i),
                         self.host
                     )
                     .as_bytes(),
                 );
+                Sent {
+                    kind,
+                    subscriber: i,
+                    sqn_ms: 0,
+                }
+            }
+            Kind::S6aAir => {
+                let i = self.pick(rng);
+                out.extend_from_slice(&air(&self.population.imsi(i), i, seq));
                 Sent {
                     kind,
                     subscriber: i,
@@ -482,7 +504,8 @@ impl Scenario {
                     .then_some(())
                     .ok_or("wrong_answer")
             }
-            Kind::Aka => self.check_vector(sent.subscriber, body),
+            Kind::Aka | Kind::AkaKasme => self.check_vector(sent.subscriber, body),
+            Kind::S6aAir => self.check_aia(body),
             Kind::StirSign => self.check_passport(sent.subscriber, body),
             Kind::SimAuth => self.check_sim(sent.subscriber, body),
             Kind::StirVerify => {
@@ -589,6 +612,49 @@ impl Scenario {
         ok.then_some(()).ok_or("wrong_answer")
     }
 
+    /// An AIA: Result-Code 2001 and one E-UTRAN vector of the subscriber
+    /// its Session-Id names, recomputed.
+    fn check_aia(&self, frame: &[u8]) -> Result<(), Wrong> {
+        use authplane::domain::diameter::{dict::avp, Message};
+        let m = Message::parse(frame).map_err(|_| "bad_diameter")?;
+        if m.u32(&avp::RESULT_CODE) != Some(2001) {
+            return Err("diameter_error");
+        }
+        let i: u64 = m
+            .text(&avp::SESSION_ID)
+            .and_then(|s| s.split(';').nth(1))
+            .and_then(|i| i.parse().ok())
+            .ok_or("wrong_answer")?;
+        let v = m
+            .get(&avp::AUTHENTICATION_INFO)
+            .and_then(|a| a.get(&avp::E_UTRAN_VECTOR))
+            .ok_or("wrong_vector")?;
+        let field = |d| v.get(d).map(|a| a.data).ok_or("wrong_vector");
+        let rand: [u8; 16] = field(&avp::RAND)?.try_into().map_err(|_| "wrong_vector")?;
+        let autn: [u8; 16] = field(&avp::AUTN)?.try_into().map_err(|_| "wrong_vector")?;
+        let (ki, opc) = self.population.keys(i);
+        let m = Milenage::new(&ki, &opc);
+        let amf = [autn[6], autn[7]];
+        let ak = m.compute(&rand, &[0; 6], &amf).ak;
+        let mut sqn = [0u8; 6];
+        for (k, b) in sqn.iter_mut().enumerate() {
+            *b = autn[k] ^ ak[k];
+        }
+        let o = m.compute(&rand, &sqn, &amf);
+        let sqn_xor_ak: [u8; 6] = autn[..6].try_into().map_err(|_| "wrong_vector")?;
+        let kasme = authplane::domain::kdf::kasme(&o.ck, &o.ik, &PLMN_00101, &sqn_xor_ak);
+        let ok = autn[8..] == o.mac_a
+            && field(&avp::XRES)? == o.res
+            && field(&avp::KASME)? == kasme
+            && sqn_to_u64(&sqn) > 0;
+        ok.then_some(()).ok_or("wrong_vector")
+    }
+
+    /// Whether this scenario speaks Diameter (S6a) instead of HTTP.
+    pub fn diameter(&self) -> bool {
+        self.kind == Kind::S6aAir
+    }
+
     fn check_vector(&self, i: u64, body: &[u8]) -> Result<(), Wrong> {
         #[derive(serde::Deserialize)]
         struct V {
@@ -623,4 +689,49 @@ impl Scenario {
             && sqn_to_u64(&sqn) > 0;
         ok.then_some(()).ok_or("wrong_vector")
     }
+}
+
+/// MCC 001, MNC 01 as a PLMN id.
+const PLMN_00101: [u8; 3] = [0x00, 0xf1, 0x10];
+
+/// The CER the load generator opens each Diameter connection with.
+pub fn cer() -> Vec<u8> {
+    use authplane::domain::diameter::{app, command, dict::avp, Builder};
+    let mut b = Builder::request(command::CAPABILITIES_EXCHANGE, app::BASE, 0, 0, 0);
+    b.text(&avp::ORIGIN_HOST, "load.epc.test")
+        .text(&avp::ORIGIN_REALM, "epc.test")
+        .address(&avp::HOST_IP_ADDRESS, &[127, 0, 0, 1])
+        .u32(&avp::VENDOR_ID, 0)
+        .text(&avp::PRODUCT_NAME, "authplane-load")
+        .begin(&avp::VENDOR_SPECIFIC_APPLICATION_ID)
+        .u32(&avp::VENDOR_ID, authplane::domain::diameter::dict::TGPP)
+        .u32(&avp::AUTH_APPLICATION_ID, app::S6A)
+        .end();
+    b.finish()
+}
+
+/// An AIR for one E-UTRAN vector of subscriber `i` (its index in the
+/// Session-Id, so the answer says whose it is).
+fn air(imsi: &str, i: u64, seq: u64) -> Vec<u8> {
+    use authplane::domain::diameter::{app, command, dict::avp, flag, Builder};
+    let hop = seq as u32;
+    let mut b = Builder::request(
+        command::AUTHENTICATION_INFORMATION,
+        app::S6A,
+        flag::PROXIABLE,
+        hop,
+        hop,
+    );
+    b.text(&avp::SESSION_ID, &format!("load;{i};{seq}"))
+        .u32(&avp::AUTH_SESSION_STATE, 1)
+        .text(&avp::ORIGIN_HOST, "load.epc.test")
+        .text(&avp::ORIGIN_REALM, "epc.test")
+        .text(&avp::DESTINATION_REALM, "authplane.localdomain")
+        .text(&avp::USER_NAME, imsi)
+        .bytes(&avp::VISITED_PLMN_ID, &PLMN_00101)
+        .begin(&avp::REQUESTED_EUTRAN_AUTHENTICATION_INFO)
+        .u32(&avp::NUMBER_OF_REQUESTED_VECTORS, 1)
+        .u32(&avp::IMMEDIATE_RESPONSE_PREFERRED, 0)
+        .end();
+    b.finish()
 }

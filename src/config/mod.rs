@@ -1093,6 +1093,44 @@ mod tests {
     }
 
     #[test]
+    fn the_diameter_section_is_checked_and_its_identity_defaults_to_the_hss() {
+        let c = Layers::new().build().unwrap();
+        assert_eq!(c.diameter.origin_host, c.hss.origin_host);
+        assert_eq!(c.diameter.listen_addr.port(), 3868);
+        assert!(c.diameter.development());
+        for (key, value) in [
+            ("AUTHPLANE_DIAMETER__LISTEN", "nowhere"),
+            ("AUTHPLANE_DIAMETER__WATCHDOG_MS", "10"),
+            ("AUTHPLANE_DIAMETER__MAX_IN_FLIGHT", "0"),
+        ] {
+            let e = Layers::new().with_env(env(&[(key, value)])).build();
+            assert!(e.is_err(), "{key}={value} accepted");
+        }
+        let dir = std::env::temp_dir().join(format!("authplane-dia-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.toml");
+        std::fs::write(
+            &path,
+            "[[diameter.peers]]\norigin_host = \"mme\"\napplications = []\n",
+        )
+        .unwrap();
+        let e = Layers::new().with_file(&path).unwrap().build().unwrap_err();
+        assert!(e.to_string().contains("diameter.peers"), "{e}");
+        std::fs::write(&path, "[hss]\nhome_plmns = [\"0010\"]\n").unwrap();
+        let e = Layers::new().with_file(&path).unwrap().build().unwrap_err();
+        assert!(e.to_string().contains("hss.home_plmns"), "{e}");
+        std::fs::write(
+            &path,
+            "[[diameter.peers]]\norigin_host = \"mme\"\napplications = [\"s6a\"]\n",
+        )
+        .unwrap();
+        let c = Layers::new().with_file(&path).unwrap().build().unwrap();
+        assert!(!c.diameter.development());
+        assert_eq!(c.diameter.peers[0].applications[0].id(), 16_777_251);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn file_values_and_errors_name_the_file() {
         let dir = std::env::temp_dir().join(format!("authplane-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -133,11 +133,11 @@ impl Resource for RoamingRule {
 /// rules are skipped.
 pub fn allowed(
     view: &crate::runtime::CatalogView,
-    sub: &super::subscriber::Subscriber,
+    (roaming_enabled, rule_list): (bool, Option<&str>),
     (mcc, mnc): (&str, &str),
     allow_undefined: bool,
 ) -> bool {
-    if !sub.roaming_enabled {
+    if !roaming_enabled {
         return false;
     }
     let Some(rules) = crate::table::typed_rows::<RoamingRule>(view) else {
@@ -148,9 +148,7 @@ pub fn allowed(
             && crate::table::catalog_shared::<RoamingNetwork>(view, r.roaming_network_id)
                 .is_some_and(|n| n.mcc == mcc && n.mnc == mnc)
     };
-    let own: Vec<u64> = sub
-        .roaming_rule_list
-        .as_deref()
+    let own: Vec<u64> = rule_list
         .unwrap_or_default()
         .split(',')
         .filter_map(|s| s.trim().parse().ok())

@@ -120,6 +120,118 @@ fn imsi_of(msg: &Message<'_>) -> Result<Imsi, Refusal> {
     Imsi::parse(name).map_err(|e| Refusal::Result(result::INVALID_AVP_VALUE, e.to_string()))
 }
 
+/// The visited network of `msg` when it is not a home network.
+fn roaming_in(ctx: &Ctx, msg: &Message<'_>) -> Option<(String, String)> {
+    let (mcc, mnc) = msg
+        .get(&avp::VISITED_PLMN_ID)
+        .and_then(|p| plmn_digits(p.data))?;
+    let home = ctx
+        .config
+        .hss
+        .home_plmns
+        .iter()
+        .any(|h| *h == format!("{mcc}{mnc}"));
+    (!home).then_some((mcc, mnc))
+}
+
+/// What an AIR reads of the subscriber (the rest of its stored JSON is
+/// skipped, not decoded).
+#[derive(serde::Deserialize)]
+struct Gate {
+    imsi: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "yes")]
+    roaming_enabled: bool,
+    #[serde(default)]
+    roaming_rule_list: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the IMSI's shard did with an AIR.
+enum Gated {
+    Vectors(Vec<Vector>),
+    Refused(u32, &'static str),
+    /// The subscriber or the AuC lives on another shard (created before
+    /// it had this IMSI): the general path serves it.
+    Elsewhere,
+}
+
+/// An AIR's common case in one visit to the IMSI's shard: the subscriber
+/// read through its index (only the fields the check needs) and checked,
+/// then the vectors issued from the AuC there.
+async fn gate_and_issue(
+    ctx: &Ctx,
+    imsi: &Imsi,
+    n: u64,
+    roaming: Option<(String, String)>,
+) -> Result<Option<Vec<Vector>>, Refusal> {
+    use super::tables;
+    use crate::domain::shard::shard_of;
+    use crate::table::{index, owner_of};
+    let core = &ctx.core;
+    let scheme = (ctx.config.hss.sqn_scheme(), ctx.config.hss.sqn_lease);
+    let kek = ctx.config.hss.kek.clone();
+    let allow = ctx.config.hss.roaming_allow_undefined_networks;
+    let key = imsi.as_str().to_owned();
+    let gated = core
+        .on(shard_of(key.as_bytes(), core.shards()), move |c| async move {
+            let Some(sid) = index::lookup_here(&c, tables::SUB_IMSI_INDEX, key.as_bytes()).await?
+            else {
+                return Ok(Gated::Refused(exp::USER_UNKNOWN, "unknown IMSI"));
+            };
+            if owner_of(sid, c.shards()) != c.shard {
+                return Ok(Gated::Elsewhere);
+            }
+            let gate = c
+                .store
+                .read_durable(tables::SUBSCRIBER, &sid.to_be_bytes(), |v| {
+                    v.map(serde_json::from_slice::<Gate>)
+                })
+                .await
+                .map_err(crate::table::TableError::from)?;
+            let gate = match gate {
+                Some(Ok(g)) if g.imsi == key => g,
+                Some(Err(e)) => {
+                    tracing::error!(subscriber_id = sid, error = %e, "damaged subscriber record");
+                    return Err(ApiError::Internal("damaged record".into()));
+                }
+                _ => return Ok(Gated::Elsewhere),
+            };
+            if !gate.enabled {
+                return Ok(Gated::Refused(exp::UNKNOWN_EPS_SUBSCRIPTION, "the subscriber is disabled"));
+            }
+            if let Some((mcc, mnc)) = &roaming {
+                let rules = (gate.roaming_enabled, gate.roaming_rule_list.as_deref());
+                if !super::roaming::allowed(&c.catalog(), rules, (mcc, mnc), allow) {
+                    return Ok(Gated::Refused(exp::ROAMING_NOT_ALLOWED, "roaming in this network is not allowed"));
+                }
+            }
+            let Some(aid) = index::lookup_here(&c, tables::IMSI_INDEX, key.as_bytes()).await? else {
+                return Ok(Gated::Elsewhere);
+            };
+            if owner_of(aid, c.shards()) != c.shard {
+                return Ok(Gated::Elsewhere);
+            }
+            match super::vectors::issue_here(&c, aid, n, scheme, kek, Some(key)).await {
+                Ok(v) => Ok(Gated::Vectors(v)),
+                Err(ApiError::NotFound) => Ok(Gated::Elsewhere),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| Refusal::from(crate::server::mesh_error(e)))?
+        .map_err(Refusal::from)?;
+    match gated {
+        Gated::Vectors(v) => Ok(Some(v)),
+        Gated::Refused(code, why) => Err(Refusal::Experimental(code, why.into())),
+        Gated::Elsewhere => Ok(None),
+    }
+}
+
 /// The subscriber of `imsi`, refused as TS 29.272 says when it cannot be
 /// served in the visited network of `msg`.
 async fn subscriber_for(ctx: &Ctx, imsi: &Imsi, msg: &Message<'_>) -> Result<Subscriber, Refusal> {
@@ -144,7 +256,8 @@ async fn subscriber_for(ctx: &Ctx, imsi: &Imsi, msg: &Message<'_>) -> Result<Sub
             .any(|h| *h == format!("{mcc}{mnc}"));
         let view = ctx.core.catalog();
         let allow = ctx.config.hss.roaming_allow_undefined_networks;
-        if !home && !super::roaming::allowed(&view, &sub, (&mcc, &mnc), allow) {
+        let rules = (sub.roaming_enabled, sub.roaming_rule_list.as_deref());
+        if !home && !super::roaming::allowed(&view, rules, (&mcc, &mnc), allow) {
             return Err(Refusal::Experimental(
                 exp::ROAMING_NOT_ALLOWED,
                 format!("roaming in {mcc}{mnc} is not allowed"),
@@ -164,7 +277,6 @@ pub fn air(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
     serve(ctx, req, |ctx, _, _, msg, mut b| {
         Box::pin(async move {
             let imsi = imsi_of(&msg)?;
-            subscriber_for(ctx, &imsi, &msg).await?;
             let max = ctx.config.hss.max_vectors_per_request;
             let eutran = wanted(msg.get(&avp::REQUESTED_EUTRAN_AUTHENTICATION_INFO), max);
             let utran = wanted(
@@ -182,6 +294,9 @@ pub fn air(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
             let resync = eutran
                 .and_then(|(_, r)| r)
                 .or_else(|| utran.and_then(|(_, r)| r));
+            if resync.is_some() {
+                subscriber_for(ctx, &imsi, &msg).await?;
+            }
             if let Some(r) = resync {
                 let (rand, auts) = r.data.split_at_checked(16).ok_or_else(|| {
                     Refusal::Result(
@@ -210,7 +325,16 @@ pub fn air(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
             }
             let n_e = eutran.map_or(0, |(n, _)| n);
             let n_u = utran.map_or(0, |(n, _)| n);
-            let vectors = issue(ctx, &imsi, u64::from(n_e + n_u)).await?;
+            let n = u64::from(n_e + n_u);
+            // Checked and issued in one visit to the IMSI's shard; a
+            // subscriber or AuC elsewhere takes the general path.
+            let vectors = match gate_and_issue(ctx, &imsi, n, roaming_in(ctx, &msg)).await? {
+                Some(v) => v,
+                None => {
+                    subscriber_for(ctx, &imsi, &msg).await?;
+                    issue(ctx, &imsi, n).await?
+                }
+            };
             let (e_vectors, u_vectors) = vectors.split_at(vectors.len().min(n_e as usize));
             b.begin(&avp::AUTHENTICATION_INFO);
             for (i, v) in e_vectors.iter().enumerate() {

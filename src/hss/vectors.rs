@@ -81,7 +81,7 @@ fn keys(auc: &Auc, kek: Option<&Kek>) -> Result<Milenage, ApiError> {
 /// their SQNs are durable: under this process's durable lease at once,
 /// otherwise after the commit that takes a new lease
 /// ([`crate::domain::sqn`]).
-async fn issue_here(
+pub(super) async fn issue_here(
     core: &Core,
     id: u64,
     n: u64,
