@@ -38,6 +38,40 @@ fn consistent(s: &Stats) {
     assert!((reported - counted).abs() < 1e-6);
 }
 
+/// S6a AIRs over Diameter (CER per connection, answers matched by their
+/// Session-Id), one per round trip and pipelined, every vector recomputed.
+#[test]
+fn s6a_air_runs_over_diameter_without_a_wrong_answer() {
+    let s = Server::start(&["--cores", "2"], &[]);
+    let mut provision = plan(s.addr, Kind::HssProvision, Mode::Closed, 0.0);
+    provision.requests = Some(50);
+    provision.scenario.population.size = 50;
+    assert_eq!(run(&provision).unwrap().ok, 50);
+    let apn = s.send_json(
+        "PUT",
+        "/apn/",
+        r#"{"apn":"internet","apn_ambr_dl":1,"apn_ambr_ul":1}"#,
+    );
+    let apn = apn.json()["apn_id"].as_u64().unwrap();
+    for a in s.get("/auc/list?page_size=100").json().as_array().unwrap() {
+        let body = format!(
+            r#"{{"imsi":"{}","auc_id":{},"default_apn":{apn},"apn_list":"{apn}"}}"#,
+            a["imsi"].as_str().unwrap(),
+            a["auc_id"]
+        );
+        assert_eq!(s.send_json("PUT", "/subscriber/", &body).status, 200);
+    }
+    for pipeline in [1, 8] {
+        let mut air = plan(s.diameter.unwrap(), Kind::S6aAir, Mode::Closed, 0.5);
+        air.scenario.population.size = 50;
+        air.pipeline = pipeline;
+        let r = run(&air).unwrap();
+        assert!(r.ok > 50, "{r:?}");
+        assert_eq!(r.error_count(), 0, "{:?}", r.errors);
+        consistent(&r);
+    }
+}
+
 #[test]
 fn every_built_scenario_runs_against_the_server_without_a_wrong_answer() {
     let s = Server::start(&["--cores", "2"], &[]);
