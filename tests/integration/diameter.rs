@@ -779,3 +779,40 @@ fn the_origin_state_id_grows_across_restarts_and_shutdown_sends_dpr() {
     let (second, _) = state(&s);
     assert!(second > first, "Origin-State-Id {first} then {second}");
 }
+
+#[test]
+fn a_clr_that_gets_no_cla_times_out_and_says_so() {
+    let s = Server::start(&[], &[("AUTHPLANE_DIAMETER__REQUEST_TIMEOUT_MS", "500")]);
+    provision(&s, "001010000000008", K, OPC);
+    // A peer that takes CLRs and never answers them.
+    let mut r = Raw::open(&s);
+    r.send(&cer("mute.epc.test", &[app::S6A]));
+    assert_eq!(result_code(&r.recv().unwrap()), (2001, false));
+    let push = s.send_json(
+        "PUT",
+        "/push/clr/001010000000008",
+        r#"{"diameterPeer":"mute.epc.test","DestinationRealm":"epc.test","cancellationType":2,"immediateReattach":false}"#,
+    );
+    assert_eq!(push.status, 504, "{}", push.text());
+    assert!(push.text().contains("no CLA"), "{}", push.text());
+    // The CLR did go out, addressed as asked.
+    let clr = r.recv().unwrap();
+    let m = Message::parse(&clr).unwrap();
+    assert!(m.header.is_request());
+    assert_eq!(m.header.code, command::CANCEL_LOCATION);
+    assert_eq!(m.text(&avp::USER_NAME), Some("001010000000008"));
+    assert_eq!(m.text(&avp::DESTINATION_HOST), Some("mute.epc.test"));
+    assert_eq!(m.u32(&avp::CANCELLATION_TYPE), Some(2));
+    assert_eq!(m.get(&avp::CLR_FLAGS), None);
+    // A CLA arriving after the timeout is dropped; the connection stays.
+    let mut b = Builder::answer(&m.header);
+    b.u32(&avp::RESULT_CODE, 2001)
+        .text(&avp::ORIGIN_HOST, "mute.epc.test")
+        .text(&avp::ORIGIN_REALM, "epc.test");
+    r.send(&b.finish());
+    let mut dwr = Builder::request(command::DEVICE_WATCHDOG, app::BASE, 0, 77, 77);
+    dwr.text(&avp::ORIGIN_HOST, "mute.epc.test")
+        .text(&avp::ORIGIN_REALM, "epc.test");
+    r.send(&dwr.finish());
+    assert_eq!(result_code(&r.recv().unwrap()), (2001, false));
+}

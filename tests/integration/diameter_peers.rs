@@ -222,7 +222,20 @@ fn a_relay_carries_s6a_both_ways_and_tshark_decodes_every_message() {
     let dir = temp_dir("diameter-capture");
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("s6a.pcapng");
-    let mut dumpcap = Command::new("dumpcap")
+    // Capturing needs root (or sudo without a password).
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    let mut dumpcap = if root {
+        Command::new("dumpcap")
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", "dumpcap"]);
+        c
+    };
+    let mut dumpcap = dumpcap
         .args(["-q", "-i", "lo", "-f"])
         .arg(format!("tcp port {}", hss.port()))
         .arg("-w")
