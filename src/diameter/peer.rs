@@ -31,7 +31,9 @@ const REBOOTING: u32 = 0;
 /// What other tasks of this core need of a connection: its writer and the
 /// requests it has sent that wait for their answers.
 struct Conn {
-    tx: async_channel::Sender<Vec<u8>>,
+    /// Frames to write; `true` marks an answer to a request of the peer,
+    /// counted in flight until written.
+    tx: async_channel::Sender<(Vec<u8>, bool)>,
     pending: RefCell<HashMap<u32, futures_channel::oneshot::Sender<Vec<u8>>>>,
     next_hop: Cell<u32>,
     /// When the peer last sent anything.
@@ -50,7 +52,13 @@ impl Conn {
     }
 
     fn send(&self, frame: Vec<u8>) {
-        let _ = self.tx.try_send(frame);
+        let _ = self.tx.try_send((frame, false));
+    }
+
+    /// Queues the answer to an application request (it stays counted in
+    /// flight until written, so a peer that stops reading stops being read).
+    fn send_answer(&self, frame: Vec<u8>) {
+        let _ = self.tx.try_send((frame, true));
     }
 }
 
@@ -98,23 +106,41 @@ pub(super) async fn request_here(
     }
 }
 
+/// What the writer shares with the reader: answers still in flight, a
+/// tick for each one written, and the connection's end.
+struct Flight {
+    in_flight: Rc<Cell<usize>>,
+    done: async_channel::Sender<()>,
+    dead: Event,
+}
+
 /// Writes every frame queued for the connection, coalescing what is
-/// queued together into one write; ends when the queue closes.
-async fn write_loop(mut w: Writer, rx: async_channel::Receiver<Vec<u8>>) {
+/// queued together into one write; ends when the queue closes (or the
+/// write fails, which ends the connection).
+async fn write_loop(mut w: Writer, rx: async_channel::Receiver<(Vec<u8>, bool)>, f: Flight) {
     let mut batch: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    while let Ok(frame) = rx.recv().await {
+    while let Ok((frame, answer)) = rx.recv().await {
         batch.extend_from_slice(&frame);
+        let mut answers = usize::from(answer);
         while batch.len() < 256 * 1024 {
             match rx.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
+                Ok((more, answer)) => {
+                    batch.extend_from_slice(&more);
+                    answers += usize::from(answer);
+                }
                 Err(_) => break,
             }
         }
         let (res, b) = w.write_all(batch).await;
         batch = b;
         batch.clear();
+        f.in_flight.set(f.in_flight.get().saturating_sub(answers));
+        for _ in 0..answers {
+            let _ = f.done.try_send(());
+        }
         if res.is_err() {
             rx.close();
+            f.dead.set();
             return;
         }
     }
@@ -178,8 +204,8 @@ struct Session {
     phase: Phase,
     peer: Option<Rc<PeerId>>,
     apps: Vec<u32>,
+    /// Answers being computed or waiting to be written.
     in_flight: Rc<Cell<usize>>,
-    done: async_channel::Sender<()>,
 }
 
 /// Serves one accepted connection until it closes.
@@ -192,18 +218,25 @@ pub(super) async fn serve(
 ) {
     let conn_id = d.conn_id();
     let (tx, rx) = async_channel::unbounded();
-    spawn_task(write_loop(w, rx));
+    let (done_tx, done_rx) = async_channel::unbounded::<()>();
+    let in_flight = Rc::new(Cell::new(0usize));
+    let dead = Event::default();
+    let flight = Flight {
+        in_flight: in_flight.clone(),
+        done: done_tx,
+        dead: dead.clone(),
+    };
+    spawn_task(write_loop(w, rx, flight));
     let conn = Rc::new(Conn {
         tx,
         pending: RefCell::new(HashMap::new()),
         next_hop: Cell::new(rand_hop(conn_id)),
         last_heard: Cell::new(clock::now()),
         watchdog: Cell::new(None),
-        dead: Event::default(),
+        dead,
     });
     CONNS.with(|m| m.borrow_mut().insert(conn_id, conn.clone()));
     spawn_task(watchdog(d.clone(), conn.clone(), conn_id));
-    let (done_tx, done_rx) = async_channel::unbounded::<()>();
     let mut s = Session {
         d: d.clone(),
         ctx: ctx.clone(),
@@ -214,8 +247,7 @@ pub(super) async fn serve(
         phase: Phase::Closed,
         peer: None,
         apps: Vec::new(),
-        in_flight: Rc::new(Cell::new(0)),
-        done: done_tx,
+        in_flight,
     };
     let max = d.config.max_message_bytes;
     let max_in_flight = d.config.max_in_flight;
@@ -555,18 +587,11 @@ impl Session {
         let Some(peer) = self.peer.clone() else {
             return false;
         };
-        let (ctx, conn, in_flight, done) = (
-            self.ctx.clone(),
-            self.conn.clone(),
-            self.in_flight.clone(),
-            self.done.clone(),
-        );
-        in_flight.set(in_flight.get() + 1);
+        let (ctx, conn) = (self.ctx.clone(), self.conn.clone());
+        self.in_flight.set(self.in_flight.get() + 1);
         spawn_task(async move {
             let answer = handler(ctx, Incoming { frame, peer }).await;
-            conn.send(answer);
-            in_flight.set(in_flight.get().saturating_sub(1));
-            let _ = done.try_send(());
+            conn.send_answer(answer);
         });
         true
     }
