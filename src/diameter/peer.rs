@@ -147,6 +147,15 @@ async fn write_loop(mut w: Writer, rx: async_channel::Receiver<(Vec<u8>, bool)>,
     w.shutdown().await;
 }
 
+/// A base-protocol request (DWR, DPR) from this server: its header and
+/// Origin-Host/Realm.
+fn base_request(d: &Diameter, code: u32, hop: u32) -> Builder {
+    let mut b = Builder::request(code, app::BASE, 0, hop, end_to_end(d.identity.state_id));
+    b.text(&avp::ORIGIN_HOST, &d.identity.host)
+        .text(&avp::ORIGIN_REALM, &d.identity.realm);
+    b
+}
+
 /// Sends DWRs and ends a connection that stops answering.
 async fn watchdog(d: Arc<Diameter>, c: Rc<Conn>, conn_id: u64) {
     let tw = Duration::from_millis(d.config.watchdog_ms);
@@ -166,16 +175,8 @@ async fn watchdog(d: Arc<Diameter>, c: Rc<Conn>, conn_id: u64) {
             None if now.saturating_duration_since(c.last_heard.get()) >= tw => {
                 let hop = c.hop();
                 c.watchdog.set(Some((hop, now)));
-                let mut b = Builder::request(
-                    command::DEVICE_WATCHDOG,
-                    app::BASE,
-                    0,
-                    hop,
-                    end_to_end(d.identity.state_id),
-                );
-                b.text(&avp::ORIGIN_HOST, &d.identity.host)
-                    .text(&avp::ORIGIN_REALM, &d.identity.realm)
-                    .u32(&avp::ORIGIN_STATE_ID, d.identity.state_id);
+                let mut b = base_request(&d, command::DEVICE_WATCHDOG, hop);
+                b.u32(&avp::ORIGIN_STATE_ID, d.identity.state_id);
                 c.send(b.finish());
                 d.watchdog(conn_id, Watchdog::RequestSent);
             }
@@ -321,17 +322,8 @@ pub(super) async fn serve(
                 if s.phase != Phase::Open {
                     break;
                 }
-                let hop = conn.hop();
-                let mut b = Builder::request(
-                    command::DISCONNECT_PEER,
-                    app::BASE,
-                    0,
-                    hop,
-                    end_to_end(d.identity.state_id),
-                );
-                b.text(&avp::ORIGIN_HOST, &d.identity.host)
-                    .text(&avp::ORIGIN_REALM, &d.identity.realm)
-                    .u32(&avp::DISCONNECT_CAUSE, REBOOTING);
+                let mut b = base_request(&d, command::DISCONNECT_PEER, conn.hop());
+                b.u32(&avp::DISCONNECT_CAUSE, REBOOTING);
                 conn.send(b.finish());
                 dpr_deadline = Some(clock::now() + DPA_WAIT);
             }
@@ -446,20 +438,17 @@ impl Session {
         if let Some(failed) = &fault.failed_avp {
             b.begin(&avp::FAILED_AVP).raw(failed).end();
         }
-        b.finish()
+        finish(b, msg)
     }
 
     /// A protocol error (E bit) answer naming `code`.
     fn protocol_error(&self, msg: &Message<'_>, code: u32, why: &str) -> Vec<u8> {
-        let mut b = Builder::error_answer(&msg.header);
-        if let Some(s) = msg.get(&avp::SESSION_ID) {
-            b.bytes(&avp::SESSION_ID, s.data);
-        }
-        b.text(&avp::ORIGIN_HOST, &self.d.identity.host)
-            .text(&avp::ORIGIN_REALM, &self.d.identity.realm)
-            .u32(&avp::RESULT_CODE, code)
-            .text(&avp::ERROR_MESSAGE, why);
-        finish(b, msg)
+        let fault = wire::Fault {
+            result_code: code,
+            failed_avp: None,
+            why: why.to_owned(),
+        };
+        self.fault_answer(msg, &fault)
     }
 
     /// CER: who the peer is, whether it is allowed, and the applications

@@ -602,26 +602,30 @@ pub fn pur(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
                 .as_deref()
                 .is_some_and(|m| m.eq_ignore_ascii_case(from));
             if serving {
-                let mut patch = Body::new();
-                for k in [
-                    "serving_mme",
-                    "serving_mme_realm",
-                    "serving_mme_peer",
-                    "serving_mme_timestamp",
-                ] {
-                    patch.insert(k.into(), Value::Null);
-                }
-                let w = diameter_write(ctx);
-                let _: Subscriber = ctx
-                    .tables
-                    .clone()
-                    .patch(&ctx.core, sub.subscriber_id, &patch, &(), &w)
-                    .await?;
+                clear_serving_mme(ctx, sub.subscriber_id, &diameter_write(ctx)).await?;
             }
             b.u32(&avp::PUA_FLAGS, u32::from(serving));
             Ok(b)
         })
     })
+}
+
+/// Clears subscriber `id`'s serving MME (durably, as write `w`).
+pub async fn clear_serving_mme(
+    ctx: &Ctx,
+    id: u64,
+    w: &Write,
+) -> Result<Subscriber, table::TableError> {
+    let mut patch = Body::new();
+    for k in [
+        "serving_mme",
+        "serving_mme_realm",
+        "serving_mme_peer",
+        "serving_mme_timestamp",
+    ] {
+        patch.insert(k.into(), Value::Null);
+    }
+    ctx.tables.patch(&ctx.core, id, &patch, &(), w).await
 }
 
 /// NOR: accepted (the subscriber must exist).

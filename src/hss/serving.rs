@@ -142,20 +142,8 @@ pub fn deregister<'a>(
             let realm = sub.serving_mme_realm.as_deref().unwrap_or_default();
             let flags = (super::s6a::SUBSCRIPTION_WITHDRAWAL, None);
             clr = Some(clr_outcome(ctx, &d, peer, (mme, realm), imsi.as_str(), flags).await);
-            let mut patch = crate::table::Body::new();
-            for k in [
-                "serving_mme",
-                "serving_mme_realm",
-                "serving_mme_peer",
-                "serving_mme_timestamp",
-            ] {
-                patch.insert(k.into(), serde_json::Value::Null);
-            }
             let w = crud::write_of(ctx, &req)?;
-            let _: Subscriber = ctx
-                .tables
-                .patch(&ctx.core, sub.id(), &patch, &(), &w)
-                .await?;
+            super::s6a::clear_serving_mme(ctx, sub.id(), &w).await?;
         }
         let subscriber: Option<Subscriber> = table::find(&ctx.core, "imsi", imsi.as_str()).await?;
         let ims: Option<ImsSubscriber> = table::find(&ctx.core, "imsi", imsi.as_str()).await?;
@@ -249,20 +237,8 @@ pub fn push_clr<'a>(
             .as_deref()
             .is_some_and(|m| m.eq_ignore_ascii_case(&host))
         {
-            let mut patch = crate::table::Body::new();
-            for k in [
-                "serving_mme",
-                "serving_mme_realm",
-                "serving_mme_peer",
-                "serving_mme_timestamp",
-            ] {
-                patch.insert(k.into(), serde_json::Value::Null);
-            }
             let w = crud::write_of(ctx, &req)?;
-            let _: Subscriber = ctx
-                .tables
-                .patch(&ctx.core, sub.id(), &patch, &(), &w)
-                .await?;
+            super::s6a::clear_serving_mme(ctx, sub.id(), &w).await?;
         }
         let _ = &mut req;
         reply.json(
