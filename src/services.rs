@@ -32,6 +32,9 @@ pub fn diameter_apps(config: &Config) -> crate::diameter::Applications {
     let mut apps = crate::diameter::Applications::default();
     if config.services.hss {
         crate::hss::s6a::register(&mut apps);
+        crate::hss::s13::register(&mut apps);
+        crate::hss::cx::register(&mut apps);
+        crate::hss::swx::register(&mut apps);
     }
     apps
 }

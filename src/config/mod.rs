@@ -526,6 +526,10 @@ pub struct HssConfig {
     pub pyhss_quirks: bool,
     /// The SIP domain of the ENUM records `/oam/reconcile/enum` builds.
     pub ims_domain: String,
+    /// The S-CSCFs (SIP URIs) a UAR or LIR names for an IMS subscriber no
+    /// S-CSCF serves (one chosen by the public identity, so a retry names
+    /// the same). Empty: `sip:scscf.<ims_domain>`.
+    pub scscf_pool: Vec<String>,
     /// The `Provisioning-Key` sent with pushes (empty: none).
     pub geored_peer_key: String,
     /// How long one push may take before it is retried.
@@ -864,6 +868,16 @@ impl RawConfig {
             return Err(err(
                 "hss.ims_domain",
                 "must be a domain name (letters, digits, '.', '-')".into(),
+            ));
+        }
+        if let Some(s) = self.hss.scscf_pool.iter().find(|s| {
+            !(s.starts_with("sip:") || s.starts_with("sips:"))
+                || s.len() > 512
+                || s.bytes().any(|b| b.is_ascii_control() || b == b' ')
+        }) {
+            return Err(err(
+                "hss.scscf_pool",
+                format!("{s:?}: not a sip: or sips: URI"),
             ));
         }
         if let Some(p) = self

@@ -2,9 +2,11 @@
 //! Spec: PyHSS's API (seed), shapes as PyHSS 2.0.0 answers them, without
 //! its defects (see docs/api/hss.md).
 
+pub mod answering;
 pub mod apn;
 pub mod auc;
 pub mod charging_rule;
+pub mod cx;
 pub mod eir;
 pub mod eir_history;
 pub mod emergency_subscriber;
@@ -19,11 +21,13 @@ pub mod oplog;
 pub mod reconcile;
 pub mod roaming;
 pub mod routing;
+pub mod s13;
 pub mod s6a;
 pub mod serving;
 pub mod serving_apn;
 pub mod subscriber;
 pub mod subscriber_attributes;
+pub mod swx;
 pub mod tft;
 pub mod vectors;
 

@@ -4,28 +4,26 @@
 //! replaces), PUR, NOR; and the CLR this HSS sends.
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::answering::{diameter_write, imsi_of, send, serve, Refusal, Target};
 use super::apn::Apn;
 use super::routing::Routing;
 use super::subscriber::Subscriber;
-use super::vectors::{issue, resync_sqn, Vector};
-use crate::diameter::{self, answer, experimental, finish, Diameter, Incoming, SendError};
+use super::vectors::{issue, Vector};
+use crate::diameter::{self, Diameter, Incoming, SendError};
 use crate::domain::api_error::ApiError;
 use crate::domain::diameter::dict::avp;
 use crate::domain::diameter::{
-    app, command, experimental as exp, flag, plmn_digits, result, tbcd, Avp, Builder, Message,
+    app, command, experimental as exp, plmn_digits, tbcd, Avp, Builder, Message,
 };
 use crate::domain::ids::Imsi;
 use crate::domain::kdf;
-use crate::runtime::{clock, spawn_task, LocalBoxFuture};
+use crate::runtime::{spawn_task, LocalBoxFuture};
 use crate::server::Ctx;
 use crate::table::{self, Body, Write};
 
-/// Auth-Session-State NO_STATE_MAINTAINED.
-const NO_STATE_MAINTAINED: u32 = 1;
 /// ULR-Flags bits.
 const SKIP_SUBSCRIBER_DATA: u32 = 1 << 2;
 const INITIAL_ATTACH: u32 = 1 << 5;
@@ -42,82 +40,6 @@ pub fn register(apps: &mut diameter::Applications) {
     apps.add(app::S6A, command::UPDATE_LOCATION, ulr);
     apps.add(app::S6A, command::PURGE_UE, pur);
     apps.add(app::S6A, command::NOTIFY, nor);
-}
-
-/// How a request ends when it cannot be served as asked.
-enum Refusal {
-    /// A base Result-Code (5005, 5012, ...).
-    Result(u32, String),
-    /// A 3GPP Experimental-Result-Code.
-    Experimental(u32, String),
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::NotFound => Refusal::Experimental(exp::USER_UNKNOWN, "unknown IMSI".into()),
-            other => {
-                tracing::error!(error = %other, "S6a request failed");
-                Refusal::Result(result::UNABLE_TO_COMPLY, other.to_string())
-            }
-        }
-    }
-}
-
-impl From<table::TableError> for Refusal {
-    fn from(e: table::TableError) -> Self {
-        Refusal::from(ApiError::from(e))
-    }
-}
-
-/// Serves a request with `f`, turning a refusal into its answer.
-fn serve<'a, F>(ctx: Rc<Ctx>, req: Incoming, f: F) -> LocalBoxFuture<'static, Vec<u8>>
-where
-    F: for<'m> FnOnce(
-            &'m Ctx,
-            &'m Arc<Diameter>,
-            &'m Incoming,
-            Message<'m>,
-            Builder,
-        ) -> LocalBoxFuture<'m, Result<Builder, Refusal>>
-        + 'static,
-{
-    Box::pin(async move {
-        let Some(d) = ctx.extensions.get_arc::<Diameter>() else {
-            return Vec::new();
-        };
-        let Ok(msg) = Message::parse(&req.frame) else {
-            return Vec::new();
-        };
-        let mut b = answer(&d.identity, &msg);
-        b.u32(&avp::AUTH_SESSION_STATE, NO_STATE_MAINTAINED);
-        let start = Builder::answer(&msg.header);
-        let built = f(&ctx, &d, &req, msg, start).await;
-        // The handler's AVPs follow the common ones.
-        match built {
-            Ok(body) => {
-                b.u32(&avp::RESULT_CODE, result::SUCCESS);
-                b.raw(body.avps());
-            }
-            Err(Refusal::Result(code, why)) => {
-                b.u32(&avp::RESULT_CODE, code)
-                    .text(&avp::ERROR_MESSAGE, &why);
-            }
-            Err(Refusal::Experimental(code, why)) => {
-                experimental(&mut b, code);
-                b.text(&avp::ERROR_MESSAGE, &why);
-            }
-        }
-        finish(b, &msg)
-    })
-}
-
-/// The IMSI of a request's User-Name.
-fn imsi_of(msg: &Message<'_>) -> Result<Imsi, Refusal> {
-    let name = msg
-        .text(&avp::USER_NAME)
-        .ok_or_else(|| Refusal::Result(result::MISSING_AVP, "User-Name is required".into()))?;
-    Imsi::parse(name).map_err(|e| Refusal::Result(result::INVALID_AVP_VALUE, e.to_string()))
 }
 
 /// The visited network of `msg` when it is not a home network.
@@ -298,30 +220,7 @@ pub fn air(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
                 subscriber_for(ctx, &imsi, &msg).await?;
             }
             if let Some(r) = resync {
-                let (rand, auts) = r.data.split_at_checked(16).ok_or_else(|| {
-                    Refusal::Result(
-                        result::INVALID_AVP_VALUE,
-                        "Re-Synchronization-Info must be RAND (16 bytes) and AUTS (14 bytes)"
-                            .into(),
-                    )
-                })?;
-                let (Ok(rand), Ok(auts)) = (<[u8; 16]>::try_from(rand), <[u8; 14]>::try_from(auts))
-                else {
-                    return Err(Refusal::Result(
-                        result::INVALID_AVP_VALUE,
-                        "Re-Synchronization-Info must be RAND (16 bytes) and AUTS (14 bytes)"
-                            .into(),
-                    ));
-                };
-                match resync_sqn(ctx, &imsi, rand, auts).await {
-                    Ok(_) => {}
-                    // TS 33.102 §6.3.5: a failed MAC-S check leaves SQN_HE
-                    // as it is; new vectors are sent all the same.
-                    Err(ApiError::BadRequest { reason: why, .. }) => {
-                        tracing::warn!(imsi = imsi.as_str(), why, "AUTS did not verify: SQN kept");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
+                super::answering::resync(ctx, &imsi, r.data, "Re-Synchronization-Info").await?;
             }
             let n_e = eutran.map_or(0, |(n, _)| n);
             let n_u = utran.map_or(0, |(n, _)| n);
@@ -355,7 +254,7 @@ pub fn air(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
                 utran_vector(&mut b, i as u32 + 1, v);
             }
             b.end();
-            Ok(b)
+            Ok(b.into())
         })
     })
 }
@@ -366,9 +265,11 @@ fn wanted(info: Option<Avp<'_>>, max: u32) -> Option<(u32, Option<Avp<'_>>)> {
     info.map(|i| {
         let n = i
             .get(&avp::NUMBER_OF_REQUESTED_VECTORS)
-            .and_then(|a| a.u32())
-            .unwrap_or(1);
-        (n.clamp(1, max), i.get(&avp::RE_SYNCHRONIZATION_INFO))
+            .and_then(|a| a.u32());
+        (
+            super::answering::items(n, max),
+            i.get(&avp::RE_SYNCHRONIZATION_INFO),
+        )
     })
 }
 
@@ -381,18 +282,6 @@ fn utran_vector(b: &mut Builder, item: u32, v: &Vector) {
         .bytes(&avp::CONFIDENTIALITY_KEY, &v.out.ck)
         .bytes(&avp::INTEGRITY_KEY, &v.out.ik)
         .end();
-}
-
-/// A write made by this HSS's Diameter side (its own operation id).
-fn diameter_write(ctx: &Ctx) -> Write {
-    Write {
-        now: clock::unix_seconds(),
-        operation_id: Some(crate::server::uuid_v4()),
-        lenient_lists: ctx.config.hss.accept_missing_apn_list_ids || ctx.config.hss.pyhss_quirks,
-        undo: false,
-        from_peer: false,
-        pyhss_quirks: ctx.config.hss.pyhss_quirks,
-    }
 }
 
 /// ULR: the serving MME (Origin-Host, Origin-Realm, and the peer it came
@@ -447,12 +336,9 @@ pub fn ulr(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
                     };
                     let (ctx2, d2) = (Rc::new(ctx.clone()), d.clone());
                     let imsi = imsi.as_str().to_owned();
-                    let realm = old_realm.unwrap_or_default();
-                    let peer = old_peer.unwrap_or_else(|| old.clone());
                     spawn_task(async move {
-                        let sent =
-                            send_clr(&ctx2, &d2, &peer, &old, &realm, &imsi, cancellation, None)
-                                .await;
+                        let to = Target::stored(&old, old_realm.as_deref(), old_peer.as_deref());
+                        let sent = send_clr(&ctx2, &d2, to, &imsi, cancellation, None).await;
                         match sent {
                             Ok(code) => tracing::info!(
                                 imsi,
@@ -472,7 +358,7 @@ pub fn ulr(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
             if flags & SKIP_SUBSCRIBER_DATA == 0 {
                 subscription_data(ctx, &sub, &mut b).await?;
             }
-            Ok(b)
+            Ok(b.into())
         })
     })
 }
@@ -487,18 +373,6 @@ fn pdn_type(ip_version: i64) -> u32 {
 
 /// Subscription-Data of TS 29.272 §7.3.2 from the subscriber and its APNs.
 async fn subscription_data(ctx: &Ctx, sub: &Subscriber, b: &mut Builder) -> Result<(), Refusal> {
-    let view = ctx.core.catalog();
-    let mut ids: Vec<u64> = vec![sub.default_apn];
-    ids.extend(
-        sub.apn_list
-            .split(',')
-            .filter_map(|s| s.trim().parse::<u64>().ok())
-            .filter(|id| *id != sub.default_apn),
-    );
-    let apns: Vec<Apn> = ids
-        .iter()
-        .filter_map(|id| table::catalog_row::<Apn>(&view, *id).ok().flatten())
-        .collect();
     b.begin(&avp::SUBSCRIPTION_DATA);
     if let Some(digits) = sub.msisdn.as_deref().and_then(tbcd) {
         b.bytes(&avp::MSISDN, &digits);
@@ -507,17 +381,49 @@ async fn subscription_data(ctx: &Ctx, sub: &Subscriber, b: &mut Builder) -> Resu
         .u32(
             &avp::NETWORK_ACCESS_MODE,
             u32::try_from(sub.nam).unwrap_or(0),
-        )
-        .begin(&avp::AMBR)
-        .u32(&avp::MAX_REQUESTED_BANDWIDTH_UL, clamp32(sub.ue_ambr_ul))
-        .u32(&avp::MAX_REQUESTED_BANDWIDTH_DL, clamp32(sub.ue_ambr_dl))
-        .end();
+        );
+    ue_ambr(sub, b);
     if let Ok(t) = u32::try_from(sub.subscribed_rau_tau_timer) {
         b.u32(&avp::SUBSCRIBED_PERIODIC_RAU_TAU_TIMER, t);
     }
     b.begin(&avp::APN_CONFIGURATION_PROFILE)
         .u32(&avp::CONTEXT_IDENTIFIER, 1)
         .u32(&avp::ALL_APN_CONFIGURATIONS_INCLUDED_INDICATOR, 0);
+    apn_configurations(ctx, sub, Some(sub.default_apn), &sub.apn_list, b).await?;
+    b.end().end();
+    Ok(())
+}
+
+/// The subscriber's UE-AMBR.
+pub(super) fn ue_ambr(sub: &Subscriber, b: &mut Builder) {
+    b.begin(&avp::AMBR)
+        .u32(&avp::MAX_REQUESTED_BANDWIDTH_UL, clamp32(sub.ue_ambr_ul))
+        .u32(&avp::MAX_REQUESTED_BANDWIDTH_DL, clamp32(sub.ue_ambr_dl))
+        .end();
+}
+
+/// One APN-Configuration per APN of `list` (a comma-separated id list),
+/// `first` first, numbered by Context-Identifier from 1; returns how many.
+/// Each carries the subscriber's static address for it (its routing row)
+/// and the APN's PGW.
+pub(super) async fn apn_configurations(
+    ctx: &Ctx,
+    sub: &Subscriber,
+    first: Option<u64>,
+    list: &str,
+    b: &mut Builder,
+) -> Result<usize, Refusal> {
+    let view = ctx.core.catalog();
+    let mut ids: Vec<u64> = first.into_iter().collect();
+    ids.extend(
+        list.split(',')
+            .filter_map(|s| s.trim().parse::<u64>().ok())
+            .filter(|id| Some(*id) != first),
+    );
+    let apns: Vec<Apn> = ids
+        .iter()
+        .filter_map(|id| table::catalog_row::<Apn>(&view, *id).ok().flatten())
+        .collect();
     for (i, apn) in apns.iter().enumerate() {
         let routing: Option<Routing> = table::find(
             &ctx.core,
@@ -578,8 +484,7 @@ async fn subscription_data(ctx: &Ctx, sub: &Subscriber, b: &mut Builder) -> Resu
         }
         b.end();
     }
-    b.end().end();
-    Ok(())
+    Ok(apns.len())
 }
 
 fn clamp32(v: u64) -> u32 {
@@ -605,7 +510,7 @@ pub fn pur(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
                 clear_serving_mme(ctx, sub.subscriber_id, &diameter_write(ctx)).await?;
             }
             b.u32(&avp::PUA_FLAGS, u32::from(serving));
-            Ok(b)
+            Ok(b.into())
         })
     })
 }
@@ -616,16 +521,13 @@ pub async fn clear_serving_mme(
     id: u64,
     w: &Write,
 ) -> Result<Subscriber, table::TableError> {
-    let mut patch = Body::new();
-    for k in [
+    let fields = [
         "serving_mme",
         "serving_mme_realm",
         "serving_mme_peer",
         "serving_mme_timestamp",
-    ] {
-        patch.insert(k.into(), Value::Null);
-    }
-    ctx.tables.patch(&ctx.core, id, &patch, &(), w).await
+    ];
+    super::answering::clear(ctx, id, &fields, w).await
 }
 
 /// NOR: accepted (the subscriber must exist).
@@ -636,63 +538,28 @@ pub fn nor(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
             super::subscriber::find_by_imsi(&ctx.core, imsi.as_str())
                 .await?
                 .ok_or_else(|| Refusal::Experimental(exp::USER_UNKNOWN, "unknown IMSI".into()))?;
-            Ok(b)
+            Ok(b.into())
         })
     })
 }
 
-/// Sends a CLR for `imsi` through the connection to `peer`, addressed to
-/// `dest_host`/`dest_realm`; returns the CLA's result code (or its
-/// Experimental-Result-Code).
-#[allow(clippy::too_many_arguments)]
+/// Sends a CLR for `imsi` to `to`; returns the CLA's result code (or
+/// its Experimental-Result-Code).
 pub async fn send_clr(
     ctx: &Ctx,
     d: &Diameter,
-    peer: &str,
-    dest_host: &str,
-    dest_realm: &str,
+    to: Target<'_>,
     imsi: &str,
     cancellation_type: u32,
     clr_flags: Option<u32>,
 ) -> Result<u32, SendError> {
-    let id = d.identity.clone();
-    let (dest_host, dest_realm, imsi) =
-        (dest_host.to_owned(), dest_realm.to_owned(), imsi.to_owned());
-    let answer = d
-        .request(ctx, peer, move |hop, e2e| {
-            let mut b = Builder::request(
-                command::CANCEL_LOCATION,
-                app::S6A,
-                flag::PROXIABLE,
-                hop,
-                e2e,
-            );
-            b.text(
-                &avp::SESSION_ID,
-                &format!("{};{};{hop};{e2e}", id.host, id.state_id),
-            )
-            .u32(&avp::AUTH_SESSION_STATE, NO_STATE_MAINTAINED)
-            .text(&avp::ORIGIN_HOST, &id.host)
-            .text(&avp::ORIGIN_REALM, &id.realm)
-            .text(&avp::DESTINATION_HOST, &dest_host)
-            .text(&avp::DESTINATION_REALM, &dest_realm)
-            .text(&avp::USER_NAME, &imsi)
+    let imsi = imsi.to_owned();
+    send(ctx, d, (app::S6A, command::CANCEL_LOCATION), to, move |b| {
+        b.text(&avp::USER_NAME, &imsi)
             .u32(&avp::CANCELLATION_TYPE, cancellation_type);
-            if let Some(f) = clr_flags {
-                b.u32(&avp::CLR_FLAGS, f);
-            }
-            b.finish()
-        })
-        .await?;
-    Ok(result_of(&answer).unwrap_or(result::UNABLE_TO_COMPLY))
-}
-
-/// An answer's Result-Code, or its Experimental-Result-Code.
-pub fn result_of(frame: &[u8]) -> Option<u32> {
-    let m = Message::parse(frame).ok()?;
-    m.u32(&avp::RESULT_CODE).or_else(|| {
-        m.get(&avp::EXPERIMENTAL_RESULT)?
-            .get(&avp::EXPERIMENTAL_RESULT_CODE)?
-            .u32()
+        if let Some(f) = clr_flags {
+            b.u32(&avp::CLR_FLAGS, f);
+        }
     })
+    .await
 }

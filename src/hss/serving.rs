@@ -1,15 +1,17 @@
-//! Serving state, as PyHSS's OAM reads it: the subscribers an MME serves
-//! and the IMS subscribers an S-CSCF serves (each found through an index
-//! of served rows on every shard, not a scan), keyed by IMSI as PyHSS
-//! answers; the Diameter peers; and the REST requests that send a CLR to
-//! an MME and report what its CLA said. The pushes that need an interface
-//! not served yet (Gx, Cx) answer 503 saying so: this server never
+//! Serving state, as PyHSS's OAM reads it: the subscribers an MME or a
+//! 3GPP AAA server serves and the IMS subscribers an S-CSCF serves (each
+//! found through an index of served rows on every shard, not a scan),
+//! keyed by IMSI as PyHSS answers; the Diameter peers; and the REST
+//! requests that send a CLR to an MME or an RTR to an S-CSCF or AAA
+//! server and report what its answer said. The pushes that need an
+//! interface not served (Gx) answer 503 saying so: this server never
 //! reports a change it did not make.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::answering::Target;
 use super::ims_subscriber::ImsSubscriber;
 use super::subscriber::{Subscriber, SERVED};
 use crate::diameter::{Diameter, SendError};
@@ -23,7 +25,7 @@ use crate::server::{Ctx, Reply};
 use crate::table::{self, Row};
 
 /// `GET /oam/serving_subs`: `{imsi: subscriber}` for every subscriber with
-/// a serving MME.
+/// a serving MME or 3GPP AAA server.
 pub fn subs<'a>(
     ctx: &'a Ctx,
     _: Request<'a>,
@@ -73,9 +75,9 @@ pub fn peers<'a>(
     })
 }
 
-/// What became of a CLR sent from REST.
+/// What became of a request (CLR, RTR) sent from REST.
 #[derive(Debug, Serialize)]
-struct ClrOutcome {
+struct Outcome {
     peer: String,
     destination_host: String,
     /// "answered", "timeout" or "not sent".
@@ -86,27 +88,33 @@ struct ClrOutcome {
     error: Option<String>,
 }
 
+impl Outcome {
+    fn of(peer: &str, host: &str, sent: Result<u32, SendError>) -> Outcome {
+        let (outcome, result_code, error) = match sent {
+            Ok(code) => ("answered", Some(code), None),
+            Err(SendError::Timeout) => ("timeout", None, Some(SendError::Timeout.to_string())),
+            Err(e) => ("not sent", None, Some(e.to_string())),
+        };
+        Outcome {
+            peer: peer.to_owned(),
+            destination_host: host.to_owned(),
+            outcome,
+            result_code,
+            error,
+        }
+    }
+}
+
 async fn clr_outcome(
     ctx: &Ctx,
     d: &Diameter,
-    peer: &str,
-    (host, realm): (&str, &str),
+    to: Target<'_>,
     imsi: &str,
     (cancellation, flags): (u32, Option<u32>),
-) -> ClrOutcome {
-    let sent = super::s6a::send_clr(ctx, d, peer, host, realm, imsi, cancellation, flags).await;
-    let (outcome, result_code, error) = match sent {
-        Ok(code) => ("answered", Some(code), None),
-        Err(SendError::Timeout) => ("timeout", None, Some(SendError::Timeout.to_string())),
-        Err(e) => ("not sent", None, Some(e.to_string())),
-    };
-    ClrOutcome {
-        peer: peer.to_owned(),
-        destination_host: host.to_owned(),
-        outcome,
-        result_code,
-        error,
-    }
+) -> Outcome {
+    let (peer, host) = (to.peer.to_owned(), to.host.to_owned());
+    let sent = super::s6a::send_clr(ctx, d, to, imsi, cancellation, flags).await;
+    Outcome::of(&peer, &host, sent)
 }
 
 fn diameter(ctx: &Ctx) -> Result<std::sync::Arc<Diameter>, ApiError> {
@@ -118,9 +126,11 @@ fn diameter(ctx: &Ctx) -> Result<std::sync::Arc<Diameter>, ApiError> {
 }
 
 /// `GET /oam/deregister/{imsi}`: a CLR (SUBSCRIPTION_WITHDRAWAL) to the
-/// serving MME, answered once its CLA has come back or timed out (the
-/// answer's `clr` says which), then the serving MME cleared. Answers the
-/// subscriber and IMS subscriber as they are after it, as PyHSS does.
+/// serving MME, an RTR (PERMANENT_TERMINATION) to the S-CSCF of the IMSI's
+/// IMS subscriber (Cx) and to its 3GPP AAA server (SWx), each answered or
+/// timed out (the answer's `clr`, `rtr` and `rtr_swx` say which) before
+/// that serving node is cleared. Answers the subscriber and IMS
+/// subscriber as they are after it, as PyHSS does.
 pub fn deregister<'a>(
     ctx: &'a Ctx,
     req: Request<'a>,
@@ -134,17 +144,28 @@ pub fn deregister<'a>(
         let sub: Subscriber = table::find(&ctx.core, "imsi", imsi.as_str())
             .await?
             .ok_or(ApiError::NotFound)?;
+        let w = crud::write_of(ctx, &req)?;
         let mut clr = None;
         if let Some(mme) = sub.serving_mme.as_deref() {
-            let peer = sub.serving_mme_peer.as_deref().unwrap_or(mme);
-            // PyHSS keeps "peer;suffix" in serving_mme_peer.
-            let peer = peer.split(';').next().unwrap_or(peer);
-            let realm = sub.serving_mme_realm.as_deref().unwrap_or_default();
+            let to = Target::stored(
+                mme,
+                sub.serving_mme_realm.as_deref(),
+                sub.serving_mme_peer.as_deref(),
+            );
             let flags = (super::s6a::SUBSCRIPTION_WITHDRAWAL, None);
-            clr = Some(clr_outcome(ctx, &d, peer, (mme, realm), imsi.as_str(), flags).await);
-            let w = crud::write_of(ctx, &req)?;
+            clr = Some(clr_outcome(ctx, &d, to, imsi.as_str(), flags).await);
             super::s6a::clear_serving_mme(ctx, sub.id(), &w).await?;
         }
+        let ims: Option<ImsSubscriber> = table::find(&ctx.core, "imsi", imsi.as_str()).await?;
+        let mut rtr = None;
+        if let Some(ims) = &ims {
+            rtr = super::cx::deregister(ctx, &d, ims, &w)
+                .await?
+                .map(|(peer, host, sent)| Outcome::of(&peer, &host, sent));
+        }
+        let rtr_swx = super::swx::deregister(ctx, &d, &sub, &w)
+            .await?
+            .map(|(peer, host, sent)| Outcome::of(&peer, &host, sent));
         let subscriber: Option<Subscriber> = table::find(&ctx.core, "imsi", imsi.as_str()).await?;
         let ims: Option<ImsSubscriber> = table::find(&ctx.core, "imsi", imsi.as_str()).await?;
         reply.json(
@@ -153,6 +174,8 @@ pub fn deregister<'a>(
                 "subscriber": subscriber,
                 "ims_subscriber": ims,
                 "clr": clr,
+                "rtr": rtr,
+                "rtr_swx": rtr_swx,
             }),
         )
     })
@@ -208,15 +231,12 @@ pub fn push_clr<'a>(
             .unwrap_or_else(|| body.diameter_peer.clone());
         // CLR-Flags bit 1: Reattach-Required.
         let flags = body.immediate_reattach.then_some(2);
-        let out = clr_outcome(
-            ctx,
-            &d,
-            &body.diameter_peer,
-            (&host, &body.destination_realm),
-            imsi.as_str(),
-            (body.cancellation_type, flags),
-        )
-        .await;
+        let to = Target {
+            peer: &body.diameter_peer,
+            host: &host,
+            realm: &body.destination_realm,
+        };
+        let out = clr_outcome(ctx, &d, to, imsi.as_str(), (body.cancellation_type, flags)).await;
         match out.outcome {
             "answered" => {}
             "timeout" => {

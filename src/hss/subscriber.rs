@@ -44,6 +44,17 @@ pub struct Subscriber {
     pub serving_mme_timestamp: Option<String>,
     pub serving_mme_realm: Option<String>,
     pub serving_mme_peer: Option<String>,
+    /// The 3GPP AAA server that registered the subscriber over SWx (and
+    /// its realm, the peer it came through, when): answered only when
+    /// set, so 2.0.0's clients see the key set they know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_aaa: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_aaa_realm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_aaa_peer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving_aaa_timestamp: Option<String>,
     pub serving_sgsn: Option<String>,
     pub serving_sgsn_timestamp: Option<String>,
     pub serving_vlr: Option<String>,
@@ -81,6 +92,10 @@ impl Default for Subscriber {
             serving_mme_timestamp: None,
             serving_mme_realm: None,
             serving_mme_peer: None,
+            serving_aaa: None,
+            serving_aaa_realm: None,
+            serving_aaa_peer: None,
+            serving_aaa_timestamp: None,
             serving_sgsn: None,
             serving_sgsn_timestamp: None,
             serving_vlr: None,
@@ -142,11 +157,12 @@ impl Row for Subscriber {
             key: |s| s.msisdn.clone(),
         },
     ];
-    /// The subscribers an MME serves (`/oam/serving_subs`).
+    /// The subscribers an MME or a 3GPP AAA server serves
+    /// (`/oam/serving_subs`).
     const MULTI: &'static [Multi<Self>] = &[Multi {
         field: "serving_mme",
         store: tables::SUB_SERVED_INDEX,
-        key: |s| s.serving_mme.as_ref().map(|_| SERVED.to_owned()),
+        key: |s| (s.serving_mme.is_some() || s.serving_aaa.is_some()).then(|| SERVED.to_owned()),
     }];
     const REFERENCES: &'static [Reference<Self>] = &[
         Reference {

@@ -1,5 +1,5 @@
 //! S6a through the real server, against real Diameter peers:
-//! python-diameter 0.9.0 as the MME (tests/tools/diameter_mme.py: its own
+//! python-diameter 0.9.0 as the MME (tests/tools/diameter_peer.py: its own
 //! CER/DWR/DPR and message classes), every vector recomputed by the
 //! independent Milenage of tests/tools/aka_check.py; and raw TCP for what
 //! a well-behaved peer never sends.
@@ -49,8 +49,18 @@ impl Mme {
         )
     }
 
+    /// Another kind of peer (an S-CSCF, an AAA server) in `realm`, for
+    /// applications `apps`.
+    pub fn connect_as(s: &Server, origin_host: &str, realm: &str, apps: &[u32]) -> Mme {
+        let addr = s.diameter.expect("the Diameter listener runs");
+        Mme::start(
+            json!({"op": "connect", "port": addr.port(), "origin_host": origin_host,
+            "realm": realm, "peer_host": HSS, "apps": apps}),
+        )
+    }
+
     fn start(connect: Value) -> Mme {
-        let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/diameter_mme.py");
+        let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/diameter_peer.py");
         let mut child = Command::new("python3")
             .arg(tool)
             .stdin(Stdio::piped())
@@ -91,26 +101,26 @@ impl Drop for Mme {
 }
 
 /// The AVPs `code` of a dumped AVP list.
-fn all(avps: &Value, code: u64) -> Vec<&Value> {
+pub fn all(avps: &Value, code: u64) -> Vec<&Value> {
     avps.as_array()
         .map(|a| a.iter().filter(|x| x["code"] == code).collect())
         .unwrap_or_default()
 }
 
-fn one(avps: &Value, code: u64) -> Option<&Value> {
+pub fn one(avps: &Value, code: u64) -> Option<&Value> {
     all(avps, code).into_iter().next()
 }
 
-fn u32_of(a: &Value) -> u32 {
+pub fn u32_of(a: &Value) -> u32 {
     u32::from_str_radix(a["hex"].as_str().unwrap(), 16).unwrap()
 }
 
-fn hex_of(a: &Value) -> String {
+pub fn hex_of(a: &Value) -> String {
     a["hex"].as_str().unwrap().to_owned()
 }
 
 /// (Result-Code, Experimental-Result-Code) of an answer.
-fn codes(answer: &Value) -> (Option<u32>, Option<u32>) {
+pub fn codes(answer: &Value) -> (Option<u32>, Option<u32>) {
     let avps = &answer["avps"];
     let rc = one(avps, 268).map(u32_of);
     let exp = one(avps, 297)
@@ -119,7 +129,7 @@ fn codes(answer: &Value) -> (Option<u32>, Option<u32>) {
     (rc, exp)
 }
 
-fn provision(s: &Server, imsi: &str, k: &str, opc: &str) -> u64 {
+pub fn provision(s: &Server, imsi: &str, k: &str, opc: &str) -> u64 {
     let auc = s.send_json(
         "PUT",
         "/auc/",
@@ -262,7 +272,7 @@ fn disabled_and_roaming_subscribers_are_refused() {
 
 /// An AUTS as a USIM computes it, by the independent Milenage of
 /// tests/tools/aka_check.py.
-fn usim_auts(k: &str, opc: &str, rand: &str, sqn_ms: u64) -> String {
+pub fn usim_auts(k: &str, opc: &str, rand: &str, sqn_ms: u64) -> String {
     let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/aka_check.py");
     let mut child = Command::new("python3")
         .arg(tool)

@@ -155,9 +155,69 @@ fn free_diameter_keeps_the_watchdog_both_ways_and_leaves_with_dpr() {
     }
 }
 
+/// dumpcap capturing one TCP port on the loopback interface.
+pub struct Capture {
+    dumpcap: std::process::Child,
+    /// dumpcap's stderr, kept open until it has written the file.
+    _err: std::io::BufReader<std::process::ChildStderr>,
+    pcap: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing `port`, once dumpcap listens.
+    pub fn start(name: &str, port: u16) -> Capture {
+        let dir = temp_dir("diameter-capture");
+        std::fs::create_dir_all(&dir).unwrap();
+        let pcap = dir.join(format!("{name}.pcapng"));
+        // Capturing needs root (or sudo without a password).
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0\n"))
+            .unwrap_or(false);
+        let mut dumpcap = if root {
+            Command::new("dumpcap")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "dumpcap"]);
+            c
+        };
+        let mut dumpcap = dumpcap
+            .args(["-q", "-i", "lo", "-f"])
+            .arg(format!("tcp port {port}"))
+            .arg("-w")
+            .arg(&pcap)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dumpcap (tshark's capture tool)");
+        // dumpcap prints "Capturing on" once it listens.
+        let mut err = std::io::BufReader::new(dumpcap.stderr.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+        assert!(line.contains("Capturing"), "dumpcap: {line}");
+        Capture {
+            dumpcap,
+            _err: err,
+            pcap,
+        }
+    }
+
+    /// Stops capturing; the capture file.
+    pub fn stop(mut self) -> PathBuf {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.dumpcap.id().to_string())
+            .status();
+        let _ = self.dumpcap.wait();
+        self.pcap.clone()
+    }
+}
+
 /// Every Diameter message of a capture, decoded by tshark: one JSON
 /// object per message with the fields asked for.
-fn tshark(pcap: &Path, port: u16, fields: &[&str]) -> Vec<Vec<String>> {
+pub fn tshark(pcap: &Path, port: u16, fields: &[&str]) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r")
         .arg(pcap)
@@ -219,36 +279,7 @@ fn a_relay_carries_s6a_both_ways_and_tshark_decodes_every_message() {
     assert_eq!(sub.status, 200, "{}", sub.text());
 
     // Capture authplane's side of every exchange.
-    let dir = temp_dir("diameter-capture");
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("s6a.pcapng");
-    // Capturing needs root (or sudo without a password).
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0\n"))
-        .unwrap_or(false);
-    let mut dumpcap = if root {
-        Command::new("dumpcap")
-    } else {
-        let mut c = Command::new("sudo");
-        c.args(["-n", "dumpcap"]);
-        c
-    };
-    let mut dumpcap = dumpcap
-        .args(["-q", "-i", "lo", "-f"])
-        .arg(format!("tcp port {}", hss.port()))
-        .arg("-w")
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dumpcap (tshark's capture tool)");
-    // dumpcap prints "Capturing on" once it listens.
-    let mut err = std::io::BufReader::new(dumpcap.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
-    assert!(line.contains("Capturing"), "dumpcap: {line}");
+    let capture = Capture::start("s6a", hss.port());
 
     let fd = FreeDiameter::start("relay.epc.test", hss, 30);
     wait_peer(&s, "relay.epc.test", |p| p["Connected"] == true);
@@ -292,12 +323,7 @@ fn a_relay_carries_s6a_both_ways_and_tshark_decodes_every_message() {
     assert_eq!(clrs["clrs"][0]["destination_host"], "mme1.epc.test");
     mme.stop();
     mme2.stop();
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = Command::new("kill")
-        .arg("-INT")
-        .arg(dumpcap.id().to_string())
-        .status();
-    let _ = dumpcap.wait();
+    let pcap = capture.stop();
 
     let rows = tshark(
         &pcap,
@@ -336,5 +362,5 @@ fn a_relay_carries_s6a_both_ways_and_tshark_decodes_every_message() {
     let clr = rows.iter().find(|r| is(r, "317", true)).expect("CLR");
     assert!(clr[4].contains("mme1.epc.test"), "{clr:?}");
     assert!(rows.iter().any(|r| is(r, "317", false)), "no CLA");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&pcap);
 }

@@ -10,6 +10,7 @@ mod aaa;
 mod cli;
 mod crash;
 mod diameter;
+mod diameter_ims;
 mod diameter_peers;
 mod harness;
 mod hss_apn;

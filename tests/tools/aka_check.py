@@ -2,8 +2,14 @@
 """Independent check of authentication vectors returned by authplane.
 
 Reads one JSON object per line on stdin:
-  {"k": hex, "opc": hex, "amf": hex, "kind": "eps"|"eap"|"5g"|"s6a"|"utran",
-   "plmn": "00101" (optional), "role": "ausf"|"seaf", "vector": {...}}
+  {"k": hex, "opc": hex, "amf": hex, "kind": "eps"|"eap"|"5g"|"s6a"|"utran"|"aka_prime",
+   "plmn": "00101" (optional), "role": "ausf"|"seaf", "anid": "WLAN" (aka_prime),
+   "vector": {...}}
+("utran" checks XRES, CK and IK, as Cx and SWx EAP-AKA items carry them;
+"aka_prime" checks XRES and CK'/IK' for the access network name, TS 33.402
+A.2.) Two helper kinds print a value instead:
+  {"kind": "auts", "k", "opc", "rand", "sqn_ms"}      -> auts <hex>
+  {"kind": "ck_ik_prime", "ck", "ik", "anid", "sqn_xor_ak"} -> ckik <CK' hex> <IK' hex>
 and recomputes everything from K, OPc and the vector's RAND with its own
 Milenage (TS 35.206) and KDFs (TS 33.401 A.2, TS 33.501 A.2/A.4/A.5).
 The SQN is recovered from AUTN with f5. Prints one line per vector:
@@ -77,9 +83,20 @@ def auts(case):
     return "auts " + (xor(sqn_ms, ak_star) + out1[8:]).hex()
 
 
+def ck_ik_prime(ck, ik, anid, sqn_xor_ak):
+    out = kdf(ck + ik, 0x20, anid.encode(), sqn_xor_ak)
+    return out[:16], out[16:]
+
+
 def check(case):
     if case.get("kind") == "auts":
         return auts(case)
+    if case.get("kind") == "ck_ik_prime":
+        ckp, ikp = ck_ik_prime(
+            bytes.fromhex(case["ck"]), bytes.fromhex(case["ik"]), case["anid"],
+            bytes.fromhex(case["sqn_xor_ak"]),
+        )
+        return "ckik %s %s" % (ckp.hex(), ikp.hex())
     k, opc, amf = (bytes.fromhex(case[x]) for x in ("k", "opc", "amf"))
     v = case["vector"]
     rand = bytes.fromhex(v["rand"])
@@ -91,7 +108,7 @@ def check(case):
     if autn != xor(sqn, o["ak"]) + amf + o["mac_a"]:
         return "AUTN (AMF or MAC-A) does not match"
     kind = case["kind"]
-    if kind in ("eps", "eap", "s6a", "utran") and v["xres"] != o["res"].hex():
+    if kind in ("eps", "eap", "s6a", "utran", "aka_prime") and v["xres"] != o["res"].hex():
         return "XRES does not match"
     if kind == "s6a":
         # An S6a E-UTRAN-Vector: KASME for the Visited-PLMN-Id, no CK/IK.
@@ -105,6 +122,10 @@ def check(case):
             kasme = kdf(o["ck"] + o["ik"], 0x10, plmn_id(case["plmn"]), autn[:6])
             if v.get("kasme") != kasme.hex():
                 return "KASME does not match"
+    if kind == "aka_prime":
+        ckp, ikp = ck_ik_prime(o["ck"], o["ik"], case["anid"], autn[:6])
+        if v["ck"] != ckp.hex() or v["ik"] != ikp.hex():
+            return "CK'/IK' do not match"
     if kind == "eap":
         if v["mac"] != o["mac_a"].hex() or v["ak"] != o["ak"].hex():
             return "MAC/AK do not match"
@@ -132,7 +153,7 @@ def main():
         result = check(json.loads(line))
         if isinstance(result, int):
             print("ok %d" % result, flush=True)
-        elif result.startswith("auts "):
+        elif result.startswith("auts ") or result.startswith("ckik "):
             print(result, flush=True)
         else:
             print("FAIL %s" % result, flush=True)

@@ -1,5 +1,5 @@
-//! The AVPs this server reads or writes (RFC 6733 base, TS 29.272 S6a/S13
-//! and the 3GPP AVPs they carry): code, vendor, whether they are sent with
+//! The AVPs this server reads or writes (RFC 6733 base, TS 29.272 S6a/S13,
+//! TS 29.229 Cx, TS 29.273 SWx and the 3GPP AVPs they carry): code, vendor, whether they are sent with
 //! the M bit, and their type. An AVP not here is unknown: ignored, unless
 //! it carries the M bit (then the request is answered 5001).
 
@@ -403,6 +403,158 @@ pub mod avp {
     pub const SUBSCRIPTION_DATA_FLAGS: Def =
         Def::new(1654, TGPP, false, Kind::U32, "Subscription-Data-Flags");
     pub const UE_USAGE_TYPE: Def = Def::new(1680, TGPP, false, Kind::U32, "UE-Usage-Type");
+    pub const MIP6_FEATURE_VECTOR: Def = Def::new(124, 0, true, Kind::U64, "MIP6-Feature-Vector");
+    pub const VISITED_NETWORK_IDENTIFIER: Def =
+        Def::new(600, TGPP, true, Kind::Octets, "Visited-Network-Identifier");
+    pub const PUBLIC_IDENTITY: Def = Def::new(601, TGPP, true, Kind::Utf8, "Public-Identity");
+    pub const SERVER_NAME: Def = Def::new(602, TGPP, true, Kind::Utf8, "Server-Name");
+    pub const SERVER_CAPABILITIES: Def =
+        Def::new(603, TGPP, true, Kind::Grouped, "Server-Capabilities");
+    pub const MANDATORY_CAPABILITY: Def =
+        Def::new(604, TGPP, true, Kind::U32, "Mandatory-Capability");
+    pub const OPTIONAL_CAPABILITY: Def =
+        Def::new(605, TGPP, true, Kind::U32, "Optional-Capability");
+    pub const USER_DATA: Def = Def::new(606, TGPP, true, Kind::Octets, "User-Data");
+    pub const SIP_NUMBER_AUTH_ITEMS: Def =
+        Def::new(607, TGPP, true, Kind::U32, "SIP-Number-Auth-Items");
+    pub const SIP_AUTHENTICATION_SCHEME: Def =
+        Def::new(608, TGPP, true, Kind::Utf8, "SIP-Authentication-Scheme");
+    pub const SIP_AUTHENTICATE: Def = Def::new(609, TGPP, true, Kind::Octets, "SIP-Authenticate");
+    pub const SIP_AUTHORIZATION: Def = Def::new(610, TGPP, true, Kind::Octets, "SIP-Authorization");
+    pub const SIP_AUTHENTICATION_CONTEXT: Def =
+        Def::new(611, TGPP, true, Kind::Octets, "SIP-Authentication-Context");
+    pub const SIP_AUTH_DATA_ITEM: Def =
+        Def::new(612, TGPP, true, Kind::Grouped, "SIP-Auth-Data-Item");
+    pub const SIP_ITEM_NUMBER: Def = Def::new(613, TGPP, true, Kind::U32, "SIP-Item-Number");
+    pub const SERVER_ASSIGNMENT_TYPE: Def =
+        Def::new(614, TGPP, true, Kind::Enum, "Server-Assignment-Type");
+    pub const DEREGISTRATION_REASON: Def =
+        Def::new(615, TGPP, true, Kind::Grouped, "Deregistration-Reason");
+    pub const REASON_CODE: Def = Def::new(616, TGPP, true, Kind::Enum, "Reason-Code");
+    pub const REASON_INFO: Def = Def::new(617, TGPP, true, Kind::Utf8, "Reason-Info");
+    pub const CHARGING_INFORMATION: Def =
+        Def::new(618, TGPP, true, Kind::Grouped, "Charging-Information");
+    pub const PRIMARY_EVENT_CHARGING_FUNCTION_NAME: Def = Def::new(
+        619,
+        TGPP,
+        true,
+        Kind::Octets,
+        "Primary-Event-Charging-Function-Name",
+    );
+    pub const SECONDARY_EVENT_CHARGING_FUNCTION_NAME: Def = Def::new(
+        620,
+        TGPP,
+        true,
+        Kind::Octets,
+        "Secondary-Event-Charging-Function-Name",
+    );
+    pub const PRIMARY_CHARGING_COLLECTION_FUNCTION_NAME: Def = Def::new(
+        621,
+        TGPP,
+        true,
+        Kind::Octets,
+        "Primary-Charging-Collection-Function-Name",
+    );
+    pub const SECONDARY_CHARGING_COLLECTION_FUNCTION_NAME: Def = Def::new(
+        622,
+        TGPP,
+        true,
+        Kind::Octets,
+        "Secondary-Charging-Collection-Function-Name",
+    );
+    pub const USER_AUTHORIZATION_TYPE: Def =
+        Def::new(623, TGPP, true, Kind::Enum, "User-Authorization-Type");
+    pub const USER_DATA_ALREADY_AVAILABLE: Def =
+        Def::new(624, TGPP, true, Kind::Enum, "User-Data-Already-Available");
+    pub const SUPPORTED_APPLICATIONS: Def =
+        Def::new(631, TGPP, true, Kind::Grouped, "Supported-Applications");
+    pub const ASSOCIATED_IDENTITIES: Def =
+        Def::new(632, TGPP, true, Kind::Grouped, "Associated-Identities");
+    pub const ORIGINATING_REQUEST: Def =
+        Def::new(633, TGPP, true, Kind::Enum, "Originating-Request");
+    pub const WILDCARDED_PSI: Def = Def::new(634, TGPP, true, Kind::Utf8, "Wildcarded-PSI");
+    pub const SIP_DIGEST_AUTHENTICATE: Def =
+        Def::new(635, TGPP, false, Kind::Grouped, "SIP-Digest-Authenticate");
+    pub const WILDCARDED_IMPU: Def = Def::new(636, TGPP, false, Kind::Utf8, "Wildcarded-IMPU");
+    pub const UAR_FLAGS: Def = Def::new(637, TGPP, false, Kind::U32, "UAR-Flags");
+    pub const LOOSE_ROUTE_INDICATION: Def =
+        Def::new(638, TGPP, false, Kind::Enum, "Loose-Route-Indication");
+    pub const SCSCF_RESTORATION_INFO: Def =
+        Def::new(639, TGPP, false, Kind::Grouped, "SCSCF-Restoration-Info");
+    pub const PATH: Def = Def::new(640, TGPP, false, Kind::Octets, "Path");
+    pub const CONTACT: Def = Def::new(641, TGPP, false, Kind::Octets, "Contact");
+    pub const SUBSCRIPTION_INFO: Def =
+        Def::new(642, TGPP, false, Kind::Grouped, "Subscription-Info");
+    pub const CALL_ID_SIP_HEADER: Def =
+        Def::new(643, TGPP, false, Kind::Octets, "Call-ID-SIP-Header");
+    pub const FROM_SIP_HEADER: Def = Def::new(644, TGPP, false, Kind::Octets, "From-SIP-Header");
+    pub const TO_SIP_HEADER: Def = Def::new(645, TGPP, false, Kind::Octets, "To-SIP-Header");
+    pub const RECORD_ROUTE: Def = Def::new(646, TGPP, false, Kind::Octets, "Record-Route");
+    pub const ASSOCIATED_REGISTERED_IDENTITIES: Def = Def::new(
+        647,
+        TGPP,
+        false,
+        Kind::Grouped,
+        "Associated-Registered-Identities",
+    );
+    pub const MULTIPLE_REGISTRATION_INDICATION: Def = Def::new(
+        648,
+        TGPP,
+        false,
+        Kind::Enum,
+        "Multiple-Registration-Indication",
+    );
+    pub const RESTORATION_INFO: Def = Def::new(649, TGPP, false, Kind::Grouped, "Restoration-Info");
+    pub const SESSION_PRIORITY: Def = Def::new(650, TGPP, false, Kind::Enum, "Session-Priority");
+    pub const IDENTITY_WITH_EMERGENCY_REGISTRATION: Def = Def::new(
+        651,
+        TGPP,
+        false,
+        Kind::Grouped,
+        "Identity-with-Emergency-Registration",
+    );
+    pub const PRIVILEDGED_SENDER_INDICATION: Def = Def::new(
+        652,
+        TGPP,
+        false,
+        Kind::Enum,
+        "Priviledged-Sender-Indication",
+    );
+    pub const LIA_FLAGS: Def = Def::new(653, TGPP, true, Kind::U32, "LIA-Flags");
+    pub const INITIAL_CSEQ_SEQUENCE_NUMBER: Def =
+        Def::new(654, TGPP, true, Kind::U32, "Initial-CSeq-Sequence-Number");
+    pub const SAR_FLAGS: Def = Def::new(655, TGPP, true, Kind::U32, "SAR-Flags");
+    pub const NON_TGPP_USER_DATA: Def =
+        Def::new(1500, TGPP, true, Kind::Grouped, "Non-3GPP-User-Data");
+    pub const NON_TGPP_IP_ACCESS: Def =
+        Def::new(1501, TGPP, false, Kind::Enum, "Non-3GPP-IP-Access");
+    pub const NON_TGPP_IP_ACCESS_APN: Def =
+        Def::new(1502, TGPP, false, Kind::Enum, "Non-3GPP-IP-Access-APN");
+    pub const AN_TRUSTED: Def = Def::new(1503, TGPP, false, Kind::Enum, "AN-Trusted");
+    pub const ANID: Def = Def::new(1504, TGPP, true, Kind::Utf8, "ANID");
+    pub const TRACE_INFO: Def = Def::new(1505, TGPP, false, Kind::Grouped, "Trace-Info");
+    pub const MIP_FA_RK: Def = Def::new(1506, TGPP, true, Kind::Octets, "MIP-FA-RK");
+    pub const MIP_FA_RK_SPI: Def = Def::new(1507, TGPP, true, Kind::U32, "MIP-FA-RK-SPI");
+    pub const PPR_FLAGS: Def = Def::new(1508, TGPP, false, Kind::U32, "PPR-Flags");
+    pub const WLAN_IDENTIFIER: Def = Def::new(1509, TGPP, false, Kind::Grouped, "WLAN-Identifier");
+    pub const TWAN_ACCESS_INFO: Def =
+        Def::new(1510, TGPP, false, Kind::Grouped, "TWAN-Access-Info");
+    pub const ACCESS_AUTHORIZATION_FLAGS: Def =
+        Def::new(1511, TGPP, false, Kind::U32, "Access-Authorization-Flags");
+    pub const TWAN_DEFAULT_APN_CONTEXT_ID: Def =
+        Def::new(1512, TGPP, false, Kind::U32, "TWAN-Default-APN-Context-Id");
+    pub const FULL_NETWORK_NAME: Def =
+        Def::new(1516, TGPP, false, Kind::Octets, "Full-Network-Name");
+    pub const SHORT_NETWORK_NAME: Def =
+        Def::new(1517, TGPP, false, Kind::Octets, "Short-Network-Name");
+    pub const AAA_FAILURE_INDICATION: Def =
+        Def::new(1518, TGPP, false, Kind::U32, "AAA-Failure-Indication");
+    pub const TRANSPORT_ACCESS_TYPE: Def =
+        Def::new(1519, TGPP, false, Kind::Enum, "Transport-Access-Type");
+    pub const SSID: Def = Def::new(1524, TGPP, true, Kind::Utf8, "SSID");
+    pub const HESSID: Def = Def::new(1525, TGPP, true, Kind::Utf8, "HESSID");
+    pub const ACCESS_NETWORK_INFO: Def =
+        Def::new(1526, TGPP, false, Kind::Grouped, "Access-Network-Info");
 }
 
 /// Every definition, sorted by (vendor, code) for [`lookup`].
@@ -412,6 +564,7 @@ static ALL: &[Def] = &[
     avp::SESSION_TIMEOUT,
     avp::PROXY_STATE,
     avp::EVENT_TIMESTAMP,
+    avp::MIP6_FEATURE_VECTOR,
     avp::HOST_IP_ADDRESS,
     avp::AUTH_APPLICATION_ID,
     avp::ACCT_APPLICATION_ID,
@@ -455,11 +608,61 @@ static ALL: &[Def] = &[
     avp::SERVICE_SELECTION,
     avp::MAX_REQUESTED_BANDWIDTH_DL,
     avp::MAX_REQUESTED_BANDWIDTH_UL,
+    avp::VISITED_NETWORK_IDENTIFIER,
+    avp::PUBLIC_IDENTITY,
+    avp::SERVER_NAME,
+    avp::SERVER_CAPABILITIES,
+    avp::MANDATORY_CAPABILITY,
+    avp::OPTIONAL_CAPABILITY,
+    avp::USER_DATA,
+    avp::SIP_NUMBER_AUTH_ITEMS,
+    avp::SIP_AUTHENTICATION_SCHEME,
+    avp::SIP_AUTHENTICATE,
+    avp::SIP_AUTHORIZATION,
+    avp::SIP_AUTHENTICATION_CONTEXT,
+    avp::SIP_AUTH_DATA_ITEM,
+    avp::SIP_ITEM_NUMBER,
+    avp::SERVER_ASSIGNMENT_TYPE,
+    avp::DEREGISTRATION_REASON,
+    avp::REASON_CODE,
+    avp::REASON_INFO,
+    avp::CHARGING_INFORMATION,
+    avp::PRIMARY_EVENT_CHARGING_FUNCTION_NAME,
+    avp::SECONDARY_EVENT_CHARGING_FUNCTION_NAME,
+    avp::PRIMARY_CHARGING_COLLECTION_FUNCTION_NAME,
+    avp::SECONDARY_CHARGING_COLLECTION_FUNCTION_NAME,
+    avp::USER_AUTHORIZATION_TYPE,
+    avp::USER_DATA_ALREADY_AVAILABLE,
     avp::CONFIDENTIALITY_KEY,
     avp::INTEGRITY_KEY,
     avp::SUPPORTED_FEATURES,
     avp::FEATURE_LIST_ID,
     avp::FEATURE_LIST,
+    avp::SUPPORTED_APPLICATIONS,
+    avp::ASSOCIATED_IDENTITIES,
+    avp::ORIGINATING_REQUEST,
+    avp::WILDCARDED_PSI,
+    avp::SIP_DIGEST_AUTHENTICATE,
+    avp::WILDCARDED_IMPU,
+    avp::UAR_FLAGS,
+    avp::LOOSE_ROUTE_INDICATION,
+    avp::SCSCF_RESTORATION_INFO,
+    avp::PATH,
+    avp::CONTACT,
+    avp::SUBSCRIPTION_INFO,
+    avp::CALL_ID_SIP_HEADER,
+    avp::FROM_SIP_HEADER,
+    avp::TO_SIP_HEADER,
+    avp::RECORD_ROUTE,
+    avp::ASSOCIATED_REGISTERED_IDENTITIES,
+    avp::MULTIPLE_REGISTRATION_INDICATION,
+    avp::RESTORATION_INFO,
+    avp::SESSION_PRIORITY,
+    avp::IDENTITY_WITH_EMERGENCY_REGISTRATION,
+    avp::PRIVILEDGED_SENDER_INDICATION,
+    avp::LIA_FLAGS,
+    avp::INITIAL_CSEQ_SEQUENCE_NUMBER,
+    avp::SAR_FLAGS,
     avp::MSISDN,
     avp::SERVED_PARTY_IP_ADDRESS,
     avp::QOS_CLASS_IDENTIFIER,
@@ -563,6 +766,26 @@ static ALL: &[Def] = &[
     avp::MME_USER_STATE,
     avp::SGSN_USER_STATE,
     avp::USER_STATE,
+    avp::NON_TGPP_USER_DATA,
+    avp::NON_TGPP_IP_ACCESS,
+    avp::NON_TGPP_IP_ACCESS_APN,
+    avp::AN_TRUSTED,
+    avp::ANID,
+    avp::TRACE_INFO,
+    avp::MIP_FA_RK,
+    avp::MIP_FA_RK_SPI,
+    avp::PPR_FLAGS,
+    avp::WLAN_IDENTIFIER,
+    avp::TWAN_ACCESS_INFO,
+    avp::ACCESS_AUTHORIZATION_FLAGS,
+    avp::TWAN_DEFAULT_APN_CONTEXT_ID,
+    avp::FULL_NETWORK_NAME,
+    avp::SHORT_NETWORK_NAME,
+    avp::AAA_FAILURE_INDICATION,
+    avp::TRANSPORT_ACCESS_TYPE,
+    avp::SSID,
+    avp::HESSID,
+    avp::ACCESS_NETWORK_INFO,
     avp::MME_LOCATION_INFORMATION,
     avp::SGSN_LOCATION_INFORMATION,
     avp::E_UTRAN_CELL_GLOBAL_IDENTITY,

@@ -76,12 +76,31 @@ pub mod command {
     pub const AUTHENTICATION_INFORMATION: u32 = 318;
     pub const PURGE_UE: u32 = 321;
     pub const NOTIFY: u32 = 323;
+    pub const ME_IDENTITY_CHECK: u32 = 324;
+    /// Cx and SWx (TS 29.229, TS 29.273).
+    pub const USER_AUTHORIZATION: u32 = 300;
+    pub const SERVER_ASSIGNMENT: u32 = 301;
+    pub const LOCATION_INFO: u32 = 302;
+    pub const MULTIMEDIA_AUTH: u32 = 303;
+    pub const REGISTRATION_TERMINATION: u32 = 304;
+    pub const PUSH_PROFILE: u32 = 305;
 }
 
-/// The 3GPP Experimental-Result-Codes of TS 29.272 / 29.229.
+/// The 3GPP Experimental-Result-Codes of TS 29.272, 29.229 and 29.273.
 pub mod experimental {
+    /// Cx successes: the UAR's and SAR's registration states, the LIR's
+    /// unregistered services.
+    pub const FIRST_REGISTRATION: u32 = 2001;
+    pub const SUBSEQUENT_REGISTRATION: u32 = 2002;
+    pub const UNREGISTERED_SERVICE: u32 = 2003;
     pub const USER_UNKNOWN: u32 = 5001;
+    pub const IDENTITIES_DONT_MATCH: u32 = 5002;
+    pub const IDENTITY_NOT_REGISTERED: u32 = 5003;
     pub const ROAMING_NOT_ALLOWED: u32 = 5004;
+    pub const AUTH_SCHEME_NOT_SUPPORTED: u32 = 5006;
+    pub const IN_ASSIGNMENT_TYPE: u32 = 5007;
+    pub const EQUIPMENT_UNKNOWN: u32 = 5422;
+    pub const USER_NO_NON_3GPP_SUBSCRIPTION: u32 = 5450;
     pub const UNKNOWN_EPS_SUBSCRIPTION: u32 = 5420;
     pub const RAT_NOT_ALLOWED: u32 = 5421;
     pub const AUTHENTICATION_DATA_UNAVAILABLE: u32 = 4181;

@@ -1,12 +1,28 @@
 #!/usr/bin/env python3
-"""An MME speaking S6a with python-diameter's own stack (CER/CEA, DWR/DWA,
-DPR handled by its Node), driven one JSON command per line on stdin, one
-JSON result per line on stdout.
+"""A Diameter peer of the HSS with python-diameter's own stack (CER/CEA,
+DWR/DWA, DPR handled by its Node): an MME (S6a, S13), an S-CSCF (Cx) or a
+3GPP AAA server (SWx), driven one JSON command per line on stdin, one JSON
+result per line on stdout.
 
 Commands:
   {"op": "connect", "port": N, "origin_host": "...", "realm": "...",
-   "peer_host": "hss origin host", "apps": [16777251]}
+   "peer_host": "hss origin host", "apps": [16777251, ...] (default S6a)}
       -> {"ok": true} once the CEA has opened the connection
+  {"op": "uar", "public": "sip:...", "private": "IMSI@realm", "type": 0}
+  {"op": "mar", "public": "...", "private": "...", "n": 2, "scheme": "...",
+   "resync": "hex RAND||AUTS" (optional), "server": "sip:scscf..."}
+  {"op": "sar", "public": "...", "private": "...", "server": "...", "type": 1}
+  {"op": "lir", "public": "..."}
+      Cx requests (each answer as below)
+  {"op": "swx_mar", "user": "IMSI or NAI", "n": 1, "scheme": "EAP-AKA'",
+   "anid": "WLAN", "resync": "..."}
+  {"op": "swx_sar", "user": "...", "type": 1}
+      SWx requests
+  {"op": "ecr", "imei": "...", "imsi": "..." (optional), "sv": "..."}
+      an S13 ME Identity Check
+  {"op": "requests", "wait": seconds, "count": n}
+      -> {"requests": [dumps]} the requests other than CLR received so far
+         (RTR, PPR), each answered 2001
   {"op": "air", "imsi": "...", "plmn": "00101", "n": 3, "utran": 0,
    "resync": "hex RAND||AUTS" (optional)}
   {"op": "ulr", "imsi": "...", "plmn": "00101", "flags": 0}
@@ -32,9 +48,14 @@ from diameter.message import Message
 from diameter.message.avp import Avp, AvpGrouped
 from diameter.message.commands import (
     AuthenticationInformationRequest,
+    LocationInfoRequest,
+    MeIdentityCheckRequest,
+    MultimediaAuthRequest,
     NotifyRequest,
     PurgeUeRequest,
+    ServerAssignmentRequest,
     UpdateLocationRequest,
+    UserAuthorizationRequest,
 )
 from diameter.message.avp.grouped import VendorSpecificApplicationId
 from diameter.message.constants import VENDOR_TGPP
@@ -42,10 +63,15 @@ from diameter.node import Node
 from diameter.node.application import SimpleThreadingApplication
 
 S6A = 16777251
+CX = 16777216
+SWX = 16777265
+S13 = 16777252
 node = None
-app = None
+apps = {}
 clrs = queue.Queue()
 seen = []
+others = queue.Queue()
+received = []
 session = [0]
 
 
@@ -92,18 +118,44 @@ def on_request(a, message):
         ans = a.generate_answer(message, result_code=2001)
         ans.auth_session_state = 1
         return ans
+    if h.command_code in (304, 305):
+        received.append(dump(message))
+        others.put(1)
+        ans = a.generate_answer(message, result_code=2001)
+        ans.auth_session_state = 1
+        return ans
     return a.generate_answer(message, result_code=3001)
 
 
-def common(msg, cmd):
+def common(msg, cmd, user=None, app_id=None):
     session[0] += 1
     msg.session_id = f"{node.origin_host};{int(time.time())};{session[0]}"
     msg.auth_session_state = 1
     msg.origin_host = node.origin_host.encode()
     msg.origin_realm = node.realm_name.encode()
     msg.destination_realm = cmd.get("dest_realm", cmd_peer_realm[0]).encode()
-    msg.user_name = cmd["imsi"]
+    if user is None:
+        user = cmd.get("imsi")
+    if user is not None:
+        msg.user_name = user
+    if app_id is not None:
+        msg.vendor_specific_application_id = VendorSpecificApplicationId(
+            vendor_id=VENDOR_TGPP, auth_application_id=app_id
+        )
     msg.header.is_proxyable = True
+
+
+def tgpp(code, value):
+    return Avp.new(code, VENDOR_TGPP, value)
+
+
+def auth_item(cmd):
+    inner = []
+    if cmd.get("scheme") is not None:
+        inner.append(tgpp(608, cmd["scheme"]))
+    if cmd.get("resync"):
+        inner.append(tgpp(610, bytes.fromhex(cmd["resync"])))
+    return tgpp(612, inner)
 
 
 cmd_peer_realm = ["authplane.localdomain"]
@@ -117,13 +169,14 @@ def plmn_bytes(p):
     return bytes([d[1] << 4 | d[0], mnc3 << 4 | d[2], m[1] << 4 | m[0]])
 
 
-def send(msg):
-    ans = app.send_request(msg, timeout=15)
+def send(msg, app_id=S6A):
+    a = apps.get(app_id) or next(iter(apps.values()))
+    ans = a.send_request(msg, timeout=15)
     return dump(ans)
 
 
 def main():
-    global node, app
+    global node
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -142,13 +195,15 @@ def main():
                     is_persistent=True,
                     is_default=True,
                 )
-                app = SimpleThreadingApplication(
-                    S6A, is_auth_application=True, request_handler=on_request
-                )
-                # Requests to this MME (CLR) carry its own realm.
-                node.add_application(app, [peer], realms=[cmd["realm"]])
+                for app_id in cmd.get("apps", [S6A]):
+                    apps[app_id] = SimpleThreadingApplication(
+                        app_id, is_auth_application=True, request_handler=on_request
+                    )
+                    # Requests to this peer (CLR, RTR) carry its own realm.
+                    node.add_application(apps[app_id], [peer], realms=[cmd["realm"]])
                 node.start()
-                app.wait_for_ready(timeout=15)
+                for a in apps.values():
+                    a.wait_for_ready(timeout=15)
                 print(json.dumps({"ok": True}), flush=True)
             elif op == "air":
                 m = AuthenticationInformationRequest()
@@ -181,9 +236,68 @@ def main():
                 m = NotifyRequest()
                 common(m, cmd)
                 print(json.dumps(send(m)), flush=True)
+            elif op == "uar":
+                m = UserAuthorizationRequest()
+                common(m, cmd, cmd["private"], CX)
+                m.append_avp(tgpp(601, cmd["public"]))
+                m.append_avp(tgpp(600, cmd.get("visited", "ims.test").encode()))
+                m.append_avp(tgpp(623, cmd.get("type", 0)))
+                print(json.dumps(send(m, CX)), flush=True)
+            elif op == "mar":
+                m = MultimediaAuthRequest()
+                common(m, cmd, cmd["private"], CX)
+                m.append_avp(tgpp(601, cmd["public"]))
+                m.append_avp(tgpp(607, cmd.get("n", 1)))
+                m.append_avp(auth_item(cmd))
+                m.append_avp(tgpp(602, cmd.get("server", "sip:scscf.ims.test")))
+                print(json.dumps(send(m, CX)), flush=True)
+            elif op == "sar":
+                m = ServerAssignmentRequest()
+                common(m, cmd, cmd.get("private"), CX)
+                if cmd.get("public"):
+                    m.append_avp(tgpp(601, cmd["public"]))
+                m.append_avp(tgpp(602, cmd.get("server", "sip:scscf.ims.test")))
+                m.append_avp(tgpp(614, cmd.get("type", 1)))
+                m.append_avp(tgpp(624, cmd.get("already", 0)))
+                print(json.dumps(send(m, CX)), flush=True)
+            elif op == "lir":
+                m = LocationInfoRequest()
+                common(m, cmd, None, CX)
+                m.append_avp(tgpp(601, cmd["public"]))
+                print(json.dumps(send(m, CX)), flush=True)
+            elif op == "swx_mar":
+                m = MultimediaAuthRequest()
+                common(m, cmd, cmd["user"], SWX)
+                m.append_avp(tgpp(607, cmd.get("n", 1)))
+                m.append_avp(auth_item(cmd))
+                m.append_avp(tgpp(1032, 0))  # RAT-Type WLAN
+                if cmd.get("anid"):
+                    m.append_avp(tgpp(1504, cmd["anid"]))
+                print(json.dumps(send(m, SWX)), flush=True)
+            elif op == "swx_sar":
+                m = ServerAssignmentRequest()
+                common(m, cmd, cmd["user"], SWX)
+                m.append_avp(tgpp(614, cmd.get("type", 1)))
+                print(json.dumps(send(m, SWX)), flush=True)
+            elif op == "ecr":
+                m = MeIdentityCheckRequest()
+                common(m, cmd, cmd.get("imsi"), S13)
+                inner = [tgpp(1402, cmd["imei"])]
+                if cmd.get("sv"):
+                    inner.append(tgpp(1403, cmd["sv"]))
+                m.append_avp(tgpp(1401, inner))
+                print(json.dumps(send(m, S13)), flush=True)
+            elif op == "requests":
+                deadline = time.time() + cmd.get("wait", 5)
+                while len(received) < cmd.get("count", 1) and time.time() < deadline:
+                    try:
+                        others.get(timeout=0.05)
+                    except queue.Empty:
+                        pass
+                print(json.dumps({"requests": received}), flush=True)
             elif op == "raw":
                 m = Message.from_bytes(bytes.fromhex(cmd["hex"]))
-                print(json.dumps(send(m)), flush=True)
+                print(json.dumps(send(m, m.header.application_id)), flush=True)
             elif op == "clrs":
                 deadline = time.time() + cmd.get("wait", 5)
                 while len(seen) < cmd.get("count", 1) and time.time() < deadline:
