@@ -23,3 +23,49 @@ listening_addr() {
 cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
+
+# Creates a subscriber (APN "internet") for every AuC of the server at $1.
+hss_subscribers() {
+    python3 - "$1" <<'PY'
+import http.client, json, sys
+c = http.client.HTTPConnection(sys.argv[1])
+def call(method, path, body=None):
+    c.request(method, path, body=json.dumps(body) if body is not None else None,
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    assert r.status == 200, (method, path, r.status, data)
+    return json.loads(data)
+apn = call("PUT", "/apn/", {"apn": "internet", "apn_ambr_dl": 1, "apn_ambr_ul": 1})["apn_id"]
+page = 0
+while True:
+    aucs = call("GET", f"/auc/list?page={page}&page_size=1000")
+    if not aucs:
+        break
+    for a in aucs:
+        call("PUT", "/subscriber/", {"imsi": a["imsi"], "auc_id": a["auc_id"],
+                                     "default_apn": apn, "apn_list": str(apn)})
+    page += 1
+PY
+}
+
+# One measured run of the generator (the script's `load`) against server
+# process $pid: NAME TARGET SCENARIO [PIPELINE]; prints a row of answers/s,
+# p50/p99, the server's CPU seconds and answers per server CPU second.
+run() {
+    local name=$1 target=$2 scenario=$3 pipeline=${4:-1}
+    local before after json
+    before=$(cpu_ticks "$pid")
+    json=$(load --target "$target" --scenario "$scenario" --duration "${secs}s" --pipeline "$pipeline" --json)
+    after=$(cpu_ticks "$pid")
+    python3 - "$name" "$json" "$(( after - before ))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+name, j, ticks, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+cpu = ticks / hz
+rate = j["throughput_per_s"]
+ok = j.get("ok", 0)
+lat = j.get("latency_us", {})
+errs = j.get("errors", 0)
+print(f"{name:<18} {rate:10.0f} {lat.get('p50', 0):8.0f} {lat.get('p99', 0):8.0f} {cpu:7.2f} {ok / cpu if cpu else 0:10.0f} {errs:6}")
+PY
+}

@@ -22,48 +22,10 @@ AUTHPLANE_STORAGE__DURABILITY=${DURABILITY:-sync} AUTHPLANE_DIAMETER__LISTEN=127
 pid=$!
 addr=$(listening_addr "$work/out")
 dia=$(sed -n 's/^diameter listening on //p' "$work/out")
-hz=$(getconf CLK_TCK)
 load() { taskset -c 1 target/release/authplane-load --threads 1 --connections "${CONNS:-64}" --subscribers "$n" "$@"; }
 load --target "$addr" --scenario hss-provision > /dev/null
 # An S6a AIR needs the subscriber too (enabled, roaming): one per AuC.
-python3 - "$addr" <<'PY'
-import http.client, json, sys
-c = http.client.HTTPConnection(sys.argv[1])
-def call(method, path, body=None):
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    assert r.status == 200, (method, path, r.status, data)
-    return json.loads(data)
-apn = call("PUT", "/apn/", {"apn": "internet", "apn_ambr_dl": 1, "apn_ambr_ul": 1})["apn_id"]
-page = 0
-while True:
-    aucs = call("GET", f"/auc/list?page={page}&page_size=1000")
-    if not aucs:
-        break
-    for a in aucs:
-        call("PUT", "/subscriber/", {"imsi": a["imsi"], "auc_id": a["auc_id"],
-                                     "default_apn": apn, "apn_list": str(apn)})
-    page += 1
-PY
-run() {
-    local name=$1 target=$2 scenario=$3 pipeline=${4:-1}
-    local before after json
-    before=$(cpu_ticks "$pid")
-    json=$(load --target "$target" --scenario "$scenario" --duration "${secs}s" --pipeline "$pipeline" --json)
-    after=$(cpu_ticks "$pid")
-    python3 - "$name" "$json" "$(( after - before ))" "$hz" <<'PY'
-import json, sys
-name, j, ticks, hz = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-cpu = ticks / hz
-rate = j["throughput_per_s"]
-ok = j.get("ok", 0)
-lat = j.get("latency_us", {})
-errs = j.get("errors", 0)
-print(f"{name:<18} {rate:10.0f} {lat.get('p50', 0):8.0f} {lat.get('p99', 0):8.0f} {cpu:7.2f} {ok / cpu if cpu else 0:10.0f} {errs:6}")
-PY
-}
+hss_subscribers "$addr"
 echo "$n subscribers, ${CONNS:-64} connections, ${secs}s each; server CPU0 (--cores 1), generator CPU1"
 printf "%-18s %10s %8s %8s %7s %10s %6s\n" run vectors/s p50_us p99_us cpu_s per_cpu_s errors
 for r in $(seq "$rounds"); do

@@ -342,6 +342,7 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
             );
             if let Some(d) = &diameter {
                 d.serve_on_core(server.ctx().clone());
+                authplane::hss::on_core(server.ctx());
             }
             server
         },

@@ -116,6 +116,9 @@ struct Cli {
     /// Slots to spread sim-auth requests over (0..N), all with these keys.
     #[arg(long, default_value_t = 1)]
     sim_slots: u64,
+    /// eir-provision / s13-ecr: how many EIR rules (see eir-provision).
+    #[arg(long, default_value_t = 10_000)]
+    eir_rules: u64,
     /// aaa-authorize / aaa-accounting: the call-id stem (`ld-RUN-N`); give
     /// the accounting run the authorize run's (printed by it).
     #[arg(long)]
@@ -138,14 +141,15 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let provisioning = matches!(
-        cli.scenario,
-        Kind::HssProvision
-            | Kind::AaaAuthorize
-            | Kind::AaaAccounting
-            | Kind::AaaSmsAuthorize
-            | Kind::AaaSmsAccounting
-    ) && cli.mix.is_none();
+    let provisioning = (cli.scenario.provisions()
+        || matches!(
+            cli.scenario,
+            Kind::AaaAuthorize
+                | Kind::AaaAccounting
+                | Kind::AaaSmsAuthorize
+                | Kind::AaaSmsAccounting
+        ))
+        && cli.mix.is_none();
     let aaa_run = cli.aaa_run.unwrap_or_else(rand::random);
     if matches!(
         cli.scenario,
@@ -187,7 +191,11 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             cli.warmup
         },
         duration: cli.duration,
-        requests: provisioning.then_some(cli.subscribers),
+        requests: provisioning.then_some(if cli.scenario == Kind::EirProvision {
+            cli.eir_rules
+        } else {
+            cli.subscribers
+        }),
         scenario: Scenario {
             kind: cli.scenario,
             population: Population {
@@ -208,6 +216,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             stir_verify_every: cli.stir_verify_every,
             aaa_run,
             aaa_session: std::sync::Arc::new(cli.aaa_session.clone()),
+            eir_rules: cli.eir_rules,
             verify_body: std::sync::Arc::new(match &cli.stir_verify_request {
                 Some(p) => std::fs::read_to_string(p)
                     .with_context(|| format!("reading {}", p.display()))?,

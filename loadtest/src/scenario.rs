@@ -60,6 +60,22 @@ pub enum Kind {
     /// vector's AUTN, XRES and KASME recomputed. Answers may come out of
     /// order; each names its subscriber in its Session-Id.
     S6aAir,
+    /// Creates an IMS subscriber per subscriber of the population (after
+    /// `hss-provision`): its IMSI, MSISDN 88 + its index in 10 digits.
+    ImsProvision,
+    /// A Cx MAR over Diameter for one Digest-AKAv1-MD5 item of a random
+    /// IMS subscriber (by its tel: identity): RAND ‖ AUTN, XRES, CK and IK
+    /// recomputed.
+    CxMar,
+    /// Creates `--eir-rules` EIR rules: rule i an exact IMEI
+    /// 35<i, 12 digits> answering i mod 2, every hundredth a regular
+    /// expression 86<i, 6 digits>[0-9]{6} answering 2 (greylist).
+    EirProvision,
+    /// An S13 ECR over Diameter for a random IMEI of those rules, or one
+    /// no rule names (a tenth of them, answered hss.eir_no_match_response's
+    /// default, 2), with a random subscriber's IMSI (so the check is
+    /// written to the EIR history): Equipment-Status checked.
+    S13Ecr,
 }
 
 /// The card(s) the `sim-auth` scenario authenticates against.
@@ -173,6 +189,8 @@ pub struct Scenario {
     pub aaa_run: u64,
     /// The SMPP session of the AAA SMS scenarios.
     pub aaa_session: std::sync::Arc<String>,
+    /// EIR rules `eir-provision` creates and `s13-ecr` checks against.
+    pub eir_rules: u64,
 }
 
 /// The public key of a PEM certificate, as a SEC1 uncompressed point.
@@ -212,8 +230,11 @@ impl MixFile {
         let mut total = 0u32;
         let mut out = Vec::new();
         for e in &self.scenario {
-            if e.kind == Kind::HssProvision {
-                return Err("hss-provision cannot be part of a mix: run it first".into());
+            if e.kind.provisions() {
+                return Err(format!(
+                    "{:?} provisions: it cannot be part of a mix, run it first",
+                    e.kind
+                ));
             }
             if e.weight == 0 {
                 continue;
@@ -230,6 +251,36 @@ impl MixFile {
 
 /// Why an answer is wrong.
 pub type Wrong = &'static str;
+
+impl Kind {
+    /// Whether it creates rows, walking its population once.
+    pub fn provisions(self) -> bool {
+        matches!(
+            self,
+            Kind::HssProvision | Kind::ImsProvision | Kind::EirProvision
+        )
+    }
+}
+
+/// EIR rule `i` of `eir-provision`: (an IMEI it answers, its body, its
+/// Equipment-Status).
+pub fn eir_rule(i: u64) -> (String, String, u8) {
+    if i % 100 == 99 {
+        let imei = format!("86{i:06}000000");
+        let body =
+            format!(r#"{{"imei":"86{i:06}[0-9]{{6}}","regex_mode":1,"match_response_code":2}}"#);
+        (imei, body, 2)
+    } else {
+        let imei = format!("35{i:012}");
+        let code = (i % 2) as u8;
+        let body = format!(r#"{{"imei":"{imei}","regex_mode":0,"match_response_code":{code}}}"#);
+        (imei, body, code)
+    }
+}
+
+/// The Equipment-Status of an IMEI no rule names (hss.eir_no_match_response's
+/// default).
+const EIR_NO_MATCH: u8 = 2;
 
 impl Scenario {
     /// Writes the next request into `out`. `seq` numbers requests of a
@@ -380,6 +431,58 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
+            Kind::CxMar => {
+                let i = self.pick(rng);
+                out.extend_from_slice(&mar(&self.population.imsi(i), i, seq));
+                Sent {
+                    kind,
+                    subscriber: i,
+                    sqn_ms: 0,
+                }
+            }
+            Kind::S13Ecr => {
+                let n = self.eir_rules.max(1);
+                let rule = rng.random_range(0..n + n / 10);
+                let imei = if rule < n {
+                    eir_rule(rule).0
+                } else {
+                    format!("35{rule:012}")
+                };
+                let imsi = self.population.imsi(self.pick(rng));
+                out.extend_from_slice(&ecr(&imei, &imsi, rule, seq));
+                Sent {
+                    kind,
+                    subscriber: rule,
+                    sqn_ms: 0,
+                }
+            }
+            Kind::ImsProvision | Kind::EirProvision => {
+                let (i, path, body) = if kind == Kind::ImsProvision {
+                    let i = seq % self.population.size.max(1);
+                    let body = format!(
+                        r#"{{"imsi":"{}","msisdn":"{}"}}"#,
+                        self.population.imsi(i),
+                        ims_msisdn(i)
+                    );
+                    (i, "/ims_subscriber/", body)
+                } else {
+                    let i = seq % self.eir_rules.max(1);
+                    (i, "/eir/", eir_rule(i).1)
+                };
+                out.extend_from_slice(
+                    format!(
+                        "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{conn}Content-Length: {}\r\n\r\n{body}",
+                        self.host,
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                Sent {
+                    kind,
+                    subscriber: i,
+                    sqn_ms: 0,
+                }
+            }
             Kind::StirSign => {
                 let orig = 12_155_550_000 + seq % 10_000;
                 let body = format!(
@@ -508,6 +611,21 @@ impl Scenario {
                 self.check_vector(sent.subscriber, body, sent.kind == Kind::AkaKasme)
             }
             Kind::S6aAir => self.check_aia(body),
+            Kind::CxMar => self.check_maa(body),
+            Kind::S13Ecr => check_eca(self.eir_rules, body),
+            Kind::ImsProvision => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                (v["msisdn"] == ims_msisdn(sent.subscriber).as_str())
+                    .then_some(())
+                    .ok_or("wrong_answer")
+            }
+            Kind::EirProvision => {
+                let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| "bad_json")?;
+                let (_, _, code) = eir_rule(sent.subscriber);
+                (v["match_response_code"] == code)
+                    .then_some(())
+                    .ok_or("wrong_answer")
+            }
             Kind::StirSign => self.check_passport(sent.subscriber, body),
             Kind::SimAuth => self.check_sim(sent.subscriber, body),
             Kind::StirVerify => {
@@ -617,16 +735,8 @@ impl Scenario {
     /// An AIA: Result-Code 2001 and one E-UTRAN vector of the subscriber
     /// its Session-Id names, recomputed.
     fn check_aia(&self, frame: &[u8]) -> Result<(), Wrong> {
-        use authplane::domain::diameter::{dict::avp, Message};
-        let m = Message::parse(frame).map_err(|_| "bad_diameter")?;
-        if m.u32(&avp::RESULT_CODE) != Some(2001) {
-            return Err("diameter_error");
-        }
-        let i: u64 = m
-            .text(&avp::SESSION_ID)
-            .and_then(|s| s.split(';').nth(1))
-            .and_then(|i| i.parse().ok())
-            .ok_or("wrong_answer")?;
+        use authplane::domain::diameter::dict::avp;
+        let (m, i) = answer_of(frame)?;
         let v = m
             .get(&avp::AUTHENTICATION_INFO)
             .and_then(|a| a.get(&avp::E_UTRAN_VECTOR))
@@ -639,9 +749,36 @@ impl Scenario {
         ok.then_some(()).ok_or("wrong_vector")
     }
 
-    /// Whether this scenario speaks Diameter (S6a) instead of HTTP.
+    /// A Cx MAA: Result-Code 2001 and one Digest-AKAv1-MD5 item of the
+    /// subscriber its Session-Id names, recomputed.
+    fn check_maa(&self, frame: &[u8]) -> Result<(), Wrong> {
+        use authplane::domain::diameter::dict::avp;
+        let (m, i) = answer_of(frame)?;
+        let item = m.get(&avp::SIP_AUTH_DATA_ITEM).ok_or("wrong_vector")?;
+        let field = |d| item.get(d).map(|a| a.data).ok_or("wrong_vector");
+        let challenge = field(&avp::SIP_AUTHENTICATE)?;
+        let rand: [u8; 16] = challenge
+            .get(..16)
+            .and_then(|r| r.try_into().ok())
+            .ok_or("wrong_vector")?;
+        let autn: [u8; 16] = challenge
+            .get(16..)
+            .and_then(|r| r.try_into().ok())
+            .ok_or("wrong_vector")?;
+        let o = self.recompute(i, &rand, &autn)?;
+        let ok = field(&avp::SIP_AUTHORIZATION)? == o.res
+            && field(&avp::CONFIDENTIALITY_KEY)? == o.ck
+            && field(&avp::INTEGRITY_KEY)? == o.ik
+            && item
+                .get(&avp::SIP_AUTHENTICATION_SCHEME)
+                .and_then(|s| s.utf8())
+                == Some("Digest-AKAv1-MD5");
+        ok.then_some(()).ok_or("wrong_vector")
+    }
+
+    /// Whether this scenario speaks Diameter instead of HTTP.
     pub fn diameter(&self) -> bool {
-        self.kind == Kind::S6aAir
+        matches!(self.kind, Kind::S6aAir | Kind::CxMar | Kind::S13Ecr)
     }
 
     fn check_vector(&self, i: u64, body: &[u8], with_kasme: bool) -> Result<(), Wrong> {
@@ -697,6 +834,42 @@ impl Scenario {
     }
 }
 
+/// An answer of 2001, and the index its Session-Id (`load;INDEX;SEQ`)
+/// names.
+fn answer_of(frame: &[u8]) -> Result<(authplane::domain::diameter::Message<'_>, u64), Wrong> {
+    use authplane::domain::diameter::{dict::avp, Message};
+    let m = Message::parse(frame).map_err(|_| "bad_diameter")?;
+    if m.u32(&avp::RESULT_CODE) != Some(2001) {
+        return Err("diameter_error");
+    }
+    let i: u64 = m
+        .text(&avp::SESSION_ID)
+        .and_then(|s| s.split(';').nth(1))
+        .and_then(|i| i.parse().ok())
+        .ok_or("wrong_answer")?;
+    Ok((m, i))
+}
+
+/// An ECA: Result-Code 2001 and the Equipment-Status of the rule its
+/// Session-Id names (or no rule's).
+fn check_eca(rules: u64, frame: &[u8]) -> Result<(), Wrong> {
+    use authplane::domain::diameter::dict::avp;
+    let (m, rule) = answer_of(frame)?;
+    let expected = if rule < rules {
+        eir_rule(rule).2
+    } else {
+        EIR_NO_MATCH
+    };
+    (m.u32(&avp::EQUIPMENT_STATUS) == Some(u32::from(expected)))
+        .then_some(())
+        .ok_or("wrong_answer")
+}
+
+/// The MSISDN `ims-provision` gives IMS subscriber `i`.
+fn ims_msisdn(i: u64) -> String {
+    format!("88{i:010}")
+}
+
 /// MCC 001, MNC 01 as a PLMN id.
 const PLMN_00101: [u8; 3] = [0x00, 0xf1, 0x10];
 
@@ -716,9 +889,64 @@ pub fn cer() -> Vec<u8> {
         .address(&avp::HOST_IP_ADDRESS, &[127, 0, 0, 1])
         .u32(&avp::VENDOR_ID, 0)
         .text(&avp::PRODUCT_NAME, "authplane-load")
-        .begin(&avp::VENDOR_SPECIFIC_APPLICATION_ID)
-        .u32(&avp::VENDOR_ID, authplane::domain::diameter::dict::TGPP)
-        .u32(&avp::AUTH_APPLICATION_ID, app::S6A)
+        .u32(
+            &avp::SUPPORTED_VENDOR_ID,
+            authplane::domain::diameter::dict::TGPP,
+        );
+    for a in [app::S6A, app::CX, app::S13] {
+        b.begin(&avp::VENDOR_SPECIFIC_APPLICATION_ID)
+            .u32(&avp::VENDOR_ID, authplane::domain::diameter::dict::TGPP)
+            .u32(&avp::AUTH_APPLICATION_ID, a)
+            .end();
+    }
+    b.finish()
+}
+
+/// A request's common AVPs: Session-Id naming index `i`,
+/// Vendor-Specific-Application-Id, Auth-Session-State, origin and
+/// destination realm.
+fn request((command, app): (u32, u32), i: u64, seq: u64) -> authplane::domain::diameter::Builder {
+    use authplane::domain::diameter::{dict::avp, flag, Builder};
+    let hop = seq as u32;
+    let mut b = Builder::request(command, app, flag::PROXIABLE, hop, hop);
+    b.text(&avp::SESSION_ID, &format!("load;{i};{seq}"));
+    if app != authplane::domain::diameter::app::S6A {
+        b.begin(&avp::VENDOR_SPECIFIC_APPLICATION_ID)
+            .u32(&avp::VENDOR_ID, authplane::domain::diameter::dict::TGPP)
+            .u32(&avp::AUTH_APPLICATION_ID, app)
+            .end();
+    }
+    b.u32(&avp::AUTH_SESSION_STATE, 1)
+        .text(&avp::ORIGIN_HOST, "load.epc.test")
+        .text(&avp::ORIGIN_REALM, "epc.test")
+        .text(&avp::DESTINATION_REALM, "authplane.localdomain");
+    b
+}
+
+/// A Cx MAR for one Digest-AKAv1-MD5 item of IMS subscriber `i`.
+fn mar(imsi: &str, i: u64, seq: u64) -> Vec<u8> {
+    use authplane::domain::diameter::{app, command, dict::avp};
+    let mut b = request((command::MULTIMEDIA_AUTH, app::CX), i, seq);
+    b.text(
+        &avp::USER_NAME,
+        &format!("{imsi}@ims.mnc001.mcc001.3gppnetwork.org"),
+    )
+    .text(&avp::PUBLIC_IDENTITY, &format!("tel:{}", ims_msisdn(i)))
+    .u32(&avp::SIP_NUMBER_AUTH_ITEMS, 1)
+    .begin(&avp::SIP_AUTH_DATA_ITEM)
+    .text(&avp::SIP_AUTHENTICATION_SCHEME, "Digest-AKAv1-MD5")
+    .end()
+    .text(&avp::SERVER_NAME, "sip:scscf.load.test");
+    b.finish()
+}
+
+/// An S13 ECR for `imei` (and `imsi`), naming EIR rule `rule`.
+fn ecr(imei: &str, imsi: &str, rule: u64, seq: u64) -> Vec<u8> {
+    use authplane::domain::diameter::{app, command, dict::avp};
+    let mut b = request((command::ME_IDENTITY_CHECK, app::S13), rule, seq);
+    b.text(&avp::USER_NAME, imsi)
+        .begin(&avp::TERMINAL_INFORMATION)
+        .text(&avp::IMEI, imei)
         .end();
     b.finish()
 }
@@ -726,21 +954,9 @@ pub fn cer() -> Vec<u8> {
 /// An AIR for one E-UTRAN vector of subscriber `i` (its index in the
 /// Session-Id, so the answer says whose it is).
 fn air(imsi: &str, i: u64, seq: u64) -> Vec<u8> {
-    use authplane::domain::diameter::{app, command, dict::avp, flag, Builder};
-    let hop = seq as u32;
-    let mut b = Builder::request(
-        command::AUTHENTICATION_INFORMATION,
-        app::S6A,
-        flag::PROXIABLE,
-        hop,
-        hop,
-    );
-    b.text(&avp::SESSION_ID, &format!("load;{i};{seq}"))
-        .u32(&avp::AUTH_SESSION_STATE, 1)
-        .text(&avp::ORIGIN_HOST, "load.epc.test")
-        .text(&avp::ORIGIN_REALM, "epc.test")
-        .text(&avp::DESTINATION_REALM, "authplane.localdomain")
-        .text(&avp::USER_NAME, imsi)
+    use authplane::domain::diameter::{app, command, dict::avp};
+    let mut b = request((command::AUTHENTICATION_INFORMATION, app::S6A), i, seq);
+    b.text(&avp::USER_NAME, imsi)
         .bytes(&avp::VISITED_PLMN_ID, &PLMN_00101)
         .begin(&avp::REQUESTED_EUTRAN_AUTHENTICATION_INFO)
         .u32(&avp::NUMBER_OF_REQUESTED_VECTORS, 1)

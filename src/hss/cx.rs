@@ -475,6 +475,23 @@ pub async fn send_rtr(
     .await
 }
 
+/// Where a request to an IMS subscriber's S-CSCF goes: (the connection,
+/// the S-CSCF's Diameter host, its realm). `scscf_peer` holds
+/// "connection;S-CSCF host" when they differ (PyHSS writes its own host
+/// second, which is not taken). None when no S-CSCF serves it.
+pub fn scscf_target(d: &Diameter, ims: &ImsSubscriber) -> Option<(String, String, String)> {
+    let scscf = ims.scscf.as_deref()?;
+    let stored = ims.scscf_peer.as_deref().unwrap_or(scscf);
+    let mut parts = stored.split(';');
+    let peer = parts.next().unwrap_or(stored);
+    let host = parts
+        .next()
+        .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case(&d.identity.host))
+        .unwrap_or(peer);
+    let realm = ims.scscf_realm.as_deref().unwrap_or_default();
+    Some((peer.to_owned(), host.to_owned(), realm.to_owned()))
+}
+
 /// De-registers an IMS subscriber: an RTR (PERMANENT_TERMINATION) to its
 /// S-CSCF, then the S-CSCF cleared whatever the answer. None when no
 /// S-CSCF serves it.
@@ -484,23 +501,14 @@ pub async fn deregister(
     ims: &ImsSubscriber,
     w: &table::Write,
 ) -> Result<Option<(String, String, Result<u32, SendError>)>, table::TableError> {
-    let Some(scscf) = ims.scscf.as_deref() else {
+    let Some((peer, host, realm)) = scscf_target(d, ims) else {
         return Ok(None);
     };
-    let stored = ims.scscf_peer.as_deref().unwrap_or(scscf);
-    let mut parts = stored.split(';');
-    let peer = parts.next().unwrap_or(stored);
-    // "connection;S-CSCF host" (PyHSS writes its own host second).
-    let host = parts
-        .next()
-        .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case(&d.identity.host))
-        .unwrap_or(peer);
     let to = Target {
-        peer,
-        host,
-        realm: ims.scscf_realm.as_deref().unwrap_or_default(),
+        peer: &peer,
+        host: &host,
+        realm: &realm,
     };
-    let (peer, host) = (peer.to_owned(), host.to_owned());
     let imsi = ims.imsi.clone().unwrap_or_default();
     let sent = send_rtr(
         ctx,

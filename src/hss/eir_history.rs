@@ -122,7 +122,8 @@ impl Resource for EirHistory {
 
 /// Records that `imsi` was seen with `imei` and answered `code`: a new
 /// pair is added; a known pair is updated only when its answer changed.
-/// Returns the entry.
+/// Two checks of one new pair at once: the second finds the first's entry
+/// (and updates it if its answer differs). Returns the entry.
 pub async fn record(
     ctx: &Ctx,
     imsi: &str,
@@ -130,6 +131,27 @@ pub async fn record(
     code: i64,
     w: &Write,
 ) -> Result<EirHistory, ApiError> {
+    let mut tries = 0u64;
+    loop {
+        match record_once(ctx, imsi, imei, code, w).await {
+            Err(TableError::Taken { .. } | TableError::Pending(_) | TableError::Conflict(_))
+                if tries < 8 =>
+            {
+                tries += 1;
+                crate::runtime::stream::sleep(std::time::Duration::from_millis(tries)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+async fn record_once(
+    ctx: &Ctx,
+    imsi: &str,
+    imei: &str,
+    code: i64,
+    w: &Write,
+) -> Result<EirHistory, TableError> {
     let pair = format!("{imsi},{imei}");
     let stamp = json::timestamp(w.now);
     let mut body = table::Body::new();
@@ -139,15 +161,12 @@ pub async fn record(
         if known.match_response_code == code {
             return Ok(known);
         }
-        return Ok(ctx
-            .tables
-            .patch(&ctx.core, known.id(), &body, &(), w)
-            .await?);
+        return ctx.tables.patch(&ctx.core, known.id(), &body, &(), w).await;
     }
     body.insert("imsi".into(), imsi.into());
     body.insert("imei".into(), imei.into());
     body.insert("imsi_imei".into(), pair.into());
-    Ok(ctx.tables.create(&ctx.core, &body, &(), w).await?)
+    ctx.tables.create(&ctx.core, &body, &(), w).await
 }
 
 /// Every entry whose IMSI or IMEI is `attribute`, in id order.

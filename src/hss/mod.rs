@@ -7,6 +7,7 @@ pub mod apn;
 pub mod auc;
 pub mod charging_rule;
 pub mod cx;
+pub mod cx_push;
 pub mod eir;
 pub mod eir_history;
 pub mod emergency_subscriber;
@@ -156,12 +157,19 @@ pub fn start(
     Ok(())
 }
 
+/// What the HSS keeps on each core once the Diameter listener serves
+/// there: the context its profile pushes (Cx PPR) are sent with.
+pub fn on_core(ctx: &crate::server::Ctx) {
+    cx_push::on_core(ctx);
+}
+
 /// Declares every table of the HSS, and its operation log.
 pub fn declare(t: &mut Tables, config: &crate::config::HssConfig) -> Result<(), DeclareError> {
     t.hook(std::sync::Arc::new(oplog::OpLog::new(
         config.operation_log_keep,
     )));
     t.hook(std::sync::Arc::new(geored_out::GeoRedHook));
+    t.hook(std::sync::Arc::new(cx_push::PprHook));
     t.declare::<auc::Auc>()?
         .declare::<subscriber::Subscriber>()?
         .declare::<routing::Routing>()?

@@ -40,8 +40,8 @@ const TEMPLATE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 "#;
 
 /// An IMS subscriber for `imsi` (MSISDN 61 + the IMSI's last 9 digits)
-/// with `template`; returns its MSISDN.
-fn provision_ims(s: &Server, imsi: &str, template: Option<u64>) -> String {
+/// with `template`; returns its MSISDN and id.
+fn provision_ims(s: &Server, imsi: &str, template: Option<u64>) -> (String, u64) {
     let msisdn = format!("61{}", &imsi[6..]);
     let mut body = json!({"msisdn": msisdn, "imsi": imsi});
     if let Some(t) = template {
@@ -49,10 +49,11 @@ fn provision_ims(s: &Server, imsi: &str, template: Option<u64>) -> String {
     }
     let r = s.send_json("PUT", "/ims_subscriber/", &body.to_string());
     assert_eq!(r.status, 200, "{}", r.text());
-    msisdn
+    (msisdn, r.json()["ims_subscriber_id"].as_u64().unwrap())
 }
 
-/// The User-Data of an answer, parsed by Python's xml.etree.
+/// The User-Data of a message (an SAA, a PPR), parsed by Python's
+/// xml.etree.
 fn parse_user_data(answer: &Value) -> Value {
     let data = one(&answer["avps"], 606).expect("User-Data");
     let xml = hex::decode(hex_of(data)).unwrap();
@@ -117,7 +118,8 @@ fn an_ims_registration_runs_uar_mar_sar_lir_and_rtr_from_deregister() {
         &json!({"name": "volte", "template_content": TEMPLATE}).to_string(),
     );
     assert_eq!(t.status, 200, "{}", t.text());
-    let msisdn = provision_ims(&s, imsi, t.json()["ifc_template_id"].as_u64());
+    let template_id = t.json()["ifc_template_id"].as_u64().unwrap();
+    let (msisdn, ims_id) = provision_ims(&s, imsi, Some(template_id));
     let private = format!("{imsi}@ims.mnc001.mcc001.3gppnetwork.org");
     let public = format!("sip:{msisdn}@ims.mnc001.mcc001.3gppnetwork.org");
     let capture = Capture::start("cx", s.diameter.unwrap().port());
@@ -199,6 +201,40 @@ fn an_ims_registration_runs_uar_mar_sar_lir_and_rtr_from_deregister() {
     assert_eq!(served[imsi]["scscf_realm"], "ims.test");
     assert_eq!(served[imsi]["scscf_peer"], "scscf.ims.test");
 
+    // What the User-Data comes from changes: a PPR with the new one.
+    let r = s.send_json(
+        "PATCH",
+        &format!("/ims_subscriber/{ims_id}"),
+        &json!({"msisdn_list": format!("{msisdn},61999")}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = cscf.cmd(json!({"op": "requests", "wait": 10, "count": 1}));
+    let ppr = &got["requests"][0];
+    assert_eq!(ppr["header"]["code"], 305, "{got}");
+    assert_eq!(ppr["header"]["app"], CX);
+    assert_eq!(text_of(one(&ppr["avps"], 1).unwrap()), private);
+    assert_eq!(parse_user_data(ppr)["private"], private.as_str());
+    let r = s.send_json(
+        "PATCH",
+        &format!("/ifc_template/{template_id}"),
+        &json!({"template_content": TEMPLATE.replace("sip:smsc.", "sip:sms-gw.")}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = cscf.cmd(json!({"op": "requests", "wait": 10, "count": 2}));
+    let ppr = &got["requests"][1];
+    assert_eq!(ppr["header"]["code"], 305, "{got}");
+    assert_eq!(
+        parse_user_data(ppr)["servers"],
+        json!(["sip:sms-gw.mnc001.mcc001.3gppnetwork.org:5060"])
+    );
+    // A change the User-Data does not come from pushes nothing.
+    let r = s.send_json(
+        "PATCH",
+        &format!("/ims_subscriber/{ims_id}"),
+        r#"{"xcap_profile":"<x/>"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+
     // Registered: UAR says SUBSEQUENT with the stored S-CSCF; LIR finds it.
     let a = cscf.cmd(json!({"op": "uar", "public": public, "private": private}));
     assert_eq!(codes(&a), (None, Some(2002)), "{a}");
@@ -229,8 +265,9 @@ fn an_ims_registration_runs_uar_mar_sar_lir_and_rtr_from_deregister() {
     assert_eq!(d["rtr"]["outcome"], "answered", "{d}");
     assert_eq!(d["rtr"]["result_code"], 2001);
     assert!(d["ims_subscriber"]["scscf"].is_null(), "{d}");
-    let got = cscf.cmd(json!({"op": "requests", "wait": 10, "count": 1}));
-    let rtr = &got["requests"][0];
+    let got = cscf.cmd(json!({"op": "requests", "wait": 10, "count": 3}));
+    assert_eq!(got["requests"].as_array().unwrap().len(), 3, "{got}");
+    let rtr = &got["requests"][2];
     assert_eq!(rtr["header"]["code"], 304, "{got}");
     assert_eq!(rtr["header"]["app"], CX);
     assert_eq!(text_of(one(&rtr["avps"], 1).unwrap()), private);
@@ -247,7 +284,7 @@ fn an_ims_registration_runs_uar_mar_sar_lir_and_rtr_from_deregister() {
     // Without a template: the default IMS subscription.
     let imsi2 = "001010000000012";
     provision(&s, imsi2, K, OPC);
-    let msisdn2 = provision_ims(&s, imsi2, None);
+    let (msisdn2, _) = provision_ims(&s, imsi2, None);
     let a = cscf.cmd(json!({"op": "sar", "public": format!("tel:{msisdn2}"),
         "private": format!("{imsi2}@ims.mnc001.mcc001.3gppnetwork.org"), "type": 1}));
     assert_eq!(codes(&a), (Some(2001), None), "{a}");
@@ -260,7 +297,7 @@ fn an_ims_registration_runs_uar_mar_sar_lir_and_rtr_from_deregister() {
         "{doc}"
     );
     cscf.stop();
-    decodes_cleanly(capture, &s, &["300", "301", "302", "303", "304"]);
+    decodes_cleanly(capture, &s, &["300", "301", "302", "303", "304", "305"]);
 }
 
 /// tshark decodes every message of the capture without a malformed field

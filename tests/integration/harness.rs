@@ -358,6 +358,7 @@ pub fn short_plan(
             stir_verify_every: 1,
             aaa_run: 1,
             aaa_session: Default::default(),
+            eir_rules: 1,
         },
         pipeline: 1,
         progress: None,

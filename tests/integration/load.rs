@@ -41,7 +41,7 @@ fn consistent(s: &Stats) {
 /// S6a AIRs over Diameter (CER per connection, answers matched by their
 /// Session-Id), one per round trip and pipelined, every vector recomputed.
 #[test]
-fn s6a_air_runs_over_diameter_without_a_wrong_answer() {
+fn s6a_cx_and_s13_scenarios_run_over_diameter_without_a_wrong_answer() {
     let s = Server::start(&["--cores", "2"], &[]);
     let mut provision = plan(s.addr, Kind::HssProvision, Mode::Closed, 0.0);
     provision.requests = Some(50);
@@ -68,6 +68,26 @@ fn s6a_air_runs_over_diameter_without_a_wrong_answer() {
         let r = run(&air).unwrap();
         assert!(r.ok > 50, "{r:?}");
         assert_eq!(r.error_count(), 0, "{:?}", r.errors);
+        consistent(&r);
+    }
+    // IMS subscribers for Cx, EIR rules for S13.
+    let mut ims = plan(s.addr, Kind::ImsProvision, Mode::Closed, 0.0);
+    ims.requests = Some(50);
+    ims.scenario.population.size = 50;
+    assert_eq!(run(&ims).unwrap().ok, 50);
+    let mut eir = plan(s.addr, Kind::EirProvision, Mode::Closed, 0.0);
+    eir.requests = Some(300);
+    eir.scenario.eir_rules = 300;
+    let r = run(&eir).unwrap();
+    assert_eq!((r.ok, r.error_count()), (300, 0), "{:?}", r.errors);
+    for kind in [Kind::CxMar, Kind::S13Ecr] {
+        let mut p = plan(s.diameter.unwrap(), kind, Mode::Closed, 0.5);
+        p.scenario.population.size = 50;
+        p.scenario.eir_rules = 300;
+        p.pipeline = 4;
+        let r = run(&p).unwrap();
+        assert!(r.ok > 50, "{kind:?}: {r:?}");
+        assert_eq!(r.error_count(), 0, "{kind:?}: {:?}", r.errors);
         consistent(&r);
     }
 }
