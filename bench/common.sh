@@ -24,6 +24,17 @@ cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"
 }
 
+# Starts the server on CPU0 (one core, durability $DURABILITY, default
+# sync) with its Diameter listener: sets pid, addr (HTTP) and dia.
+diameter_server() {
+    AUTHPLANE_STORAGE__DURABILITY=${DURABILITY:-sync} AUTHPLANE_DIAMETER__LISTEN=127.0.0.1:0 \
+        taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
+        --data-dir "$work/data" > "$work/out" 2>/dev/null &
+    pid=$!
+    addr=$(listening_addr "$work/out")
+    dia=$(sed -n 's/^diameter listening on //p' "$work/out")
+}
+
 # Creates a subscriber (APN "internet") for every AuC of the server at $1.
 hss_subscribers() {
     python3 - "$1" <<'PY'
@@ -50,13 +61,14 @@ PY
 }
 
 # One measured run of the generator (the script's `load`) against server
-# process $pid: NAME TARGET SCENARIO [PIPELINE]; prints a row of answers/s,
+# process $pid: NAME TARGET SCENARIO [PIPELINE [generator options]]; prints a row of answers/s,
 # p50/p99, the server's CPU seconds and answers per server CPU second.
 run() {
     local name=$1 target=$2 scenario=$3 pipeline=${4:-1}
+    shift $(( $# < 4 ? $# : 4 ))
     local before after json
     before=$(cpu_ticks "$pid")
-    json=$(load --target "$target" --scenario "$scenario" --duration "${secs}s" --pipeline "$pipeline" --json)
+    json=$(load --target "$target" --scenario "$scenario" --duration "${secs}s" --pipeline "$pipeline" --json "$@")
     after=$(cpu_ticks "$pid")
     python3 - "$name" "$json" "$(( after - before ))" "$(getconf CLK_TCK)" <<'PY'
 import json, sys

@@ -4,8 +4,9 @@
 # population (hss-provision, a subscriber and an IMS subscriber each) and
 # EIR_RULES EIR rules (default 10000; every hundredth a regular
 # expression). Every vector is recomputed and every Equipment-Status
-# checked by the generator; each ECR names an IMSI, so its check is
-# written to the EIR history. Each round runs every request one per round
+# checked by the generator. Each ECR names its device's owner, so a pair is
+# written to the EIR history when first seen; "ecr new" names a random
+# subscriber instead, nearly every check a new pair (a durable write). Each round runs every request one per round
 # trip, then pipelined (PIPELINE per write, default 16). Reports answers/s,
 # p50/p99 and answers per second of server CPU time.
 # Usage: bench/diameter_apps.sh [subscribers=10000] [seconds=10] [rounds=2]
@@ -19,12 +20,7 @@ rules=${EIR_RULES:-10000}
 . bench/common.sh
 need_release
 make_work
-AUTHPLANE_STORAGE__DURABILITY=${DURABILITY:-sync} AUTHPLANE_DIAMETER__LISTEN=127.0.0.1:0 \
-    taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
-    --data-dir "$work/data" > "$work/out" 2>/dev/null &
-pid=$!
-addr=$(listening_addr "$work/out")
-dia=$(sed -n 's/^diameter listening on //p' "$work/out")
+diameter_server
 load() { taskset -c 1 target/release/authplane-load --threads 1 --connections "${CONNS:-64}" --subscribers "$n" --eir-rules "$rules" "$@"; }
 load --target "$addr" --scenario hss-provision > /dev/null
 hss_subscribers "$addr"
@@ -37,6 +33,7 @@ for r in $(seq "$rounds"); do
     run "s6a air r$r" "$dia" s6a-air
     run "cx mar r$r" "$dia" cx-mar
     run "s13 ecr r$r" "$dia" s13-ecr
+    run "s13 ecr new r$r" "$dia" s13-ecr 1 --ecr-new-pairs
     run "s6a air x$p r$r" "$dia" s6a-air "$p"
     run "cx mar x$p r$r" "$dia" cx-mar "$p"
     run "s13 ecr x$p r$r" "$dia" s13-ecr "$p"

@@ -16,12 +16,7 @@ rounds=${3:-2}
 . bench/common.sh
 need_release
 make_work
-AUTHPLANE_STORAGE__DURABILITY=${DURABILITY:-sync} AUTHPLANE_DIAMETER__LISTEN=127.0.0.1:0 \
-    taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
-    --data-dir "$work/data" > "$work/out" 2>/dev/null &
-pid=$!
-addr=$(listening_addr "$work/out")
-dia=$(sed -n 's/^diameter listening on //p' "$work/out")
+diameter_server
 load() { taskset -c 1 target/release/authplane-load --threads 1 --connections "${CONNS:-64}" --subscribers "$n" "$@"; }
 load --target "$addr" --scenario hss-provision > /dev/null
 # An S6a AIR needs the subscriber too (enabled, roaming): one per AuC.

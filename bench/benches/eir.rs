@@ -1,4 +1,4 @@
-//! The EIR check S13 will call, against 10,000 rules (half exact, half
+//! The EIR check S13 calls, against 10,000 rules (half exact, half
 //! regex): an exact hit, a regex hit late in id order, and no match (every
 //! regex rule tried).
 

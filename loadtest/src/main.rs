@@ -119,6 +119,10 @@ struct Cli {
     /// eir-provision / s13-ecr: how many EIR rules (see eir-provision).
     #[arg(long, default_value_t = 10_000)]
     eir_rules: u64,
+    /// s13-ecr: each ECR with a random subscriber's IMSI (nearly every
+    /// check a new IMSI/IMEI pair, written to the EIR history).
+    #[arg(long)]
+    ecr_new_pairs: bool,
     /// aaa-authorize / aaa-accounting: the call-id stem (`ld-RUN-N`); give
     /// the accounting run the authorize run's (printed by it).
     #[arg(long)]
@@ -217,6 +221,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             aaa_run,
             aaa_session: std::sync::Arc::new(cli.aaa_session.clone()),
             eir_rules: cli.eir_rules,
+            ecr_new_pairs: cli.ecr_new_pairs,
             verify_body: std::sync::Arc::new(match &cli.stir_verify_request {
                 Some(p) => std::fs::read_to_string(p)
                     .with_context(|| format!("reading {}", p.display()))?,

@@ -73,8 +73,11 @@ pub enum Kind {
     EirProvision,
     /// An S13 ECR over Diameter for a random IMEI of those rules, or one
     /// no rule names (a tenth of them, answered hss.eir_no_match_response's
-    /// default, 2), with a random subscriber's IMSI (so the check is
-    /// written to the EIR history): Equipment-Status checked.
+    /// default, 2), with its owner's IMSI (IMEI i belongs to subscriber i
+    /// mod `--subscribers`): the first check of a pair writes it to the EIR
+    /// history, later ones find it (`--ecr-new-pairs`: a random
+    /// subscriber's, nearly every check a new pair). Equipment-Status
+    /// checked.
     S13Ecr,
 }
 
@@ -191,6 +194,10 @@ pub struct Scenario {
     pub aaa_session: std::sync::Arc<String>,
     /// EIR rules `eir-provision` creates and `s13-ecr` checks against.
     pub eir_rules: u64,
+    /// s13-ecr: a random subscriber's IMSI in each ECR instead of the
+    /// device's owner, so nearly every check is a new pair (a durable
+    /// write to the EIR history).
+    pub ecr_new_pairs: bool,
 }
 
 /// The public key of a PEM certificate, as a SEC1 uncompressed point.
@@ -378,29 +385,6 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
-            Kind::HssProvision => {
-                let i = seq % self.population.size.max(1);
-                let (ki, opc) = self.population.keys(i);
-                let body = format!(
-                    r#"{{"ki":"{}","opc":"{}","amf":"8000","sqn":0,"imsi":"{}"}}"#,
-                    hex::encode(ki),
-                    hex::encode(opc),
-                    self.population.imsi(i)
-                );
-                out.extend_from_slice(
-                    format!(
-                        "PUT /auc/ HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{conn}Content-Length: {}\r\n\r\n{body}",
-                        self.host,
-                        body.len()
-                    )
-                    .as_bytes(),
-                );
-                Sent {
-                    kind,
-                    subscriber: i,
-                    sqn_ms: 0,
-                }
-            }
             Kind::Aka | Kind::AkaKasme => {
                 let i = self.pick(rng);
                 let plmn = if kind == Kind::AkaKasme {
@@ -448,7 +432,14 @@ impl Scenario {
                 } else {
                     format!("35{rule:012}")
                 };
-                let imsi = self.population.imsi(self.pick(rng));
+                // The device's owner: a pair is new (and written to the
+                // EIR history) the first time only, as with real phones.
+                let owner = if self.ecr_new_pairs {
+                    self.pick(rng)
+                } else {
+                    rule % self.population.size.max(1)
+                };
+                let imsi = self.population.imsi(owner);
                 out.extend_from_slice(&ecr(&imei, &imsi, rule, seq));
                 Sent {
                     kind,
@@ -456,18 +447,31 @@ impl Scenario {
                     sqn_ms: 0,
                 }
             }
-            Kind::ImsProvision | Kind::EirProvision => {
-                let (i, path, body) = if kind == Kind::ImsProvision {
-                    let i = seq % self.population.size.max(1);
-                    let body = format!(
-                        r#"{{"imsi":"{}","msisdn":"{}"}}"#,
-                        self.population.imsi(i),
-                        ims_msisdn(i)
-                    );
-                    (i, "/ims_subscriber/", body)
-                } else {
-                    let i = seq % self.eir_rules.max(1);
-                    (i, "/eir/", eir_rule(i).1)
+            Kind::HssProvision | Kind::ImsProvision | Kind::EirProvision => {
+                let i = seq % self.population.size.max(1);
+                let (i, path, body) = match kind {
+                    Kind::HssProvision => {
+                        let (ki, opc) = self.population.keys(i);
+                        let body = format!(
+                            r#"{{"ki":"{}","opc":"{}","amf":"8000","sqn":0,"imsi":"{}"}}"#,
+                            hex::encode(ki),
+                            hex::encode(opc),
+                            self.population.imsi(i)
+                        );
+                        (i, "/auc/", body)
+                    }
+                    Kind::ImsProvision => {
+                        let body = format!(
+                            r#"{{"imsi":"{}","msisdn":"{}"}}"#,
+                            self.population.imsi(i),
+                            ims_msisdn(i)
+                        );
+                        (i, "/ims_subscriber/", body)
+                    }
+                    _ => {
+                        let rule = seq % self.eir_rules.max(1);
+                        (rule, "/eir/", eir_rule(rule).1)
+                    }
                 };
                 out.extend_from_slice(
                     format!(

@@ -1,7 +1,10 @@
-//! Cx profile pushes (TS 29.228 §6.1.7): when what an IMS subscriber's
+//! Profile pushes. Cx (TS 29.228 §6.1.7): when what an IMS subscriber's
 //! User-Data is rendered from changes (its identities, its iFC template's
 //! id, or the template's content) while an S-CSCF serves it, that S-CSCF
-//! gets a PPR with the new User-Data.
+//! gets a PPR with the new User-Data. SWx (TS 29.273 §8.1.2.3): when what a
+//! subscriber's non-3GPP profile comes from changes (`apn_list_swx`, its
+//! UE-AMBR) while a 3GPP AAA server serves it, that server gets a PPR with
+//! the new Non-3GPP-User-Data.
 //!
 //! A write hook notes the change, in the same commit as the row; the
 //! core's push task sends the PPR shortly after (never in the request's
@@ -17,7 +20,7 @@ use serde_json::Value;
 
 use super::answering::{send, Target};
 use super::ims_subscriber::ImsSubscriber;
-use super::subscriber::SERVED;
+use super::subscriber::{Subscriber, SERVED};
 use crate::diameter::Diameter;
 use crate::domain::diameter::dict::avp;
 use crate::domain::diameter::{app, command};
@@ -25,12 +28,13 @@ use crate::server::Ctx;
 use crate::storage::Op;
 use crate::table::{self, Change, Site, WriteHook};
 
-/// What changed: an IMS subscriber, or an iFC template (every served IMS
-/// subscriber with it).
+/// What changed: an IMS subscriber, an iFC template (every served IMS
+/// subscriber with it), or a subscriber's non-3GPP profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Subject {
     Ims(u64),
     Template(u64),
+    Aaa(u64),
 }
 
 #[derive(Default)]
@@ -62,6 +66,9 @@ const PROFILE: [&str; 5] = [
     "ifc_path",
 ];
 
+/// The subscriber fields its non-3GPP profile comes from.
+const NON_3GPP: [&str; 3] = ["apn_list_swx", "ue_ambr_dl", "ue_ambr_ul"];
+
 /// Notes the changes a PPR must follow.
 #[derive(Debug)]
 pub struct PprHook;
@@ -73,15 +80,20 @@ impl WriteHook for PprHook {
         }
         let fields = |b: Option<&[u8]>| b.and_then(c.table.fields).unwrap_or_default();
         let null = Value::Null;
-        let subject = match c.table.name {
-            "ims_subscriber" => {
-                let (before, after) = (fields(c.before), fields(c.after));
-                let served = !after.get("scscf").unwrap_or(&null).is_null();
-                let changed = PROFILE
+        // Served by `node` before and after, with one of `keys` changed.
+        let follows = |node: &str, keys: &[&str]| {
+            let (before, after) = (fields(c.before), fields(c.after));
+            let served = [&before, &after]
+                .iter()
+                .all(|row| !row.get(node).unwrap_or(&null).is_null());
+            served
+                && keys
                     .iter()
-                    .any(|k| before.get(*k).unwrap_or(&null) != after.get(*k).unwrap_or(&null));
-                (served && changed && c.before.is_some()).then_some(Subject::Ims(c.id))
-            }
+                    .any(|k| before.get(*k).unwrap_or(&null) != after.get(*k).unwrap_or(&null))
+        };
+        let subject = match c.table.name {
+            "ims_subscriber" => follows("scscf", &PROFILE).then_some(Subject::Ims(c.id)),
+            "subscriber" => follows("serving_aaa", &NON_3GPP).then_some(Subject::Aaa(c.id)),
             "ifc_template" if c.before.is_some() => {
                 let (before, after) = (fields(c.before), fields(c.after));
                 let k = "template_content";
@@ -151,6 +163,12 @@ async fn push(ctx: &Ctx, d: &Diameter, s: Subject) -> Result<(), table::TableErr
             .into_iter()
             .filter(|i: &ImsSubscriber| i.ifc_template_id == Some(id))
             .collect(),
+        Subject::Aaa(id) => {
+            if let Some(sub) = table::get::<Subscriber>(&ctx.core, id).await? {
+                push_non_3gpp(ctx, d, &sub).await;
+            }
+            return Ok(());
+        }
     };
     for ims in rows.iter().filter(|i| i.scscf.is_some()) {
         let imsi = ims.imsi.clone().unwrap_or_default();
@@ -188,4 +206,38 @@ async fn push(ctx: &Ctx, d: &Diameter, s: Subject) -> Result<(), table::TableErr
         }
     }
     Ok(())
+}
+
+/// An SWx PPR with the subscriber's Non-3GPP-User-Data to its AAA server.
+async fn push_non_3gpp(ctx: &Ctx, d: &Diameter, sub: &Subscriber) {
+    let Some(aaa) = sub.serving_aaa.as_deref() else {
+        return;
+    };
+    let mut data =
+        crate::domain::diameter::Builder::request(command::PUSH_PROFILE, app::SWX, 0, 0, 0);
+    if let Err(e) = super::swx::profile(ctx, sub, &mut data).await {
+        tracing::warn!(subscriber_id = sub.subscriber_id, error = ?e, "no non-3GPP profile to push");
+        return;
+    }
+    let to = Target::stored(
+        aaa,
+        sub.serving_aaa_realm.as_deref(),
+        sub.serving_aaa_peer.as_deref(),
+    );
+    let (peer, imsi, avps) = (to.peer.to_owned(), sub.imsi.clone(), data.avps().to_vec());
+    let sent = send(ctx, d, (app::SWX, command::PUSH_PROFILE), to, move |b| {
+        b.text(&avp::USER_NAME, &imsi).raw(&avps);
+    })
+    .await;
+    match sent {
+        Ok(code) => tracing::info!(
+            subscriber_id = sub.subscriber_id,
+            aaa_peer = peer,
+            code,
+            "non-3GPP profile pushed"
+        ),
+        Err(e) => {
+            tracing::warn!(subscriber_id = sub.subscriber_id, aaa_peer = peer, error = %e, "non-3GPP profile push not answered")
+        }
+    }
 }

@@ -1,12 +1,14 @@
 //! The Equipment Identity Register: PyHSS's `/eir` rules and the check S13
-//! will call. A rule matches an IMEI exactly (`regex_mode` 0, found
+//! calls. A rule matches an IMEI exactly (`regex_mode` 0, found
 //! through an index) or by a regular expression (`regex_mode` 1, matched
 //! from the start, as Python's `re.match`), optionally only for an IMSI;
 //! exact rules win, then regex rules in id order; `match_response_code`
 //! is the Equipment-Status (0 whitelisted, 1 blacklisted, 2 greylisted).
 //! Regular expressions run on a linear-time engine (the `regex` crate), so
 //! no pattern can backtrack catastrophically; each is compiled once, when
-//! its catalog version is built.
+//! its catalog version is built, and each core keeps every regex rule's
+//! pattern in one `RegexSet` until the rules change, so a check passes
+//! over the IMEI once whatever the number of regex rules.
 //!
 //! `/eir/lookup_imei/{imei}` answers from the TAC database
 //! (`hss.tac_database_csv`), loaded at start.
@@ -171,6 +173,81 @@ impl Resource for EirRule {
     };
 }
 
+/// The regular-expression rules of one version of the EIR rows, in id
+/// order, and their IMEI patterns as one `RegexSet`: one pass over an IMEI
+/// finds every rule whose pattern matches (None when the set would pass
+/// its size limit: the rules are then tried one by one).
+struct RegexRules {
+    rules: Vec<Arc<EirRule>>,
+    set: Option<regex::RegexSet>,
+}
+
+/// Largest compiled set of every regex rule's IMEI pattern.
+const MAX_SET_BYTES: usize = 64 << 20;
+
+impl RegexRules {
+    fn of(rows: &Rows) -> RegexRules {
+        let rules: Vec<Arc<EirRule>> = rows
+            .values()
+            .filter(|r| r.regex_mode == 1)
+            .cloned()
+            .collect();
+        let set = regex::RegexSetBuilder::new(rules.iter().map(|r| format!("^(?:{})", r.imei)))
+            .size_limit(MAX_SET_BYTES)
+            .dfa_size_limit(MAX_SET_BYTES)
+            .build()
+            .map_err(|e| {
+                tracing::warn!(rules = rules.len(), error = %e, "EIR: regex rules tried one by one");
+            })
+            .ok();
+        RegexRules { rules, set }
+    }
+
+    /// The first rule in id order that applies to (`imsi`, `imei`).
+    fn first(&self, imsi: &str, imei: &str) -> Option<&EirRule> {
+        match &self.set {
+            Some(set) => set
+                .matches(imei)
+                .iter()
+                .filter_map(|i| self.rules.get(i))
+                .find(|r| r.matches(imsi, imei))
+                .map(|r| &**r),
+            None => self
+                .rules
+                .iter()
+                .find(|r| r.matches(imsi, imei))
+                .map(|r| &**r),
+        }
+    }
+}
+
+/// The EIR rows of one catalog version.
+type Rows = imbl::OrdMap<u64, Arc<EirRule>>;
+
+thread_local! {
+    /// This core's regex rules, with the rows they were taken from: taken
+    /// again only when the rules change, so a check neither walks every
+    /// rule nor tries each pattern apart.
+    static REGEX_RULES: std::cell::RefCell<Option<(Rows, std::rc::Rc<RegexRules>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn regex_rules(rows: &Rows) -> std::rc::Rc<RegexRules> {
+    REGEX_RULES.with(|cell| {
+        let Ok(mut cached) = cell.try_borrow_mut() else {
+            return std::rc::Rc::new(RegexRules::of(rows));
+        };
+        if let Some((of, rules)) = cached.as_ref() {
+            if of.ptr_eq(rows) {
+                return rules.clone();
+            }
+        }
+        let rules = std::rc::Rc::new(RegexRules::of(rows));
+        *cached = Some((rows.clone(), rules.clone()));
+        rules
+    })
+}
+
 /// The Equipment-Status for (`imsi`, `imei`) under the rules of `view`:
 /// the first exact rule that applies, else the first regex rule in id
 /// order, else `no_match`.
@@ -184,9 +261,8 @@ pub fn check(view: &CatalogView, imsi: &str, imei: &str, no_match: u8) -> u8 {
     }
     table::typed_rows::<EirRule>(view)
         .and_then(|t| {
-            t.rows
-                .values()
-                .find(|r| r.regex_mode == 1 && r.matches(imsi, imei))
+            regex_rules(&t.rows)
+                .first(imsi, imei)
                 .map(|r| status(r.match_response_code))
         })
         .unwrap_or(no_match)

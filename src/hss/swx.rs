@@ -219,7 +219,7 @@ pub fn sar(ctx: Rc<Ctx>, req: Incoming) -> LocalBoxFuture<'static, Vec<u8>> {
 /// Non-3GPP-User-Data (TS 29.273 §8.2.3.1): non-3GPP access and APNs
 /// allowed, the UE-AMBR, and one APN-Configuration per APN of
 /// `apn_list_swx` (the first is the default context).
-async fn profile(
+pub(super) async fn profile(
     ctx: &Ctx,
     sub: &Subscriber,
     b: &mut crate::domain::diameter::Builder,

@@ -270,9 +270,9 @@ fn disabled_and_roaming_subscribers_are_refused() {
     mme.stop();
 }
 
-/// An AUTS as a USIM computes it, by the independent Milenage of
-/// tests/tools/aka_check.py.
-pub fn usim_auts(k: &str, opc: &str, rand: &str, sqn_ms: u64) -> String {
+/// The line tests/tools/aka_check.py prints for one helper `case` (an
+/// AUTS, CK'/IK'): its own computation, nothing of authplane's.
+pub fn aka_tool(case: &Value) -> String {
     let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/aka_check.py");
     let mut child = Command::new("python3")
         .arg(tool)
@@ -280,10 +280,19 @@ pub fn usim_auts(k: &str, opc: &str, rand: &str, sqn_ms: u64) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    let case = json!({"kind": "auts", "k": k, "opc": opc, "rand": rand, "sqn_ms": sqn_ms});
     writeln!(child.stdin.take().unwrap(), "{case}").unwrap();
     let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    out.trim().strip_prefix("auts ").expect("auts").to_owned()
+    out.trim().to_owned()
+}
+
+/// An AUTS as a USIM computes it, by the independent Milenage of
+/// tests/tools/aka_check.py.
+pub fn usim_auts(k: &str, opc: &str, rand: &str, sqn_ms: u64) -> String {
+    let case = json!({"kind": "auts", "k": k, "opc": opc, "rand": rand, "sqn_ms": sqn_ms});
+    aka_tool(&case)
+        .strip_prefix("auts ")
+        .expect("auts")
+        .to_owned()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::diameter::{all, codes, hex_of, one, provision, u32_of, usim_auts, Mme};
+use crate::diameter::{aka_tool, all, codes, hex_of, one, provision, u32_of, usim_auts, Mme};
 use crate::diameter_peers::{tshark, Capture};
 use crate::harness::Server;
 use crate::hss_vectors::check_cases;
@@ -330,17 +330,9 @@ fn swx_gives_eap_aka_and_eap_aka_prime_vectors_and_the_non_3gpp_profile() {
     let vectors: Value =
         serde_json::from_str(include_str!("../vectors/eap_aka_prime.json")).unwrap();
     let case = &vectors["vectors"][0];
-    let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/aka_check.py");
-    let mut child = Command::new("python3")
-        .arg(tool)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
     let ask = json!({"kind": "ck_ik_prime", "ck": case["CK"], "ik": case["IK"],
         "anid": case["access_network_name"], "sqn_xor_ak": case["SQN_xor_AK"]});
-    writeln!(child.stdin.take().unwrap(), "{ask}").unwrap();
-    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let out = aka_tool(&ask);
     assert_eq!(
         out.trim(),
         format!(
@@ -406,12 +398,27 @@ fn swx_gives_eap_aka_and_eap_aka_prime_vectors_and_the_non_3gpp_profile() {
     assert_eq!(sub["serving_aaa_realm"], "epc.test");
     assert!(s.get("/oam/serving_subs").json().get(imsi).is_some());
 
+    // The profile changes: a PPR with the new one.
+    let r = s.send_json(
+        "PATCH",
+        &format!("/subscriber/{id}"),
+        r#"{"ue_ambr_dl":77000000}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = aaa.cmd(json!({"op": "requests", "wait": 10, "count": 1}));
+    let ppr = &got["requests"][0];
+    assert_eq!(ppr["header"]["code"], 305, "{got}");
+    assert_eq!(ppr["header"]["app"], SWX);
+    let profile = one(&ppr["avps"], 1500).expect("Non-3GPP-User-Data");
+    let ambr = one(&profile["avps"], 1435).expect("AMBR");
+    assert_eq!(u32_of(one(&ambr["avps"], 515).unwrap()), 77_000_000);
+
     // The operator de-registers: an SWx RTR reaches the AAA server.
     let d = s.get(&format!("/oam/deregister/{imsi}")).json();
     assert_eq!(d["rtr_swx"]["outcome"], "answered", "{d}");
     assert!(d["subscriber"].get("serving_aaa").is_none(), "{d}");
-    let got = aaa.cmd(json!({"op": "requests", "wait": 10, "count": 1}));
-    let rtr = &got["requests"][0];
+    let got = aaa.cmd(json!({"op": "requests", "wait": 10, "count": 2}));
+    let rtr = &got["requests"][1];
     assert_eq!(rtr["header"]["code"], 304, "{got}");
     assert_eq!(rtr["header"]["app"], SWX);
     assert_eq!(text_of(one(&rtr["avps"], 1).unwrap()), imsi);
@@ -425,7 +432,7 @@ fn swx_gives_eap_aka_and_eap_aka_prime_vectors_and_the_non_3gpp_profile() {
         .get("serving_aaa")
         .is_none());
     aaa.stop();
-    decodes_cleanly(capture, &s, &["301", "303", "304"]);
+    decodes_cleanly(capture, &s, &["301", "303", "304", "305"]);
 }
 
 #[test]
@@ -497,6 +504,16 @@ fn ecr_answers_from_the_eir_rules_and_every_check_is_in_the_history() {
             .len(),
         1
     );
+    // A rule added later applies at once (each core's list of regular
+    // expressions follows the rules).
+    let r = s.send_json(
+        "PUT",
+        "/eir/",
+        r#"{"imei":"99999[0-9]+","regex_mode":1,"match_response_code":1}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a = mme.cmd(json!({"op": "ecr", "imei": "99999999999999", "imsi": imsi}));
+    assert_eq!(u32_of(one(&a["avps"], 1445).unwrap()), 1, "{a}");
     // A malformed IMEI: 5004, never an Equipment-Status.
     let a = mme.cmd(json!({"op": "ecr", "imei": "12ab", "imsi": imsi}));
     assert_eq!(codes(&a), (Some(5004), None), "{a}");

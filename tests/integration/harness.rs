@@ -359,6 +359,7 @@ pub fn short_plan(
             aaa_run: 1,
             aaa_session: Default::default(),
             eir_rules: 1,
+            ecr_new_pairs: false,
         },
         pipeline: 1,
         progress: None,

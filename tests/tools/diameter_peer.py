@@ -169,6 +169,16 @@ def plmn_bytes(p):
     return bytes([d[1] << 4 | d[0], mnc3 << 4 | d[2], m[1] << 4 | m[0]])
 
 
+def wait_for(got, signal, cmd):
+    """Waits until `got` holds cmd["count"] items or cmd["wait"] seconds pass."""
+    deadline = time.time() + cmd.get("wait", 5)
+    while len(got) < cmd.get("count", 1) and time.time() < deadline:
+        try:
+            signal.get(timeout=0.05)
+        except queue.Empty:
+            pass
+
+
 def send(msg, app_id=S6A):
     a = apps.get(app_id) or next(iter(apps.values()))
     ans = a.send_request(msg, timeout=15)
@@ -293,23 +303,13 @@ def main():
                 m.append_avp(tgpp(1401, inner))
                 print(json.dumps(send(m, S13)), flush=True)
             elif op == "requests":
-                deadline = time.time() + cmd.get("wait", 5)
-                while len(received) < cmd.get("count", 1) and time.time() < deadline:
-                    try:
-                        others.get(timeout=0.05)
-                    except queue.Empty:
-                        pass
+                wait_for(received, others, cmd)
                 print(json.dumps({"requests": received}), flush=True)
             elif op == "raw":
                 m = Message.from_bytes(bytes.fromhex(cmd["hex"]))
                 print(json.dumps(send(m, m.header.application_id)), flush=True)
             elif op == "clrs":
-                deadline = time.time() + cmd.get("wait", 5)
-                while len(seen) < cmd.get("count", 1) and time.time() < deadline:
-                    try:
-                        clrs.get(timeout=0.05)
-                    except queue.Empty:
-                        pass
+                wait_for(seen, clrs, cmd)
                 print(json.dumps({"clrs": seen}), flush=True)
             elif op == "stop":
                 node.stop(wait_timeout=5)
