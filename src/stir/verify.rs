@@ -69,7 +69,7 @@ pub struct Crl {
 }
 
 impl Crl {
-    fn parse(bytes: &[u8]) -> Result<Crl, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Crl, String> {
         let der = if bytes.starts_with(b"-----BEGIN") {
             pem_rfc7468::decode_vec(bytes)
                 .map_err(|e| format!("not a PEM CRL: {e}"))?

@@ -6,7 +6,9 @@
 # wire (form parameters, JSON bodies, APDU answers, Identity headers, x5u
 # URLs, TNAuthList), aaa (Cisco times, call legs, amounts, CIDRs, SMS
 # parts, and the credit-time bound), diameter (framing, AVPs at every level, the
-# RFC 6733 check and the answer to its fault). Seeds are committed in seeds/TARGET; what the fuzzer
+# RFC 6733 check and the answer to its fault), x5u (PEM chains and CRLs as
+# x5u URLs and distribution points answer them, validated against the test
+# PKI), bodies (JSON request bodies applied to every table's rows). Seeds are committed in seeds/TARGET; what the fuzzer
 # finds goes to ../../target/fuzz-corpus/TARGET.
 # Needs cargo-fuzz (`cargo install cargo-fuzz`); the toolchain here is
 # stable, so RUSTC_BOOTSTRAP enables the sanitizer flags cargo-fuzz uses.
@@ -15,7 +17,7 @@ cd "$(dirname "$0")"
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(http1 storage rows wire aaa diameter)
+((${#targets[@]})) || targets=(http1 storage rows wire aaa diameter x5u bodies)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 for t in "${targets[@]}"; do
     work=../../target/fuzz-corpus/$t

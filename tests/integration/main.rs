@@ -12,6 +12,7 @@ mod crash;
 mod diameter;
 mod diameter_ims;
 mod diameter_peers;
+mod fuzz_seeds;
 mod harness;
 mod hss_apn;
 mod hss_auc;
