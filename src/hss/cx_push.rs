@@ -91,9 +91,19 @@ impl WriteHook for PprHook {
                     .iter()
                     .any(|k| before.get(*k).unwrap_or(&null) != after.get(*k).unwrap_or(&null))
         };
+        // Cheap first: most writes are of rows nobody serves this way (a
+        // ULR's subscriber), and their JSON is not decoded.
+        let has = |needle: &[u8]| {
+            c.after
+                .is_some_and(|b| b.windows(needle.len()).any(|w| w == needle))
+        };
         let subject = match c.table.name {
-            "ims_subscriber" => follows("scscf", &PROFILE).then_some(Subject::Ims(c.id)),
-            "subscriber" => follows("serving_aaa", &NON_3GPP).then_some(Subject::Aaa(c.id)),
+            "ims_subscriber" if !has(b"\"scscf\":null") => {
+                follows("scscf", &PROFILE).then_some(Subject::Ims(c.id))
+            }
+            "subscriber" if has(b"\"serving_aaa\"") => {
+                follows("serving_aaa", &NON_3GPP).then_some(Subject::Aaa(c.id))
+            }
             "ifc_template" if c.before.is_some() => {
                 let (before, after) = (fields(c.before), fields(c.after));
                 let k = "template_content";
