@@ -12,6 +12,15 @@ fn kills() -> usize {
     crate::harness::soak_kills(20)
 }
 
+/// The next of a small pseudo-random sequence (xorshift: kill delays with
+/// no clock-seeded RNG, the same in every run).
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
 #[test]
 fn no_acknowledged_write_is_lost_across_sigkills() {
     let mut dir = temp_dir("crash");
@@ -70,10 +79,7 @@ fn no_acknowledged_write_is_lost_across_sigkills() {
                 })
             })
             .collect();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::thread::sleep(Duration::from_millis(50 + x % 250));
+        std::thread::sleep(Duration::from_millis(50 + next(&mut x) % 250));
         dir = s.kill();
         stop.store(true, Ordering::Relaxed);
         for w in writers {
@@ -274,10 +280,7 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
                 })
             })
             .collect();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        std::thread::sleep(Duration::from_millis(100 + x % 300));
+        std::thread::sleep(Duration::from_millis(100 + next(&mut x) % 300));
         dir = s.kill();
         stop.store(true, Ordering::Relaxed);
         for w in writers {
