@@ -200,20 +200,7 @@ async fn push(ctx: &Ctx, d: &Diameter, s: Subject) -> Result<(), table::TableErr
                 .bytes(&avp::USER_DATA, xml.as_bytes());
         })
         .await;
-        match sent {
-            Ok(code) => tracing::info!(
-                ims_subscriber_id = ims.ims_subscriber_id,
-                scscf_peer = peer,
-                code,
-                "profile pushed"
-            ),
-            Err(e) => tracing::warn!(
-                ims_subscriber_id = ims.ims_subscriber_id,
-                scscf_peer = peer,
-                error = %e,
-                "profile push not answered"
-            ),
-        }
+        report("Cx", ims.ims_subscriber_id, &peer, sent);
     }
     Ok(())
 }
@@ -239,15 +226,13 @@ async fn push_non_3gpp(ctx: &Ctx, d: &Diameter, sub: &Subscriber) {
         b.text(&avp::USER_NAME, &imsi).raw(&avps);
     })
     .await;
+    report("SWx", sub.subscriber_id, &peer, sent);
+}
+
+/// Logs what became of a PPR of `app` for row `id` sent through `peer`.
+fn report(app: &str, id: u64, peer: &str, sent: Result<u32, crate::diameter::SendError>) {
     match sent {
-        Ok(code) => tracing::info!(
-            subscriber_id = sub.subscriber_id,
-            aaa_peer = peer,
-            code,
-            "non-3GPP profile pushed"
-        ),
-        Err(e) => {
-            tracing::warn!(subscriber_id = sub.subscriber_id, aaa_peer = peer, error = %e, "non-3GPP profile push not answered")
-        }
+        Ok(code) => tracing::info!(app, id, peer, code, "profile pushed"),
+        Err(e) => tracing::warn!(app, id, peer, error = %e, "profile push not answered"),
     }
 }
