@@ -269,6 +269,9 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         None
     };
     let shared_config = Arc::new(config.clone());
+    let tls = Arc::new(authplane::runtime::TlsListeners::load(
+        &config.server.listeners,
+    )?);
     let catalog = data::load_catalog(&data.catalog_dir())?.with_deriver(tables.deriver());
     let storage = Storage {
         data,
@@ -326,10 +329,13 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
         None
     };
     let diameter_bound = diameter.as_ref().map(|d| d.bound);
+    extensions.insert(tls.clone());
     let extensions = Arc::new(extensions);
     let reload_overrides = o.clone();
+    let reload_tls = tls.clone();
     let result = authplane::runtime::run(
         &config.server,
+        &tls,
         storage,
         n_routes,
         move |core| {
@@ -346,15 +352,29 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
             }
             server
         },
-        |addr| {
+        |bound| {
             let mut stdout = std::io::stdout().lock();
             if let Some(d) = diameter_bound {
                 let _ = writeln!(stdout, "diameter listening on {d}");
             }
-            let _ = writeln!(stdout, "listening on {addr}");
+            // One line per listener, then the first one's address alone.
+            for b in bound {
+                let scheme = if b.tls { "https" } else { "http" };
+                let _ = writeln!(
+                    stdout,
+                    "listener {} listening on {} ({scheme}; {})",
+                    b.name,
+                    b.addr,
+                    b.apis.names()
+                );
+            }
+            if let Some(first) = bound.first() {
+                let _ = writeln!(stdout, "listening on {}", first.addr);
+            }
             let _ = stdout.flush();
         },
         move || {
+            reload_tls.reload();
             if let Some(state) = &stir {
                 reload_credentials(&reload_overrides, state);
             }

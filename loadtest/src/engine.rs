@@ -44,6 +44,8 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: SocketAddr,
+    /// Speak TLS with this client configuration (None: plain HTTP).
+    pub tls: Option<TlsClient>,
     pub mode: Mode,
     pub connections: usize,
     pub threads: usize,
@@ -318,18 +320,102 @@ impl Future for Tick<'_> {
     }
 }
 
+/// A TLS client configuration and the server name it checks.
+#[derive(Debug, Clone)]
+pub struct TlsClient {
+    config: std::sync::Arc<rustls::ClientConfig>,
+    name: rustls_pki_types::ServerName<'static>,
+}
+
+impl TlsClient {
+    /// Trusting the CA certificates of `ca_pem` (None: the Mozilla roots),
+    /// checking `name`, resuming sessions or not.
+    pub fn new(ca_pem: Option<&[u8]>, name: &str, resume: bool) -> anyhow::Result<TlsClient> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        match ca_pem {
+            Some(pem) => {
+                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                    roots.add(cert?)?;
+                }
+                anyhow::ensure!(!roots.is_empty(), "the CA file holds no certificate");
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if !resume {
+            config.resumption = rustls::client::Resumption::disabled();
+        }
+        Ok(TlsClient {
+            config: std::sync::Arc::new(config),
+            name: rustls_pki_types::ServerName::try_from(name.to_owned())?,
+        })
+    }
+
+    /// The same configuration checking another name.
+    pub fn named(&self, name: &str) -> anyhow::Result<TlsClient> {
+        Ok(TlsClient {
+            config: self.config.clone(),
+            name: rustls_pki_types::ServerName::try_from(name.to_owned())?,
+        })
+    }
+}
+
+/// A connection's byte stream.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<monoio_rustls::ClientTlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn write_all(&mut self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
+        match self {
+            Stream::Plain(s) => s.write_all(buf).await,
+            Stream::Tls(s) => s.write_all(buf).await,
+        }
+    }
+
+    async fn read(
+        &mut self,
+        buf: SliceMut<Vec<u8>>,
+    ) -> (std::io::Result<usize>, SliceMut<Vec<u8>>) {
+        match self {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+}
+
 /// A keep-alive connection with a reusable read buffer.
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: Vec<u8>,
     /// Diameter framing instead of HTTP's.
     diameter: bool,
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr, scenario: &crate::scenario::Scenario) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
-        let _ = stream.set_nodelay(true);
+    async fn open(plan: &Plan) -> std::io::Result<Conn> {
+        let (addr, scenario) = (plan.target, &plan.scenario);
+        let tcp = TcpStream::connect(addr).await?;
+        let _ = tcp.set_nodelay(true);
+        let stream = match &plan.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                let connector = monoio_rustls::TlsConnector::from(tls.config.clone());
+                let s = connector
+                    .connect(tls.name.clone(), tcp)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                Stream::Tls(Box::new(s))
+            }
+        };
         let mut conn = Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
@@ -520,7 +606,7 @@ async fn connection(
         i.mul_f64(index as f64 / plan.connections.max(1) as f64)
     });
     monoio::time::sleep_until(monoio::time::Instant::from_std(start)).await;
-    let mut conn = match Conn::open(plan.target, &plan.scenario).await {
+    let mut conn = match Conn::open(plan).await {
         Ok(c) => c,
         Err(_) => {
             *stats.errors.entry("connect").or_default() += 1;
@@ -557,7 +643,7 @@ async fn connection(
         let measured_from = if behind { intended } else { clock::now() };
         if plan.pipeline > 1 && interval.is_none() && plan.requests.is_none() {
             if !pipelined(plan, &mut conn, &mut rng, seq, measure_from, &mut stats).await {
-                match Conn::open(plan.target, &plan.scenario).await {
+                match Conn::open(plan).await {
                     Ok(c) => conn = c,
                     Err(_) => break,
                 }
@@ -571,7 +657,7 @@ async fn connection(
         let done = clock::now();
         if plan.scenario.close_each && outcome.is_ok() {
             // Each request on its own connection, as the server wants.
-            match Conn::open(plan.target, &plan.scenario).await {
+            match Conn::open(plan).await {
                 Ok(c) => conn = c,
                 Err(_) => {
                     *stats.errors.entry("connect").or_default() += 1;
@@ -600,7 +686,7 @@ async fn connection(
                 if counted {
                     *stats.errors.entry(kind).or_default() += 1;
                 }
-                match Conn::open(plan.target, &plan.scenario).await {
+                match Conn::open(plan).await {
                     Ok(c) => conn = c,
                     Err(_) => {
                         *stats.errors.entry("connect").or_default() += 1;

@@ -11,20 +11,35 @@ use authplane_load::engine::{self, Mode, Plan};
 use authplane_load::report;
 use authplane_load::scenario::{Kind, Pick, Population, Scenario};
 
-/// `host:port`, optionally as `http://host:port[/]`.
-fn parse_target(s: &str) -> Result<SocketAddr, String> {
-    let bare = s.strip_prefix("http://").unwrap_or(s);
-    if bare.starts_with("https://") || s.starts_with("https://") {
-        return Err("https is not supported: give the plain-HTTP address".into());
-    }
+/// A server to load: its address, whether it speaks TLS (`https://`), and
+/// its host name (the TLS server name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    addr: SocketAddr,
+    https: bool,
+    host: String,
+}
+
+/// `host:port`, optionally as `http://host:port[/]` or `https://…`.
+fn parse_target(s: &str) -> Result<Target, String> {
+    let (https, bare) = match (s.strip_prefix("http://"), s.strip_prefix("https://")) {
+        (Some(b), _) => (false, b),
+        (_, Some(b)) => (true, b),
+        _ => (false, s),
+    };
     let bare = bare.strip_suffix('/').unwrap_or(bare);
     if bare.contains('/') {
         return Err(format!("{s}: give host:port, without a path"));
     }
-    std::net::ToSocketAddrs::to_socket_addrs(bare)
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(bare)
         .map_err(|e| format!("{s}: {e}"))?
         .next()
-        .ok_or_else(|| format!("{s}: no address"))
+        .ok_or_else(|| format!("{s}: no address"))?;
+    let host = match bare.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        None => bare.to_owned(),
+    };
+    Ok(Target { addr, https, host })
 }
 
 #[derive(Parser, Debug)]
@@ -34,10 +49,26 @@ fn parse_target(s: &str) -> Result<SocketAddr, String> {
     about = "Load generator for authplane: open or closed loop, every answer validated"
 )]
 struct Cli {
-    /// Server address, e.g. 127.0.0.1:8080 or http://127.0.0.1:8080 (as
-    /// wrk and curl take it; a name is resolved once).
+    /// Server address, e.g. 127.0.0.1:8080, http://127.0.0.1:8080 or
+    /// https://localhost:8443 (as wrk and curl take it; a name is resolved
+    /// once). https:// is --tls.
     #[arg(long, value_parser = parse_target)]
-    target: SocketAddr,
+    target: Target,
+    /// Speak TLS (HTTPS) to the target(s).
+    #[arg(long)]
+    tls: bool,
+    /// CA certificates (PEM) the server's chain must lead to; default: the
+    /// Mozilla roots.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry; default: the
+    /// target's host.
+    #[arg(long)]
+    tls_server_name: Option<String>,
+    /// No TLS session resumption: every connection a full handshake (with
+    /// --close-each: full handshakes per second).
+    #[arg(long)]
+    tls_no_resume: bool,
     /// What to send.
     #[arg(long, value_enum, default_value = "ping")]
     scenario: Kind,
@@ -86,7 +117,7 @@ struct Cli {
     /// A second target: run the same load against both in alternation
     /// (A B A B ...) and print the ratio B/A of each pair.
     #[arg(long, value_parser = parse_target)]
-    compare: Option<SocketAddr>,
+    compare: Option<Target>,
     /// Rounds of A B with --compare.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
@@ -131,6 +162,19 @@ struct Cli {
     /// (`aaa_bind`'s `session_id`).
     #[arg(long, default_value = "")]
     aaa_session: String,
+}
+
+/// The TLS client of a run (None: plain HTTP).
+fn tls_client(cli: &Cli) -> anyhow::Result<Option<engine::TlsClient>> {
+    if !(cli.tls || cli.target.https || cli.compare.as_ref().is_some_and(|c| c.https)) {
+        return Ok(None);
+    }
+    let ca = match &cli.tls_ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    let name = cli.tls_server_name.as_deref().unwrap_or(&cli.target.host);
+    engine::TlsClient::new(ca.as_deref(), name, !cli.tls_no_resume).map(Some)
 }
 
 fn key16(name: &str, v: &str) -> anyhow::Result<[u8; 16]> {
@@ -181,8 +225,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         None => None,
     };
+    let tls = tls_client(&cli)?;
     let plan = Plan {
-        target: cli.target,
+        target: cli.target.addr,
+        tls: tls.clone(),
         mode: match cli.rate {
             Some(rate) => Mode::Open { rate },
             None => Mode::Closed,
@@ -207,7 +253,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 first_imsi: cli.first_imsi,
                 size: cli.subscribers,
             },
-            host: cli.target.to_string(),
+            host: cli.target.addr.to_string(),
             pick: cli.zipf.map_or(Pick::Uniform, Pick::Zipf),
             close_each: cli.close_each,
             mix,
@@ -250,7 +296,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             .to_owned(),
     };
 
-    if let Some(b) = cli.compare {
+    if let Some(b) = cli.compare.clone() {
         return compare(&cli, plan, b, &name, &mode);
     }
 
@@ -307,13 +353,18 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
 fn compare(
     cli: &Cli,
     plan: Plan,
-    b: SocketAddr,
+    b: Target,
     name: &str,
     mode: &str,
 ) -> anyhow::Result<std::process::ExitCode> {
     let mut plan_b = plan.clone();
-    plan_b.target = b;
-    plan_b.scenario.host = b.to_string();
+    plan_b.target = b.addr;
+    plan_b.scenario.host = b.addr.to_string();
+    if let Some(tls) = &mut plan_b.tls {
+        if cli.tls_server_name.is_none() {
+            *tls = tls.named(&b.host)?;
+        }
+    }
     let mut errors = 0;
     let mut last = None;
     println!(
@@ -366,13 +417,17 @@ mod tests {
             "http://127.0.0.1:8080",
             "http://127.0.0.1:8080/",
         ] {
-            assert_eq!(super::parse_target(t), Ok(want), "{t}");
+            let got = super::parse_target(t).unwrap();
+            assert_eq!(
+                (got.addr, got.https, got.host.as_str()),
+                (want, false, "127.0.0.1"),
+                "{t}"
+            );
         }
-        for bad in [
-            "https://127.0.0.1:8080",
-            "http://127.0.0.1:8080/oam/ping",
-            "nope",
-        ] {
+        let tls = super::parse_target("https://localhost:8080/").unwrap();
+        assert!(tls.https);
+        assert_eq!((tls.host.as_str(), tls.addr.port()), ("localhost", 8080));
+        for bad in ["http://127.0.0.1:8080/oam/ping", "nope"] {
             assert!(super::parse_target(bad).is_err(), "{bad}");
         }
     }

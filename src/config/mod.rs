@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::{Table, Value};
 
+use crate::domain::api_error::{Api, ApiSet};
 use crate::domain::http1::{Limits, MAX_HEADERS};
 pub use crate::storage::Durability;
 
@@ -470,6 +471,79 @@ struct RawServer {
     max_header_bytes: usize,
     max_headers: usize,
     max_body_bytes: usize,
+    #[serde(default)]
+    listeners: Vec<RawListener>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    #[serde(default)]
+    name: String,
+    listen: String,
+    #[serde(default)]
+    apis: Vec<String>,
+    #[serde(default)]
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    certificate: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    client_ca: PathBuf,
+    #[serde(default)]
+    client_certificate: Option<ClientCertificate>,
+    #[serde(default)]
+    provisioning_requires_client_certificate: bool,
+    #[serde(default = "yes")]
+    resumption: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether a TLS listener asks its clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificate {
+    /// Not asked for.
+    None,
+    /// Asked for; a client without one is served, one with a certificate
+    /// the CA did not issue is refused.
+    Optional,
+    /// A client without a certificate from the CA is refused.
+    Required,
+}
+
+/// One HTTP listener (`[[server.listeners]]`).
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// For the log, the metrics and the start-up lines.
+    pub name: String,
+    pub listen: SocketAddr,
+    /// The APIs served on it; a path of another answers 404.
+    pub apis: ApiSet,
+    pub tls: Option<TlsSettings>,
+}
+
+/// A TLS listener's certificate, key and client policy.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first (PEM).
+    pub certificate: PathBuf,
+    /// The leaf's private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// The CA certificates client certificates must chain to (PEM).
+    pub client_ca: Option<PathBuf>,
+    pub client_certificate: ClientCertificate,
+    /// Provisioning only for clients with a verified certificate.
+    pub provisioning_requires_client_certificate: bool,
+    /// Session tickets and a session cache (resumed handshakes).
+    pub resumption: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -637,6 +711,9 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// The HTTP listeners: `[[server.listeners]]`, or else one on `listen`
+    /// serving every API in plain HTTP.
+    pub listeners: Vec<ListenerConfig>,
     /// Cores to run on; resolved from 0 ("all") at validation.
     pub cores: u16,
     pub io_driver: IoDriver,
@@ -661,6 +738,98 @@ pub struct StorageConfig {
 pub struct LogConfig {
     pub level: String,
     pub format: LogFormat,
+}
+
+/// The validated `[[server.listeners]]`; none: one on `listen` with every
+/// API in plain HTTP. Paths are relative to the config file.
+fn listeners<E>(
+    listen: SocketAddr,
+    raw: Vec<RawListener>,
+    base: &Path,
+    err: &impl Fn(&str, String) -> E,
+) -> Result<Vec<ListenerConfig>, E> {
+    const KEY: &str = "server.listeners";
+    if raw.is_empty() {
+        return Ok(vec![ListenerConfig {
+            name: "http".into(),
+            listen,
+            apis: ApiSet::all(),
+            tls: None,
+        }]);
+    }
+    let mut out: Vec<ListenerConfig> = Vec::with_capacity(raw.len());
+    for (i, l) in raw.into_iter().enumerate() {
+        let name = if l.name.is_empty() {
+            format!("listener-{i}")
+        } else {
+            l.name
+        };
+        let bad = |m: String| err(KEY, format!("{name:?}: {m}"));
+        let addr: SocketAddr = l
+            .listen
+            .parse()
+            .map_err(|e| bad(format!("listen {:?}: {e}: expected IP:PORT", l.listen)))?;
+        let mut apis = if l.apis.is_empty() {
+            ApiSet::all()
+        } else {
+            ApiSet::EMPTY
+        };
+        for a in &l.apis {
+            let api = Api::from_name(a).ok_or_else(|| {
+                bad(format!(
+                    "unknown API {a:?}: expected hss, sim, aaa, stir or server"
+                ))
+            })?;
+            apis = apis.with(api);
+        }
+        if let Some(other) = out.iter().find(|o| o.name == name) {
+            return Err(bad(format!("a second listener named {:?}", other.name)));
+        }
+        if addr.port() != 0 && out.iter().any(|o| o.listen == addr) {
+            return Err(bad(format!("{addr} is already another listener's")));
+        }
+        let tls = match l.tls {
+            None => None,
+            Some(t) => {
+                let path = |p: &Path| base.join(p);
+                let client_ca = (!t.client_ca.as_os_str().is_empty()).then(|| path(&t.client_ca));
+                let client_certificate = t.client_certificate.unwrap_or(if client_ca.is_some() {
+                    ClientCertificate::Required
+                } else {
+                    ClientCertificate::None
+                });
+                if client_certificate != ClientCertificate::None && client_ca.is_none() {
+                    return Err(bad("tls.client_certificate needs tls.client_ca".into()));
+                }
+                if t.provisioning_requires_client_certificate
+                    && client_certificate == ClientCertificate::None
+                {
+                    return Err(bad("tls.provisioning_requires_client_certificate needs \
+                         tls.client_ca and a client_certificate of optional or required"
+                        .into()));
+                }
+                if t.certificate.as_os_str().is_empty() || t.key.as_os_str().is_empty() {
+                    return Err(bad("tls needs a certificate and a key".into()));
+                }
+                Some(TlsSettings {
+                    certificate: path(&t.certificate),
+                    key: path(&t.key),
+                    client_ca,
+                    client_certificate,
+                    provisioning_requires_client_certificate: t
+                        .provisioning_requires_client_certificate,
+                    resumption: t.resumption,
+                })
+            }
+        };
+        out.push(ListenerConfig {
+            name,
+            listen: addr,
+            apis,
+            tls,
+        });
+    }
+    Ok(out)
 }
 
 /// Cores this machine offers the process.
@@ -981,9 +1150,11 @@ impl RawConfig {
                 ),
             ));
         }
+        let listeners = listeners(listen, s.listeners, base, &err)?;
         Ok(Config {
             server: ServerConfig {
                 listen,
+                listeners,
                 cores,
                 io_driver: s.io_driver,
                 max_connections_per_core: s.max_connections_per_core,

@@ -22,6 +22,25 @@ pub enum Api {
 }
 
 impl Api {
+    /// Every API, in the order of their names.
+    pub const ALL: [Api; 5] = [Api::Pyhss, Api::Sim, Api::Aaa, Api::Stir, Api::Server];
+
+    /// The API's name in the configuration (`[[server.listeners]] apis`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Pyhss => "hss",
+            Api::Sim => "sim",
+            Api::Aaa => "aaa",
+            Api::Stir => "stir",
+            Api::Server => "server",
+        }
+    }
+
+    /// The API named `name` (as [`Api::name`] gives it).
+    pub fn from_name(name: &str) -> Option<Api> {
+        Api::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// The API a path most likely belongs to, for errors found before
     /// routing (limits, malformed requests, unknown routes).
     pub fn guess(path: &str) -> Api {
@@ -34,6 +53,47 @@ impl Api {
         } else {
             Api::Pyhss
         }
+    }
+}
+
+/// A set of APIs: what one listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ApiSet(u8);
+
+impl ApiSet {
+    /// No API.
+    pub const EMPTY: ApiSet = ApiSet(0);
+
+    /// Every API.
+    pub fn all() -> ApiSet {
+        Api::ALL.into_iter().fold(ApiSet::EMPTY, ApiSet::with)
+    }
+
+    fn bit(api: Api) -> u8 {
+        1 << (api as u8)
+    }
+
+    /// This set and `api`.
+    pub fn with(self, api: Api) -> ApiSet {
+        ApiSet(self.0 | ApiSet::bit(api))
+    }
+
+    pub fn contains(self, api: Api) -> bool {
+        self.0 & ApiSet::bit(api) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The names of the APIs in the set, comma-separated.
+    pub fn names(self) -> String {
+        let names: Vec<&str> = Api::ALL
+            .into_iter()
+            .filter(|a| self.contains(*a))
+            .map(Api::name)
+            .collect();
+        names.join(",")
     }
 }
 

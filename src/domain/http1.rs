@@ -177,6 +177,7 @@ impl Parsed {
             body,
             keep_alive: self.keep_alive,
             peer: None,
+            client_auth: ClientAuth::None,
         }
     }
 
@@ -209,6 +210,23 @@ pub struct Request<'b> {
     pub keep_alive: bool,
     /// The client's address (set by the connection, None in tests).
     pub peer: Option<core::net::IpAddr>,
+    /// What the connection's TLS handshake proved of the client.
+    pub client_auth: ClientAuth,
+}
+
+/// What a TLS listener's client-certificate check says of the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// No client certificate asked for, or none needed: provisioning is
+    /// as `hss.lock_provisioning` says.
+    #[default]
+    None,
+    /// The client presented a certificate the listener's CA verified: it
+    /// may provision without a Provisioning-Key.
+    Verified,
+    /// The listener allows provisioning only to clients with a verified
+    /// certificate, and this one presented none.
+    Missing,
 }
 
 impl<'b> Request<'b> {

@@ -242,5 +242,73 @@ fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
         let _ = writeln!(s, "# TYPE {name} counter");
         let _ = writeln!(s, "{name} {value}");
     }
+    if let Some(tls) = ctx.extension::<runtime::TlsListeners>() {
+        tls_metrics(&mut s, tls);
+    }
     s
+}
+
+/// Each TLS listener's handshakes and reloads.
+fn tls_metrics(s: &mut String, tls: &runtime::TlsListeners) {
+    use runtime::tls::TlsStats;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    enum Value {
+        Count(fn(&TlsStats) -> &AtomicU64),
+        Flag(fn(&TlsStats) -> &AtomicBool),
+    }
+    let series: [(&str, &str, &str, Value); 7] = [
+        (
+            "authplane_tls_handshakes_total",
+            "counter",
+            "TLS handshakes completed.",
+            Value::Count(|t| &t.handshakes),
+        ),
+        (
+            "authplane_tls_resumed_total",
+            "counter",
+            "TLS handshakes that resumed a session.",
+            Value::Count(|t| &t.resumed),
+        ),
+        (
+            "authplane_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes refused, failed or timed out.",
+            Value::Count(|t| &t.handshake_failures),
+        ),
+        (
+            "authplane_tls_reloads_total",
+            "counter",
+            "SIGHUP reloads of the certificate and key.",
+            Value::Count(|t| &t.reloads),
+        ),
+        (
+            "authplane_tls_reload_failures_total",
+            "counter",
+            "Reloads refused: the files did not load; the certificate before stayed in use.",
+            Value::Count(|t| &t.reload_failures),
+        ),
+        (
+            "authplane_tls_last_reload_failed",
+            "gauge",
+            "1 when the last reload was refused.",
+            Value::Flag(|t| &t.last_reload_failed),
+        ),
+        (
+            "authplane_tls_certificate_not_after_seconds",
+            "gauge",
+            "The notAfter of the leaf certificate in use (Unix seconds).",
+            Value::Count(|t| &t.not_after),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} {kind}");
+        for server in tls.servers() {
+            let v = match &value {
+                Value::Count(f) => f(&server.stats).load(Ordering::Relaxed),
+                Value::Flag(f) => u64::from(f(&server.stats).load(Ordering::Relaxed)),
+            };
+            let _ = writeln!(s, "{name}{{listener=\"{}\"}} {v}", server.name);
+        }
+    }
 }

@@ -2,15 +2,56 @@
 //! order (pipelining), write the responses, repeat. The loop only moves
 //! bytes; parsing is `domain::http1`, meaning is the `App`'s.
 
+use std::io;
 use std::time::Instant;
 
 use monoio::buf::{IoBufMut, SliceMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
+use super::tls::TlsConn;
 use super::{clock, App, ConnSettings, Core};
 use crate::domain::api_error::ApiError;
-use crate::domain::http1::{self, Progress};
+use crate::domain::http1::{self, ClientAuth, Progress};
+
+/// What a connection's bytes travel over: TCP, or TLS over TCP.
+pub(super) trait Transport {
+    /// Reads into the spare capacity of `buf`; 0 at the end of the stream.
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>);
+    /// Writes all of `buf`; gives it back for reuse.
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>);
+    /// Ends the stream as its protocol wants before the socket closes.
+    async fn close(&mut self);
+}
+
+impl Transport for TcpStream {
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice) = AsyncReadRent::read(self, buf.slice_mut(len..cap)).await;
+        (res, SliceMut::into_inner(slice))
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        let (res, buf) = AsyncWriteRentExt::write_all(self, buf).await;
+        (res.map(|_| ()), buf)
+    }
+
+    async fn close(&mut self) {}
+}
+
+impl Transport for TlsConn {
+    async fn read(&mut self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        TlsConn::read(self, buf).await
+    }
+
+    async fn write_all(&mut self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        TlsConn::write_all(self, buf).await
+    }
+
+    async fn close(&mut self) {
+        TlsConn::close(self).await;
+    }
+}
 
 /// Bytes a connection's read buffer starts with and grows by at least.
 const READ_CHUNK: usize = 16 * 1024;
@@ -19,16 +60,27 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(super) async fn refuse<A: App>(mut stream: TcpStream, app: std::rc::Rc<A>) {
     let mut out = Vec::with_capacity(256);
     app.reject(ApiError::Overloaded, "/", &mut out);
-    let _ = stream.write_all(out).await;
+    let _ = Transport::write_all(&mut stream, out).await;
 }
 
 /// Serves one connection until it closes, errs, times out or the core
-/// shuts down.
-pub(super) async fn serve<A: App>(
+/// shuts down; then ends its stream.
+pub(super) async fn serve<A: App, S: Transport>(
     core: &Core,
     app: &A,
-    mut stream: TcpStream,
-    peer: std::net::IpAddr,
+    mut stream: S,
+    client: (std::net::IpAddr, ClientAuth),
+    settings: &ConnSettings,
+) {
+    exchange(core, app, &mut stream, client, settings).await;
+    stream.close().await;
+}
+
+async fn exchange<A: App, S: Transport>(
+    core: &Core,
+    app: &A,
+    stream: &mut S,
+    (peer, client_auth): (std::net::IpAddr, ClientAuth),
     settings: &ConnSettings,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
@@ -50,6 +102,7 @@ pub(super) async fn serve<A: App>(
                     let consumed = parsed.consumed;
                     let mut req = parsed.view(pending);
                     req.peer = Some(peer);
+                    req.client_auth = client_auth;
                     if core.is_shutting_down() {
                         req.keep_alive = false;
                     }
@@ -111,8 +164,7 @@ pub(super) async fn serve<A: App>(
             *request_began.get_or_insert(received) + settings.header_timeout
         };
         let len = buf.len();
-        let cap = buf.capacity();
-        let read = stream.read(buf.slice_mut(len..cap));
+        let read = stream.read(buf);
         let timed = monoio::time::timeout_at(deadline.into(), read);
         let outcome = if len == 0 {
             monoio::select! {
@@ -134,8 +186,8 @@ pub(super) async fn serve<A: App>(
                 }
                 return;
             }
-            Some(Ok((res, slice))) => {
-                buf = SliceMut::into_inner(slice);
+            Some(Ok((res, back))) => {
+                buf = back;
                 match res {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {

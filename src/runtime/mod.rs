@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod mesh;
 pub mod metrics;
 pub mod stream;
+pub mod tls;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -22,9 +23,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{IoDriver, ServerConfig};
-use crate::domain::api_error::ApiError;
-use crate::domain::http1::Request;
+use crate::config::{IoDriver, ListenerConfig, ServerConfig};
+use crate::domain::api_error::{ApiError, ApiSet};
+use crate::domain::http1::{ClientAuth, Request};
 use crate::domain::shard::ShardId;
 use crate::storage::{Op, ShardStore, StoreError, StoreOptions};
 
@@ -49,6 +50,71 @@ pub trait App: 'static {
     /// or timed out (the connection closes after it). `path` is what is
     /// known of the target, to pick the API's error shape.
     fn reject(&self, err: ApiError, path: &str, out: &mut Vec<u8>);
+
+    /// The same application serving only `apis` (one listener's): a path
+    /// of another API is not found.
+    fn serving(&self, apis: ApiSet) -> Self
+    where
+        Self: Sized;
+}
+
+/// The TLS configuration of each HTTP listener (None: plain HTTP), in the
+/// order of `server.listeners`.
+#[derive(Debug, Default)]
+pub struct TlsListeners(pub Vec<Option<Arc<tls::TlsServer>>>);
+
+impl TlsListeners {
+    /// Loads every TLS listener's files.
+    pub fn load(listeners: &[ListenerConfig]) -> Result<TlsListeners, StartError> {
+        listeners
+            .iter()
+            .map(|l| {
+                l.tls
+                    .as_ref()
+                    .map(|t| {
+                        tls::TlsServer::load(&l.name, t).map(Arc::new).map_err(|e| {
+                            StartError::Tls {
+                                listener: l.name.clone(),
+                                message: e.to_string(),
+                            }
+                        })
+                    })
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()
+            .map(TlsListeners)
+    }
+
+    /// The TLS listeners.
+    pub fn servers(&self) -> impl Iterator<Item = &Arc<tls::TlsServer>> {
+        self.0.iter().flatten()
+    }
+
+    /// SIGHUP: every TLS listener reads its files again; one that does not
+    /// load keeps what it has, and the log says why.
+    pub fn reload(&self) {
+        for server in self.servers() {
+            match server.reload() {
+                Ok(()) => {
+                    tracing::info!(listener = %server.name, "TLS certificate and key reloaded")
+                }
+                Err(e) => tracing::error!(
+                    listener = %server.name,
+                    error = %e,
+                    "TLS reload refused: the certificate in use is kept"
+                ),
+            }
+        }
+    }
+}
+
+/// A listener as bound, for the start-up lines.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub apis: ApiSet,
 }
 
 /// A stop registered by something started on a core; stops run in reverse
@@ -266,6 +332,8 @@ pub enum StartError {
     Signals(std::io::Error),
     #[error("{0}")]
     Data(#[from] data::DataError),
+    #[error("listener {listener:?}: TLS: {message}")]
+    Tls { listener: String, message: String },
 }
 
 /// Why a commit failed.
@@ -341,10 +409,11 @@ pub(crate) struct ConnSettings {
 /// core has drained and run its stops.
 pub fn run<A, F>(
     cfg: &ServerConfig,
+    tls: &TlsListeners,
     storage: Storage,
     routes: usize,
     make_app: F,
-    ready: impl FnOnce(SocketAddr),
+    ready: impl FnOnce(&[Bound]),
     reload: impl Fn() + Send + 'static,
 ) -> Result<(), StartError>
 where
@@ -352,11 +421,28 @@ where
     F: Fn(Rc<Core>) -> A + Send + Sync + 'static,
 {
     let cores = cfg.cores.max(1);
-    let listeners = bind_listeners(cfg.listen, cores)?;
-    let bound = listeners
-        .first()
-        .and_then(|l| l.local_addr().ok())
-        .unwrap_or(cfg.listen);
+    // Each listener bound once per core; per core, every listener's socket.
+    let mut per_core: Vec<Vec<std::net::TcpListener>> = (0..cores).map(|_| Vec::new()).collect();
+    let mut serving = Vec::with_capacity(cfg.listeners.len());
+    let mut bound = Vec::with_capacity(cfg.listeners.len());
+    for (i, l) in cfg.listeners.iter().enumerate() {
+        let sockets = bind_listeners(l.listen, cores)?;
+        bound.push(Bound {
+            name: l.name.clone(),
+            addr: sockets
+                .first()
+                .and_then(|s| s.local_addr().ok())
+                .unwrap_or(l.listen),
+            tls: l.tls.is_some(),
+            apis: l.apis,
+        });
+        serving.push((l.apis, tls.0.get(i).cloned().flatten()));
+        for (k, socket) in sockets.into_iter().enumerate() {
+            if let Some(list) = per_core.get_mut(k) {
+                list.push(socket);
+            }
+        }
+    }
     let (mesh, inboxes) = Mesh::new(cores);
     let make_app = Arc::new(make_app);
     let storage = Arc::new(storage);
@@ -370,8 +456,9 @@ where
 
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<u16, StartError>>();
     let mut threads = Vec::with_capacity(usize::from(cores));
-    for (k, (listener, inbox)) in (0..cores).zip(listeners.into_iter().zip(inboxes)) {
+    for (k, (sockets, inbox)) in (0..cores).zip(per_core.into_iter().zip(inboxes)) {
         let shard = ShardId(k);
+        let serving = serving.clone();
         let mesh = mesh.clone();
         let make_app = make_app.clone();
         let cpu = cpus.get(usize::from(k)).copied();
@@ -418,7 +505,7 @@ where
                 });
                 let body = core_main(
                     core,
-                    listener,
+                    sockets.into_iter().zip(serving).collect(),
                     inbox,
                     settings,
                     grace,
@@ -471,7 +558,7 @@ where
         }
     }
     if failure.is_none() {
-        ready(bound);
+        ready(&bound);
         let signal_mesh = mesh.clone();
         let signal_thread = std::thread::Builder::new()
             .name("authplane-signals".into())
@@ -534,9 +621,12 @@ thread_local! {
     static CURRENT_CORE: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
 }
 
+/// What one core serves on one listener.
+type Listening = (std::net::TcpListener, (ApiSet, Option<Arc<tls::TlsServer>>));
+
 async fn core_main<A, F>(
     core: Rc<Core>,
-    listener: std::net::TcpListener,
+    listeners: Vec<Listening>,
     inbox: async_channel::Receiver<mesh::Job>,
     settings: ConnSettings,
     grace: Duration,
@@ -547,21 +637,22 @@ async fn core_main<A, F>(
     F: Fn(Rc<Core>) -> A,
 {
     CURRENT_CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
-    if monoio::utils::is_legacy() {
-        let _ = listener.set_nonblocking(true);
-    }
-    let listener = match monoio::net::TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(source) => {
-            let _ = started.send(Err(StartError::Listen {
-                addr: "0.0.0.0:0"
-                    .parse()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
-                source,
-            }));
-            return;
+    let mut sockets = Vec::with_capacity(listeners.len());
+    for (listener, serving) in listeners {
+        if monoio::utils::is_legacy() {
+            let _ = listener.set_nonblocking(true);
         }
-    };
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        match monoio::net::TcpListener::from_std(listener) {
+            Ok(l) => sockets.push((l, serving)),
+            Err(source) => {
+                let _ = started.send(Err(StartError::Listen { addr, source }));
+                return;
+            }
+        }
+    }
     // The inbox: run every job that other cores send to this one. It is
     // closed and awaited before the executor ends, so no task of this core
     // is left for another thread's wake-up to drop.
@@ -584,12 +675,62 @@ async fn core_main<A, F>(
             drop(pump);
         });
     }
-    let app = Rc::new(make_app(core.clone()));
+    let app = make_app(core.clone());
     let lag_probe = monoio::spawn(probe_lag(core.clone()));
     core.on_stop("lag probe", move || lag_probe);
-    let _ = started.send(Ok(core.shard.0));
     let settings = Rc::new(settings);
+    let accepting: Vec<_> = sockets
+        .into_iter()
+        .map(|(listener, (apis, tls))| {
+            let app = Rc::new(app.serving(apis));
+            monoio::spawn(accept_http(
+                core.clone(),
+                listener,
+                app,
+                settings.clone(),
+                tls,
+            ))
+        })
+        .collect();
+    let _ = started.send(Ok(core.shard.0));
+    core.shutdown.wait().await;
+    // Every listener closed before the drain.
+    for a in accepting {
+        a.await;
+    }
 
+    // Drain: in-flight requests finish, bounded by the grace period.
+    let deadline = clock::now() + grace;
+    while core.open_connections.get() > 0 && clock::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if core.open_connections.get() > 0 {
+        tracing::warn!(
+            core = core.shard.0,
+            open = core.open_connections.get(),
+            "grace period over: closing connections still open"
+        );
+    }
+    let stops: Vec<_> = core.stops.borrow_mut().drain(..).collect();
+    for (name, stop) in stops.into_iter().rev() {
+        tracing::debug!(core = core.shard.0, stop = name, "stopping");
+        stop().await;
+    }
+    inbox.close();
+    inbox_task.await;
+    CURRENT_CORE.with(|c| *c.borrow_mut() = None);
+}
+
+/// Accepts HTTP connections on one listener of this core until shutdown,
+/// each served in its own task (after its TLS handshake, on a TLS
+/// listener, which must finish within the header timeout).
+async fn accept_http<A: App>(
+    core: Rc<Core>,
+    listener: monoio::net::TcpListener,
+    app: Rc<A>,
+    settings: Rc<ConnSettings>,
+    tls: Option<Arc<tls::TlsServer>>,
+) {
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
@@ -614,40 +755,44 @@ async fn core_main<A, F>(
             }
         }
         if open >= settings.max_connections {
-            monoio::spawn(conn::refuse(stream, app.clone()));
+            // A TLS client is not worth a handshake then: it is closed.
+            if tls.is_none() {
+                monoio::spawn(conn::refuse(stream, app.clone()));
+            }
             continue;
         }
         core.open_connections.set(open + 1);
-        let (core2, app2, settings2) = (core.clone(), app.clone(), settings.clone());
+        let (core2, app2, settings2, tls2) =
+            (core.clone(), app.clone(), settings.clone(), tls.clone());
         monoio::spawn(async move {
-            conn::serve(&core2, &*app2, stream, peer.ip(), &settings2).await;
+            let ip = peer.ip();
+            match tls2 {
+                None => {
+                    conn::serve(&core2, &*app2, stream, (ip, ClientAuth::None), &settings2).await
+                }
+                Some(tls) => {
+                    let handshake = tls::TlsConn::accept(stream, &tls);
+                    match monoio::time::timeout(settings2.header_timeout, handshake).await {
+                        Ok(Ok((conn, auth))) => {
+                            conn::serve(&core2, &*app2, conn, (ip, auth), &settings2).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(listener = %tls.name, peer = %peer, error = %e.0, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tls.stats
+                                .handshake_failures
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::debug!(listener = %tls.name, peer = %peer, "TLS handshake timed out");
+                        }
+                    }
+                }
+            }
             core2
                 .open_connections
                 .set(core2.open_connections.get().saturating_sub(1));
         });
     }
-    drop(listener);
-
-    // Drain: in-flight requests finish, bounded by the grace period.
-    let deadline = clock::now() + grace;
-    while core.open_connections.get() > 0 && clock::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(5)).await;
-    }
-    if core.open_connections.get() > 0 {
-        tracing::warn!(
-            core = core.shard.0,
-            open = core.open_connections.get(),
-            "grace period over: closing connections still open"
-        );
-    }
-    let stops: Vec<_> = core.stops.borrow_mut().drain(..).collect();
-    for (name, stop) in stops.into_iter().rev() {
-        tracing::debug!(core = core.shard.0, stop = name, "stopping");
-        stop().await;
-    }
-    inbox.close();
-    inbox_task.await;
-    CURRENT_CORE.with(|c| *c.borrow_mut() = None);
 }
 
 /// Measures the executor's lag: a timer due every [`metrics::LAG_PROBE`]

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 pub use super::mesh_error;
 use super::{json_body, Ctx, Handler, Reply, Routes};
 use crate::domain::api_error::{Api, ApiError};
-use crate::domain::http1::{form_pairs, Method, Request};
+use crate::domain::http1::{form_pairs, ClientAuth, Method, Request};
 use crate::domain::router::{Params, RouteDoc, RouteError};
 use crate::runtime::{clock, LocalBoxFuture};
 use crate::table::{self, Body, Row, Write};
@@ -237,9 +237,20 @@ impl Deleted {
     pub const OK: Deleted = Deleted { result: "OK" };
 }
 
-/// With `hss.lock_provisioning`, a write needs the right
-/// `Provisioning-Key` (compared in constant time).
+/// May this request provision? A client certificate verified by a TLS
+/// listener's CA is enough; on a listener that restricts provisioning to
+/// such clients, nothing else is. Otherwise, with `hss.lock_provisioning`,
+/// a write needs the right `Provisioning-Key` (compared in constant time).
 pub fn provisioning(ctx: &Ctx, req: &Request<'_>) -> Result<(), ApiError> {
+    match req.client_auth {
+        ClientAuth::Verified => return Ok(()),
+        ClientAuth::Missing => {
+            return Err(ApiError::Forbidden(
+                "Forbidden - provisioning needs a client certificate".into(),
+            ))
+        }
+        ClientAuth::None => {}
+    }
     let hss = &ctx.config.hss;
     if !hss.lock_provisioning {
         return Ok(());

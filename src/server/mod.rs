@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::api_error::{Api, ApiError};
+use crate::domain::api_error::{Api, ApiError, ApiSet};
 use crate::domain::http1::{self, Method, Request};
 use crate::domain::router::{Match, Params, Router};
 use crate::runtime::{clock, App, Core, LocalBoxFuture};
@@ -237,10 +237,12 @@ pub fn json_body<'a, T: serde::Deserialize<'a>>(body: &'a mut [u8]) -> Result<T,
 
 pub use crate::table::{commit_error, mesh_error, store_error};
 
-/// The per-core application.
+/// The per-core application (one per listener on each core).
 #[derive(Debug)]
 pub struct Server {
     ctx: Ctx,
+    /// The APIs this listener serves; another's path is not found.
+    apis: ApiSet,
 }
 
 impl Server {
@@ -259,6 +261,7 @@ impl Server {
                 tables,
                 extensions,
             },
+            apis: ApiSet::all(),
         }
     }
 
@@ -314,7 +317,15 @@ impl App for Server {
         let keep_alive = req.keep_alive;
         let send_body = req.method != Method::Head;
         let mark = out.len();
-        let (route, status) = match self.ctx.routes.find(req.method, req.path) {
+        let found = match self.ctx.routes.find(req.method, req.path) {
+            Match::Found { api, .. } | Match::MethodNotAllowed { api, .. }
+                if !self.apis.contains(api) =>
+            {
+                Match::NotFound { api }
+            }
+            m => m,
+        };
+        let (route, status) = match found {
             Match::Found {
                 handler,
                 params,
@@ -393,6 +404,13 @@ impl App for Server {
         let ns = u64::try_from(clock::now().saturating_duration_since(received).as_nanos())
             .unwrap_or(u64::MAX);
         self.ctx.core.metrics.borrow_mut().record(route, status, ns);
+    }
+
+    fn serving(&self, apis: ApiSet) -> Server {
+        Server {
+            ctx: self.ctx.clone(),
+            apis,
+        }
     }
 
     fn reject(&self, err: ApiError, path: &str, out: &mut Vec<u8>) {

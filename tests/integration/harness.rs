@@ -19,6 +19,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The Diameter listener's address (when it runs).
     pub diameter: Option<SocketAddr>,
+    /// Every HTTP listener by name, with its address.
+    pub listeners: Vec<(String, SocketAddr)>,
     pub data_dir: PathBuf,
     stderr: mpsc::Receiver<String>,
 }
@@ -80,14 +82,21 @@ impl Server {
             }
         });
         let mut diameter = None;
+        let mut listeners = Vec::new();
         let line = loop {
             let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
                 let err: Vec<String> = erx.try_iter().collect();
                 panic!("server did not print 'listening on': {err:?}")
             });
-            match line.strip_prefix("diameter listening on ") {
-                Some(d) => diameter = Some(d.parse().expect("diameter address")),
-                None => break line,
+            if let Some(d) = line.strip_prefix("diameter listening on ") {
+                diameter = Some(d.parse().expect("diameter address"));
+            } else if let Some(l) = line.strip_prefix("listener ") {
+                // listener NAME listening on ADDR (SCHEME; APIS)
+                let (name, rest) = l.split_once(" listening on ").expect("listener line");
+                let addr = rest.split(' ').next().expect("listener address");
+                listeners.push((name.to_owned(), addr.parse().expect("listener address")));
+            } else {
+                break line;
             }
         };
         let addr = line
@@ -99,9 +108,19 @@ impl Server {
             child,
             addr,
             diameter,
+            listeners,
             data_dir,
             stderr: erx,
         }
+    }
+
+    /// The address of the listener named `name`.
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no listener {name:?} in {:?}", self.listeners))
     }
 
     pub fn connect(&self) -> Client {
@@ -310,6 +329,23 @@ impl Client {
         Ok(())
     }
 
+    /// One GET on a new connection to `addr`.
+    pub fn get_from(addr: SocketAddr, path: &str) -> Response {
+        let mut c = Client::connect(addr);
+        c.send(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+        c.response()
+    }
+
+    /// Everything the server sends until it closes (or the read timeout).
+    pub fn read_all(&mut self) -> Vec<u8> {
+        let mut out = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = self.stream.read(&mut chunk) {
+            out.extend_from_slice(&chunk[..n]);
+        }
+        out
+    }
+
     /// True when the server has closed the connection (EOF), waiting up
     /// to the read timeout.
     pub fn is_closed(&mut self) -> bool {
@@ -335,6 +371,7 @@ pub fn short_plan(
     use authplane_load::scenario::{Pick, Population, Scenario};
     authplane_load::engine::Plan {
         target,
+        tls: None,
         mode: authplane_load::engine::Mode::Closed,
         connections: 4,
         threads: 1,

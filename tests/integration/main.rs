@@ -33,3 +33,4 @@ mod sim;
 mod stir;
 mod stir_verify;
 mod tables;
+mod tls;
