@@ -18,7 +18,7 @@ make_work
 AUTHPLANE_STORAGE__DURABILITY=$durability taskset -c 0 "$bin" serve --cores 1 --listen 127.0.0.1:0 \
     --data-dir "$work/data" > "$work/out" 2> "$work/err" &
 pid=$!
-until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
+until grep -q '^listening on' "$work/out" 2>/dev/null; do sleep 0.05; done
 port=$(sed -n 's/^listening on 127.0.0.1://p' "$work/out")
 cat > "$work/aka.lua" <<LUA
 math.randomseed(os.time())

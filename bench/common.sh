@@ -15,7 +15,7 @@ make_work() {
 
 # Waits until the server writing to log $1 listens; prints its address.
 listening_addr() {
-    until grep -q listening "$1" 2>/dev/null; do sleep 0.05; done
+    until grep -q '^listening on' "$1" 2>/dev/null; do sleep 0.05; done
     sed -n 's/^listening on //p' "$1"
 }
 

@@ -49,7 +49,7 @@ npid=$(pgrep -f "nginx: worker process" -n)
 # authplane on one core (CPU0).
 taskset -c 0 "$bin" serve --cores 1 --listen 127.0.0.1:0 --data-dir "$work/data" > "$work/ap.out" 2> "$work/ap.err" &
 apid=$!
-for _ in $(seq 100); do grep -q listening "$work/ap.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q '^listening on' "$work/ap.out" 2>/dev/null && break; sleep 0.1; done
 aport=$(sed -n 's/^listening on 127.0.0.1://p' "$work/ap.out")
 
 cat > "$work/pipeline.lua" <<'LUA'

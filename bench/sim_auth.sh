@@ -45,7 +45,7 @@ for slots in 1 2; do
         AUTHPLANE_SIM__RESCAN_MS=100 taskset -c 0 target/release/authplane serve --cores 1 --listen 127.0.0.1:0 \
             --data-dir "$work/data" > "$work/out" 2>/dev/null &
         pid=$!
-        until grep -q listening "$work/out" 2>/dev/null; do sleep 0.05; done
+        until grep -q '^listening on' "$work/out" 2>/dev/null; do sleep 0.05; done
         addr=$(sed -n 's/^listening on //p' "$work/out")
         until [[ $(curl -s "$addr/sim-auth-api/v1/slots" | grep -o '"card_present":true' | wc -l) -ge $slots ]]; do sleep 0.1; done
         json=$(taskset -c 1 target/release/authplane-load --target "$addr" --scenario sim-auth --sim-slots "$slots" \

@@ -19,7 +19,7 @@ for run in cold warm; do
     start=$(date +%s%N)
     "$bin" serve --cores "$cores" --listen 127.0.0.1:0 --data-dir "$work/data" > "$work/out" 2> "$work/err" &
     pid=$!
-    until grep -q listening "$work/out" 2>/dev/null; do sleep 0.005; done
+    until grep -q '^listening on' "$work/out" 2>/dev/null; do sleep 0.005; done
     listening=$(date +%s%N)
     port=$(sed -n 's/^listening on 127.0.0.1://p' "$work/out")
     imsi=$(printf "%015d" $((1010000000000 + n / 2)))

@@ -353,24 +353,26 @@ fn serve(o: &Overrides) -> anyhow::Result<()> {
             server
         },
         |bound| {
-            let mut stdout = std::io::stdout().lock();
+            // One write, so a reader waiting for the last line sees all.
+            let mut lines = String::new();
             if let Some(d) = diameter_bound {
-                let _ = writeln!(stdout, "diameter listening on {d}");
+                lines.push_str(&format!("diameter listening on {d}\n"));
             }
             // One line per listener, then the first one's address alone.
             for b in bound {
                 let scheme = if b.tls { "https" } else { "http" };
-                let _ = writeln!(
-                    stdout,
-                    "listener {} listening on {} ({scheme}; {})",
+                lines.push_str(&format!(
+                    "listener {} listening on {} ({scheme}; {})\n",
                     b.name,
                     b.addr,
                     b.apis.names()
-                );
+                ));
             }
             if let Some(first) = bound.first() {
-                let _ = writeln!(stdout, "listening on {}", first.addr);
+                lines.push_str(&format!("listening on {}\n", first.addr));
             }
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(lines.as_bytes());
             let _ = stdout.flush();
         },
         move || {

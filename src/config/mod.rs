@@ -1316,6 +1316,61 @@ mod tests {
     }
 
     #[test]
+    fn listeners_default_to_one_on_listen_and_are_checked() {
+        use crate::domain::api_error::{Api, ApiSet};
+        let c = Layers::new().build().unwrap();
+        assert_eq!(c.server.listeners.len(), 1);
+        let l = &c.server.listeners[0];
+        assert_eq!(
+            (l.listen, l.apis, l.tls.is_none()),
+            (c.server.listen, ApiSet::all(), true)
+        );
+
+        let dir = std::env::temp_dir().join(format!("authplane-listeners-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("l.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Layers::new().with_file(&path).unwrap().build()
+        };
+        let c = load(
+            "[[server.listeners]]\nlisten = \"127.0.0.1:8080\"\napis = [\"hss\"]\n\
+             [[server.listeners]]\nname = \"stir\"\nlisten = \"127.0.0.1:3333\"\napis = [\"stir\"]\n\
+             [server.listeners.tls]\ncertificate = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let [hss, stir] = &c.server.listeners[..] else {
+            panic!("two listeners")
+        };
+        assert_eq!(hss.name, "listener-0");
+        assert!(hss.apis.contains(Api::Pyhss) && !hss.apis.contains(Api::Stir));
+        assert_eq!(stir.apis.names(), "stir");
+        let tls = stir.tls.as_ref().unwrap();
+        // Paths are the config file's; a client CA alone means required.
+        assert_eq!(tls.certificate, dir.join("c.pem"));
+        assert_eq!(tls.client_certificate, ClientCertificate::Required);
+        assert!(tls.resumption);
+        for (text, complaint) in [
+            ("listen = \"127.0.0.1:1\"\napis = [\"pyhss\"]\n", "unknown API"),
+            ("listen = \"nowhere\"\n", "expected IP:PORT"),
+            (
+                "listen = \"127.0.0.1:1\"\n[server.listeners.tls]\ncertificate = \"c\"\nkey = \"k\"\nclient_certificate = \"optional\"\n",
+                "needs tls.client_ca",
+            ),
+            (
+                "listen = \"127.0.0.1:1\"\n[server.listeners.tls]\ncertificate = \"c\"\nkey = \"k\"\nprovisioning_requires_client_certificate = true\n",
+                "provisioning_requires_client_certificate",
+            ),
+        ] {
+            let e = load(&format!("[[server.listeners]]\n{text}")).unwrap_err();
+            assert!(e.to_string().contains(complaint), "{text}: {e}");
+        }
+        let twice = "[[server.listeners]]\nlisten = \"127.0.0.1:7\"\n[[server.listeners]]\nlisten = \"127.0.0.1:7\"\n";
+        assert!(load(twice).unwrap_err().to_string().contains("already"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn file_values_and_errors_name_the_file() {
         let dir = std::env::temp_dir().join(format!("authplane-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

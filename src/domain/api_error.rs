@@ -279,6 +279,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn api_sets_hold_what_they_name() {
+        let all = ApiSet::all();
+        for api in Api::ALL {
+            assert!(all.contains(api));
+            assert_eq!(Api::from_name(api.name()), Some(api));
+            assert!(!ApiSet::EMPTY.contains(api));
+        }
+        let some = ApiSet::EMPTY.with(Api::Stir).with(Api::Pyhss);
+        assert!(some.contains(Api::Stir) && !some.contains(Api::Aaa));
+        assert_eq!(some.names(), "hss,stir");
+        assert_eq!(Api::from_name("pyhss"), None);
+    }
+
+    #[test]
     fn json_literals_match_serde_json() {
         for s in [
             "",
