@@ -101,6 +101,251 @@ fn no_acknowledged_write_is_lost_across_sigkills() {
     }
 }
 
+/// Rows the table soak's creates refer to.
+#[derive(Clone, Copy)]
+struct Setup {
+    auc: u64,
+    apn: u64,
+    subscriber: u64,
+    customer: u64,
+    tariff: u64,
+    connection: u64,
+}
+
+/// One kind of create in the table soak: the table's path (PUT there, GET
+/// `{path}{id}`), its id field, a field whose value only this create has,
+/// and (that value, the body) for the number `n`.
+struct Create {
+    path: &'static str,
+    id_field: &'static str,
+    key_field: &'static str,
+    body: fn(u64, &Setup) -> (String, String),
+}
+
+/// A create of every table a client writes, catalog and shards, HSS and
+/// AAA (the EIR history and the AAA's money are written by their own
+/// paths: the S13 tests and the accounting soak).
+const CREATES: &[Create] = &[
+    Create {
+        path: "/apn/",
+        id_field: "apn_id",
+        key_field: "apn",
+        body: |n, _| {
+            let k = format!("apn-{n}");
+            (
+                k.clone(),
+                format!(r#"{{"apn":"{k}","apn_ambr_dl":1,"apn_ambr_ul":1}}"#),
+            )
+        },
+    },
+    Create {
+        path: "/subscriber/",
+        id_field: "subscriber_id",
+        key_field: "imsi",
+        body: |n, s| {
+            let k = format!("00101{n:010}");
+            let (auc, apn) = (s.auc, s.apn);
+            (
+                k.clone(),
+                format!(
+                    r#"{{"imsi":"{k}","auc_id":{auc},"default_apn":{apn},"apn_list":"{apn}"}}"#
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/ims_subscriber/",
+        id_field: "ims_subscriber_id",
+        key_field: "msisdn",
+        body: |n, _| {
+            let k = format!("61{n:010}");
+            (k.clone(), format!(r#"{{"msisdn":"{k}"}}"#))
+        },
+    },
+    Create {
+        path: "/eir/",
+        id_field: "eir_id",
+        key_field: "imei",
+        body: |n, _| {
+            let k = format!("35{n:012}");
+            (
+                k.clone(),
+                format!(r#"{{"imei":"{k}","regex_mode":0,"match_response_code":1}}"#),
+            )
+        },
+    },
+    Create {
+        path: "/charging_rule/",
+        id_field: "charging_rule_id",
+        key_field: "rule_name",
+        body: |n, _| {
+            let k = format!("r{n}");
+            (
+                k.clone(),
+                format!(
+                    r#"{{"rule_name":"{k}","qci":9,"arp_priority":1,"mbr_dl":1,"mbr_ul":1,"gbr_dl":1,"gbr_ul":1}}"#
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/tft/",
+        id_field: "tft_id",
+        key_field: "tft_string",
+        body: |n, _| {
+            let k = format!(
+                "permit out ip from any to 10.{}.{}.{}",
+                n >> 16 & 255,
+                n >> 8 & 255,
+                n & 255
+            );
+            (
+                k.clone(),
+                format!(
+                    r#"{{"tft_group_id":{},"tft_string":"{k}","direction":1}}"#,
+                    n % 1000 + 1
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/roaming/network/",
+        id_field: "roaming_network_id",
+        key_field: "name",
+        body: |n, _| {
+            let k = format!("net-{n}");
+            (
+                k.clone(),
+                format!(
+                    r#"{{"mcc":"{:03}","mnc":"{:02}","name":"{k}"}}"#,
+                    n % 1000,
+                    n / 1000 % 100
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/ifc_template/",
+        id_field: "ifc_template_id",
+        key_field: "name",
+        body: |n, _| {
+            let k = format!("ifc-{n}");
+            (
+                k.clone(),
+                format!(r#"{{"name":"{k}","template_content":"<IMSSubscription/>"}}"#),
+            )
+        },
+    },
+    Create {
+        path: "/subscriber_attributes/",
+        id_field: "subscriber_attributes_id",
+        key_field: "key",
+        body: |n, s| {
+            let k = format!("attr-{n}");
+            (
+                k.clone(),
+                format!(
+                    r#"{{"subscriber_id":{},"key":"{k}","value":"v"}}"#,
+                    s.subscriber
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/pcrf/emergency_subscriber/",
+        id_field: "emergency_subscriber_id",
+        key_field: "imsi",
+        body: |n, _| {
+            let k = format!("00102{n:010}");
+            (k.clone(), format!(r#"{{"imsi":"{k}","ip":"10.9.9.9"}}"#))
+        },
+    },
+    Create {
+        path: "/aaa/nas/",
+        id_field: "i_nas",
+        key_field: "nas_login",
+        body: |n, _| {
+            let k = format!("nas-{n}");
+            (
+                k.clone(),
+                format!(r#"{{"nas_login":"{k}","nas_password":"p","sip_ips":["192.0.2.9"]}}"#),
+            )
+        },
+    },
+    Create {
+        path: "/aaa/customer/",
+        id_field: "i_customer",
+        key_field: "name",
+        body: |n, _| {
+            let k = format!("customer-{n}");
+            (k.clone(), format!(r#"{{"name":"{k}"}}"#))
+        },
+    },
+    Create {
+        path: "/aaa/account/",
+        id_field: "i_account",
+        key_field: "username",
+        body: |n, s| {
+            let k = format!("user-{n}");
+            (
+                k.clone(),
+                format!(
+                    r#"{{"i_customer":{},"auth_type":"digest","username":"{k}","password":"p"}}"#,
+                    s.customer
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/aaa/vendor/",
+        id_field: "i_vendor",
+        key_field: "name",
+        body: |n, _| {
+            let k = format!("vendor-{n}");
+            (k.clone(), format!(r#"{{"name":"{k}"}}"#))
+        },
+    },
+    Create {
+        path: "/aaa/tariff/",
+        id_field: "i_tariff",
+        key_field: "name",
+        body: |n, _| {
+            let k = format!("tariff-{n}");
+            (k.clone(), format!(r#"{{"name":"{k}","service":"voice"}}"#))
+        },
+    },
+    Create {
+        path: "/aaa/rate/",
+        id_field: "i_rate",
+        key_field: "prefix",
+        body: |n, s| {
+            let k = format!("{n}");
+            (
+                k.clone(),
+                format!(
+                    r#"{{"i_tariff":{},"prefix":"{k}","price_1":"0.010000"}}"#,
+                    s.tariff
+                ),
+            )
+        },
+    },
+    Create {
+        path: "/aaa/route/",
+        id_field: "i_route",
+        key_field: "tech_prefix",
+        body: |n, s| {
+            let k = format!("{n}");
+            (
+                k.clone(),
+                format!(
+                    r#"{{"i_customer":{},"i_connection":{},"i_tariff":{},"tech_prefix":"{k}"}}"#,
+                    s.customer, s.connection, s.tariff
+                ),
+            )
+        },
+    },
+];
+
 /// What the writers of the table soak have had acknowledged.
 #[derive(Default)]
 struct Acked {
@@ -114,12 +359,28 @@ struct Acked {
     deleted: std::collections::HashSet<u64>,
     /// EIR rules whose DELETE was sent (acknowledged or not: gone or not).
     delete_sent: std::collections::HashSet<u64>,
+    /// The subscriber every attribute is created for.
+    attribute_owner: u64,
 }
 
 impl Acked {
     /// Checks the server against everything acknowledged.
     fn check(&self, s: &Server, round: usize) {
-        for (path, _, id, key_field, key) in &self.created {
+        // Attributes are read per subscriber (PyHSS's API): all at once.
+        let attributes = s.get(&format!("/subscriber_attributes/{}", self.attribute_owner));
+        let attributes = attributes.json();
+        for (path, id_field, id, key_field, key) in &self.created {
+            if *path == "/subscriber_attributes/" {
+                let found = attributes
+                    .as_array()
+                    .and_then(|a| a.iter().find(|r| r[*id_field] == *id));
+                assert_eq!(
+                    found.map(|r| &r[*key_field]),
+                    Some(&serde_json::Value::from(key.as_str())),
+                    "round {round}: attribute {id} lost or changed"
+                );
+                continue;
+            }
             let r = s.get(&format!("{path}{id}"));
             if *path == "/eir/" && self.deleted.contains(id) {
                 assert_eq!(
@@ -165,20 +426,53 @@ fn ask(c: &mut Client, method: &str, path: &str, body: &str) -> Option<crate::ha
 fn every_table_keeps_every_acknowledged_write_across_sigkills() {
     let mut dir = temp_dir("crash-tables");
     let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
-    let auc = s.send_json(
-        "PUT",
+    let made = |path: &str, body: &str, id: &str| {
+        let r = s.send_json("PUT", path, body);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()[id].as_u64().unwrap()
+    };
+    let auc = made(
         "/auc/",
         r#"{"ki":"465B5CE8B199B49FAA5F0A2EE238A6BC","opc":"E8ED289DEBA952E4283B54E88E6183CA","amf":"8000"}"#,
+        "auc_id",
     );
-    let auc = auc.json()["auc_id"].as_u64().unwrap();
-    let apn = s.send_json(
-        "PUT",
+    let apn = made(
         "/apn/",
         r#"{"apn":"base","apn_ambr_dl":1,"apn_ambr_ul":1}"#,
+        "apn_id",
     );
-    let apn = apn.json()["apn_id"].as_u64().unwrap();
+    let subscriber = made(
+        "/subscriber/",
+        &format!(
+            r#"{{"imsi":"001019999999999","auc_id":{auc},"default_apn":{apn},"apn_list":"{apn}"}}"#
+        ),
+        "subscriber_id",
+    );
+    let customer = made("/aaa/customer/", r#"{"name":"soak"}"#, "i_customer");
+    let vendor = made("/aaa/vendor/", r#"{"name":"soak"}"#, "i_vendor");
+    let tariff = made(
+        "/aaa/tariff/",
+        r#"{"name":"soak","service":"voice"}"#,
+        "i_tariff",
+    );
+    let connection = made(
+        "/aaa/connection/",
+        &format!(r#"{{"i_vendor":{vendor},"protocol":"sip","host":"192.0.2.1","port":5060}}"#),
+        "i_connection",
+    );
+    let setup = Setup {
+        auc,
+        apn,
+        subscriber,
+        customer,
+        tariff,
+        connection,
+    };
     dir = s.kill();
-    let acked: Arc<Mutex<Acked>> = Arc::default();
+    let acked = Arc::new(Mutex::new(Acked {
+        attribute_owner: setup.subscriber,
+        ..Acked::default()
+    }));
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     for round in 0..kills() {
         let s = Server::start_in(
@@ -191,40 +485,26 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
         let writers: Vec<_> = (0..4u64)
             .map(|w| {
                 let (stop, acked, addr) = (stop.clone(), acked.clone(), s.addr);
+                let setup = setup;
                 let base = (round as u64 * 4 + w) * 100_000;
                 std::thread::spawn(move || {
                     let mut c = Client::connect(addr);
-                    c.stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    c.stream
+                        .set_read_timeout(Some(Duration::from_secs(2)))
+                        .unwrap();
                     let (mut last_sub, mut last_eir) = (None, None);
                     for i in 0u64.. {
                         if stop.load(Ordering::Relaxed) {
                             return;
                         }
                         let n = base + i;
-                        let (method, path, body, id_field, key_field, key) = match i % 5 {
-                            0 => {
-                                let name = format!("apn-{n}");
-                                let body = format!(r#"{{"apn":"{name}","apn_ambr_dl":1,"apn_ambr_ul":1}}"#);
-                                ("PUT", "/apn/".to_owned(), body, "apn_id", "apn", name)
+                        let k = (i % (CREATES.len() as u64 + 2)) as usize;
+                        let (method, path, body, id_field, key_field, key) = match CREATES.get(k) {
+                            Some(c) => {
+                                let (key, body) = (c.body)(n, &setup);
+                                ("PUT", c.path.to_owned(), body, c.id_field, c.key_field, key)
                             }
-                            1 => {
-                                let imsi = format!("00101{n:010}");
-                                let body = format!(
-                                    r#"{{"imsi":"{imsi}","auc_id":{auc},"default_apn":{apn},"apn_list":"{apn}"}}"#
-                                );
-                                ("PUT", "/subscriber/".to_owned(), body, "subscriber_id", "imsi", imsi)
-                            }
-                            2 => {
-                                let msisdn = format!("61{n:010}");
-                                let body = format!(r#"{{"msisdn":"{msisdn}"}}"#);
-                                ("PUT", "/ims_subscriber/".to_owned(), body, "ims_subscriber_id", "msisdn", msisdn)
-                            }
-                            3 => {
-                                let imei = format!("35{n:012}");
-                                let body = format!(r#"{{"imei":"{imei}","regex_mode":0,"match_response_code":1}}"#);
-                                ("PUT", "/eir/".to_owned(), body, "eir_id", "imei", imei)
-                            }
-                            _ if i % 10 == 4 => match last_sub {
+                            None if k == CREATES.len() => match last_sub {
                                 Some(id) => (
                                     "PATCH",
                                     format!("/subscriber/{id}"),
@@ -235,8 +515,15 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
                                 ),
                                 None => continue,
                             },
-                            _ => match last_eir.take() {
-                                Some(id) => ("DELETE", format!("/eir/{id}"), String::new(), "", "", String::new()),
+                            None => match last_eir.take() {
+                                Some(id) => (
+                                    "DELETE",
+                                    format!("/eir/{id}"),
+                                    String::new(),
+                                    "",
+                                    "",
+                                    String::new(),
+                                ),
                                 None => continue,
                             },
                         };
@@ -252,12 +539,7 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
                         match method {
                             "PUT" => {
                                 let id = r.json()[id_field].as_u64().unwrap();
-                                let table: &'static str = match id_field {
-                                    "apn_id" => "/apn/",
-                                    "subscriber_id" => "/subscriber/",
-                                    "ims_subscriber_id" => "/ims_subscriber/",
-                                    _ => "/eir/",
-                                };
+                                let table = CREATES[k].path;
                                 assert!(a.ids.insert((table, id)), "{table}{id} handed out twice");
                                 a.created.push((table, id_field, id, key_field, key));
                                 match table {
@@ -297,8 +579,17 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
         a.patched.len(),
         a.deleted.len()
     );
+    let mut per_table = std::collections::BTreeMap::<&str, usize>::new();
+    for (path, ..) in &a.created {
+        *per_table.entry(path).or_default() += 1;
+    }
+    assert_eq!(
+        per_table.len(),
+        CREATES.len(),
+        "a table had no create acknowledged"
+    );
     eprintln!(
-        "table soak: {} kills, {} creates, {} subscribers patched, {} EIR rules deleted acknowledged: none lost, no id reused",
+        "table soak: {} kills, {} creates ({per_table:?}), {} subscribers patched, {} EIR rules deleted acknowledged: none lost, no id reused",
         kills(),
         a.created.len(),
         a.patched.len(),
