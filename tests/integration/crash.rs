@@ -485,7 +485,6 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
         let writers: Vec<_> = (0..4u64)
             .map(|w| {
                 let (stop, acked, addr) = (stop.clone(), acked.clone(), s.addr);
-                let setup = setup;
                 let base = (round as u64 * 4 + w) * 100_000;
                 std::thread::spawn(move || {
                     let mut c = Client::connect(addr);
