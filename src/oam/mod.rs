@@ -18,6 +18,12 @@ use crate::server::{mesh_error, openapi, Ctx, Handler, Reply, Routes};
 pub fn register(r: &mut Routes) -> Result<(), RouteError> {
     r.add(Method::Get, "/oam/ping", Api::Pyhss, Handler::Sync(ping))?;
     r.add(
+        Method::Post,
+        "/oam/backup",
+        Api::Pyhss,
+        Handler::Async(backup),
+    )?;
+    r.add(
         Method::Get,
         "/oam/shard/{key}",
         Api::Pyhss,
@@ -63,6 +69,57 @@ fn ping(
     reply: &mut Reply<'_>,
 ) -> Result<(), ApiError> {
     reply.json(200, &Ping { result: "OK" })
+}
+
+#[derive(serde::Deserialize)]
+struct BackupRequest {
+    to: String,
+}
+
+#[derive(Serialize)]
+struct BackupDone {
+    result: &'static str,
+    to: String,
+    files: u64,
+    bytes: u64,
+    seconds: f64,
+}
+
+/// `POST /oam/backup` `{"to": "/absolute/new/dir"}`: a consistent copy of
+/// the data directory while the server serves (runtime::backup). Every
+/// write acknowledged before the request is in it.
+fn backup<'a>(
+    ctx: &'a Ctx,
+    req: Request<'a>,
+    _: Params<'a>,
+    reply: &'a mut Reply<'_>,
+) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        crate::server::crud::provisioning(ctx, &req)?;
+        let body: BackupRequest = crate::server::json_body(req.body)?;
+        let to = std::path::PathBuf::from(&body.to);
+        let started = runtime::clock::now();
+        let report = runtime::backup::backup(&ctx.core, &ctx.config.storage.data_dir, &to)
+            .await
+            .map_err(|e| match e {
+                runtime::backup::BackupError::Refused(m) => ApiError::bad_request(m),
+                other => ApiError::Internal(format!("backup failed: {other}")),
+            })?;
+        let seconds = runtime::clock::now()
+            .saturating_duration_since(started)
+            .as_secs_f64();
+        tracing::info!(to = %to.display(), files = report.files, bytes = report.bytes, seconds, "backup done");
+        reply.json(
+            200,
+            &BackupDone {
+                result: "OK",
+                to: body.to,
+                files: report.files,
+                bytes: report.bytes,
+                seconds,
+            },
+        )
+    })
 }
 
 #[derive(Serialize)]

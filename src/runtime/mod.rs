@@ -7,6 +7,7 @@
 //! folder, so the executor can be swapped without touching services.
 
 pub use crate::clock;
+pub mod backup;
 mod conn;
 pub mod data;
 pub mod event;

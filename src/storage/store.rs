@@ -353,6 +353,9 @@ pub struct ShardStore {
     snapshot: RefCell<Option<Arc<Snapshot>>>,
     overlay: RefCell<Overlay>,
     compaction: RefCell<Option<Compaction>>,
+    /// Backups copying this store's files: no compaction starts while
+    /// one does (it would roll the log and remove files being copied).
+    holds: Cell<u32>,
     next_lsn: Cell<u64>,
     /// Generation of the active log.
     generation: Cell<u64>,
@@ -722,6 +725,7 @@ impl ShardStore {
             snapshot: RefCell::new(rec.snapshot),
             overlay: RefCell::new(rec.overlay),
             compaction: RefCell::new(None),
+            holds: Cell::new(0),
             next_lsn: Cell::new(1),
             generation: Cell::new(rec.generation),
             wal_bytes: Cell::new(rec.wal_len.max(WAL_HEADER_BYTES as u64)),
@@ -1035,10 +1039,42 @@ impl ShardStore {
         self.compaction.borrow().is_some()
     }
 
+    /// Holds compactions off (for a backup copying the files) and returns
+    /// the files that hold every change: the newest snapshot and the logs
+    /// after it. They stay as they are, but for records appended to the
+    /// active log, until [`ShardStore::release`]. None, and no hold, while
+    /// a compaction is under way: ask again once it has finished.
+    pub fn hold(&self) -> Result<Option<Vec<PathBuf>>, StoreError> {
+        if self.compacting() {
+            return Ok(None);
+        }
+        let snapshot = generations(&self.dir, "table-", ".rkyv")?.last().copied();
+        let mut files: Vec<PathBuf> = snapshot
+            .map(|g| table_path(&self.dir, g))
+            .into_iter()
+            .collect();
+        for g in generations(&self.dir, "wal-", ".log")? {
+            if snapshot.is_none_or(|s| g > s) {
+                files.push(wal_path(&self.dir, g));
+            }
+        }
+        self.holds.set(self.holds.get() + 1);
+        Ok(Some(files))
+    }
+
+    /// Ends a [`ShardStore::hold`]; a compaction that came due meanwhile
+    /// starts now.
+    pub fn release(&self) {
+        self.holds.set(self.holds.get().saturating_sub(1));
+        if self.holds.get() == 0 {
+            self.compact_if_due();
+        }
+    }
+
     /// Freezes the overlay, rolls the log and writes a new snapshot in the
     /// background; requests keep being served meanwhile.
     pub fn start_compaction(&self) {
-        if self.compaction.borrow().is_some() {
+        if self.compaction.borrow().is_some() || self.holds.get() > 0 {
             return;
         }
         // Everything committed so far belongs to the log being closed.

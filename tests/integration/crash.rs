@@ -104,6 +104,7 @@ fn no_acknowledged_write_is_lost_across_sigkills() {
 /// Rows the table soak's creates refer to.
 #[derive(Clone, Copy)]
 struct Setup {
+    network: u64,
     auc: u64,
     apn: u64,
     subscriber: u64,
@@ -222,6 +223,20 @@ const CREATES: &[Create] = &[
                     n / 1000 % 100
                 ),
             )
+        },
+    },
+    Create {
+        path: "/roaming/rule/",
+        id_field: "roaming_rule_id",
+        key_field: "roaming_network_id",
+        body: |n, s| {
+            // A rule has no field of its own: its network and flags.
+            let body = format!(
+                r#"{{"roaming_network_id":{},"allow":{},"enabled":true}}"#,
+                s.network,
+                n % 2 == 0
+            );
+            (s.network.to_string(), body)
         },
     },
     Create {
@@ -394,11 +409,11 @@ impl Acked {
                 continue;
             }
             assert_eq!(r.status, 200, "round {round}: {path}{id} lost");
-            assert_eq!(
-                r.json()[*key_field],
-                key.as_str(),
-                "round {round}: {path}{id} changed"
-            );
+            let stored = match &r.json()[*key_field] {
+                serde_json::Value::String(v) => v.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(&stored, key, "round {round}: {path}{id} changed");
         }
         for (id, v) in &self.patched {
             let r = s.get(&format!("/subscriber/{id}")).json();
@@ -460,7 +475,13 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
         &format!(r#"{{"i_vendor":{vendor},"protocol":"sip","host":"192.0.2.1","port":5060}}"#),
         "i_connection",
     );
+    let network = made(
+        "/roaming/network/",
+        r#"{"mcc":"001","mnc":"01","name":"soak"}"#,
+        "roaming_network_id",
+    );
     let setup = Setup {
+        network,
         auc,
         apn,
         subscriber,

@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod aaa;
+mod backup;
 mod cli;
 mod crash;
 mod diameter;
