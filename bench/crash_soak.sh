@@ -4,11 +4,12 @@
 # every SQN before), AuC creates
 # (tests/integration/crash.rs: concurrent durable writes from 4 clients,
 # SIGKILL at a pseudo-random moment, restart, every acknowledged write
-# checked), the table layer (crash.rs: creates in 17 tables, HSS and AAA,
+# checked), the table layer (crash.rs: creates in 19 tables, HSS and AAA,
 # catalog and shards, PATCHes of subscribers and DELETEs of EIR rules, from
 # 4 clients: every acknowledged create there with its key, every
 # acknowledged PATCH kept, every acknowledged DELETE still gone, no id
-# handed out twice) and AAA accounting (tests/integration/aaa.rs: 150 calls
+# handed out twice), the EIR history (crash.rs: S13 checks of new IMSI/IMEI
+# pairs from two python-diameter MMEs, every one answered 2001 found) and AAA accounting (tests/integration/aaa.rs: 150 calls
 # authorized per round, their stops sent by 4 clients, SIGKILL meanwhile,
 # restart; every acknowledged CDR present, no leg billed twice, no CDR id
 # reused, and in the end every stop resent and the balance exact).

@@ -104,6 +104,8 @@ fn no_acknowledged_write_is_lost_across_sigkills() {
 /// Rows the table soak's creates refer to.
 #[derive(Clone, Copy)]
 struct Setup {
+    /// The writer's latest subscriber (0: none yet).
+    last_subscriber: u64,
     network: u64,
     auc: u64,
     apn: u64,
@@ -237,6 +239,23 @@ const CREATES: &[Create] = &[
                 n % 2 == 0
             );
             (s.network.to_string(), body)
+        },
+    },
+    Create {
+        path: "/subscriber/routing/",
+        id_field: "subscriber_routing_id",
+        key_field: "ip_address",
+        body: |n, s| {
+            // One per subscriber and APN: the writer's newest subscriber.
+            if s.last_subscriber == 0 {
+                return (String::new(), String::new());
+            }
+            let ip = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+            let body = format!(
+                r#"{{"subscriber_id":{},"apn_id":{},"ip_version":0,"ip_address":"{ip}"}}"#,
+                s.last_subscriber, s.apn
+            );
+            (format!("{}/{}/{ip}", s.last_subscriber, s.apn), body)
         },
     },
     Create {
@@ -385,6 +404,25 @@ impl Acked {
         let attributes = s.get(&format!("/subscriber_attributes/{}", self.attribute_owner));
         let attributes = attributes.json();
         for (path, id_field, id, key_field, key) in &self.created {
+            if *path == "/subscriber/routing/" {
+                // Read by subscriber and APN (PyHSS's API); the key holds
+                // both, then the address.
+                let mut parts = key.splitn(3, '/');
+                let (sub, apn, ip) = (
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                    parts.next().unwrap_or_default(),
+                );
+                let r = s.get(&format!("/subscriber/routing/{sub}/{apn}"));
+                assert_eq!(r.status, 200, "round {round}: routing {id} lost");
+                let r = r.json();
+                assert_eq!(
+                    (r[*id_field].as_u64(), r[*key_field].as_str()),
+                    (Some(*id), Some(ip)),
+                    "round {round}: routing {id} changed"
+                );
+                continue;
+            }
             if *path == "/subscriber_attributes/" {
                 let found = attributes
                     .as_array()
@@ -481,6 +519,7 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
         "roaming_network_id",
     );
     let setup = Setup {
+        last_subscriber: 0,
         network,
         auc,
         apn,
@@ -521,7 +560,14 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
                         let k = (i % (CREATES.len() as u64 + 2)) as usize;
                         let (method, path, body, id_field, key_field, key) = match CREATES.get(k) {
                             Some(c) => {
+                                let setup = Setup {
+                                    last_subscriber: last_sub.unwrap_or(0),
+                                    ..setup
+                                };
                                 let (key, body) = (c.body)(n, &setup);
+                                if body.is_empty() {
+                                    continue;
+                                }
                                 ("PUT", c.path.to_owned(), body, c.id_field, c.key_field, key)
                             }
                             None if k == CREATES.len() => match last_sub {
@@ -614,5 +660,106 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
         a.created.len(),
         a.patched.len(),
         a.deleted.len()
+    );
+}
+
+/// Every S13 ME Identity Check answered 2001 over Diameter, each a new
+/// IMSI/IMEI pair (a new EIR history row, with its unique index and
+/// operation-log entry), is in the history after SIGKILLs at random
+/// moments, and no history id is handed out twice.
+#[test]
+fn every_acknowledged_eir_check_is_in_the_history_across_sigkills() {
+    use crate::diameter::{codes, Mme};
+    use serde_json::json;
+    const S6A: u32 = 16_777_251;
+    const S13: u32 = 16_777_252;
+    let mut dir = temp_dir("crash-eir-history");
+    // (imsi, imei) of every check answered 2001.
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let check = |s: &Server, acked: &[(String, String)], round: usize| {
+        // The whole history, a page at a time: (imsi, imei) → id.
+        let mut history = std::collections::HashMap::new();
+        let mut ids = std::collections::HashSet::new();
+        for page in 0.. {
+            let rows = s
+                .get(&format!("/eir/eir_history/list?page={page}&page_size=1000"))
+                .json();
+            let rows = rows.as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                let id = r["imsi_imei_history_id"].as_u64().unwrap();
+                assert!(
+                    ids.insert(id),
+                    "round {round}: history id {id} handed out twice"
+                );
+                let pair = (
+                    r["imsi"].as_str().unwrap().to_owned(),
+                    r["imei"].as_str().unwrap().to_owned(),
+                );
+                history.insert(pair, id);
+            }
+        }
+        for pair in acked {
+            assert!(
+                history.contains_key(pair),
+                "round {round}: check of {pair:?} lost"
+            );
+        }
+    };
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..kills() {
+        let s = Server::start_in(
+            dir.clone(),
+            &["--cores", "2"],
+            &[("AUTHPLANE_STORAGE__COMPACT_WAL_BYTES", "65536")],
+        );
+        check(&s, &acked.lock().unwrap(), round);
+        let peers: Vec<_> = (0..2u64)
+            .map(|p| {
+                let mme = Mme::connect_as(&s, &format!("mme{p}.epc.test"), "epc.test", &[S6A, S13]);
+                let pid = mme.pid();
+                let acked = acked.clone();
+                let base = (round as u64 * 2 + p) * 1_000_000;
+                let thread = std::thread::spawn(move || {
+                    let mut mme = mme;
+                    for i in 0u64.. {
+                        let n = base + i;
+                        let (imsi, imei) = (format!("00101{n:010}"), format!("35{n:012}"));
+                        let Some(a) = mme.try_cmd(json!({"op": "ecr", "imei": imei, "imsi": imsi}))
+                        else {
+                            return;
+                        };
+                        if codes(&a) == (Some(2001), None) {
+                            acked.lock().unwrap().push((imsi, imei));
+                        }
+                    }
+                });
+                (pid, thread)
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150 + next(&mut x) % 300));
+        dir = s.kill();
+        for (pid, thread) in peers {
+            let _ = std::process::Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .status();
+            thread.join().expect("a peer thread failed");
+        }
+    }
+    let s = Server::start_in(dir, &["--cores", "2"], &[]);
+    let acked = acked.lock().unwrap();
+    check(&s, &acked, kills());
+    assert!(
+        acked.len() > kills(),
+        "too few checks to mean anything: {}",
+        acked.len()
+    );
+    eprintln!(
+        "EIR history soak: {} kills, {} checks acknowledged over S13: none lost, no id reused",
+        kills(),
+        acked.len()
     );
 }

@@ -87,6 +87,22 @@ impl Mme {
         v
     }
 
+    /// The command's result; None when the tool is gone or the command
+    /// failed (a peer that may be killed).
+    pub fn try_cmd(&mut self, c: Value) -> Option<Value> {
+        writeln!(self.stdin, "{c}").ok()?;
+        self.stdin.flush().ok()?;
+        let mut line = String::new();
+        self.out.read_line(&mut line).ok()?;
+        let v: Value = serde_json::from_str(&line).ok()?;
+        v.get("error").is_none().then_some(v)
+    }
+
+    /// The tool's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(mut self) {
         let _ = self.cmd(json!({"op": "stop"}));
         let _ = self.child.wait();
