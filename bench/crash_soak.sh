@@ -9,7 +9,10 @@
 # 4 clients: every acknowledged create there with its key, every
 # acknowledged PATCH kept, every acknowledged DELETE still gone, no id
 # handed out twice), the EIR history (crash.rs: S13 checks of new IMSI/IMEI
-# pairs from two python-diameter MMEs, every one answered 2001 found) and AAA accounting (tests/integration/aaa.rs: 150 calls
+# pairs from two python-diameter MMEs, every one answered 2001 found), the
+# PCRF sessions (crash.rs: GeoRed pushes moving sessions to new UE
+# addresses: the last acknowledged or a later one kept, its address index
+# right) and AAA accounting (tests/integration/aaa.rs: 150 calls
 # authorized per round, their stops sent by 4 clients, SIGKILL meanwhile,
 # restart; every acknowledged CDR present, no leg billed twice, no CDR id
 # reused, and in the end every stop resent and the balance exact).

@@ -763,3 +763,127 @@ fn every_acknowledged_eir_check_is_in_the_history_across_sigkills() {
         acked.len()
     );
 }
+
+/// PCRF sessions (serving APNs), written as GeoRed pushes them (`PATCH
+/// /geored/`): each push opens or moves a subscriber's session to a new
+/// UE address, so the row and its unique address index change on every
+/// write. After SIGKILLs at random moments, each subscriber's session is
+/// the last acknowledged one or a later one, and its address leads to it.
+#[test]
+fn every_acknowledged_pcrf_session_survives_sigkills() {
+    let mut dir = temp_dir("crash-pcrf");
+    let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
+    let auc = s.send_json(
+        "PUT",
+        "/auc/",
+        r#"{"ki":"465B5CE8B199B49FAA5F0A2EE238A6BC","opc":"E8ED289DEBA952E4283B54E88E6183CA","amf":"8000"}"#,
+    );
+    let auc = auc.json()["auc_id"].as_u64().unwrap();
+    let apn = s.send_json(
+        "PUT",
+        "/apn/",
+        r#"{"apn":"internet","apn_ambr_dl":1,"apn_ambr_ul":1}"#,
+    );
+    let apn = apn.json()["apn_id"].as_u64().unwrap();
+    let imsis: Vec<String> = (0..32).map(|k| format!("0010100000000{k:02}")).collect();
+    for imsi in &imsis {
+        let body =
+            format!(r#"{{"imsi":"{imsi}","auc_id":{auc},"default_apn":{apn},"apn_list":"{apn}"}}"#);
+        assert_eq!(s.send_json("PUT", "/subscriber/", &body).status, 200);
+    }
+    dir = s.kill();
+    let ip = |n: u64| format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+    // IMSI → the session number of its last acknowledged push.
+    let acked: Arc<Mutex<std::collections::HashMap<String, u64>>> = Arc::default();
+    let check = |s: &Server, acked: &std::collections::HashMap<String, u64>, round: usize| {
+        for (imsi, n) in acked {
+            let r = s.get(&format!("/pcrf/pcrf_subscriber_imsi/{imsi}/{apn}"));
+            assert_eq!(r.status, 200, "round {round}: session of {imsi} lost");
+            let text = r.text();
+            let stored: u64 = text
+                .split("\"pcrf_session_id\":\"s-")
+                .nth(1)
+                .and_then(|t| t.split('"').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("round {round}: {imsi}: {text}"));
+            // A later push may have been applied without its reply.
+            assert!(
+                stored >= *n,
+                "round {round}: {imsi} went back from s-{n} to s-{stored}"
+            );
+            let by_ip = s
+                .get(&format!("/pcrf/pcrf_serving_apn_ip/{}", ip(stored)))
+                .json();
+            assert_eq!(
+                by_ip["pcrf_session_id"],
+                format!("s-{stored}"),
+                "round {round}: the address of {imsi}'s session leads elsewhere"
+            );
+        }
+    };
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut next_n = 1u64;
+    let pushes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for round in 0..kills() {
+        let s = Server::start_in(
+            dir.clone(),
+            &["--cores", "2"],
+            &[("AUTHPLANE_STORAGE__COMPACT_WAL_BYTES", "65536")],
+        );
+        check(&s, &acked.lock().unwrap(), round);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4usize)
+            .map(|w| {
+                let (stop, acked, addr) = (stop.clone(), acked.clone(), s.addr);
+                let pushes = pushes.clone();
+                let mine: Vec<String> = imsis.iter().skip(w).step_by(4).cloned().collect();
+                // Session numbers only grow, across rounds too.
+                let first = next_n + w as u64;
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(addr);
+                    c.stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    for i in 0u64.. {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let n = first + 4 * i;
+                        let imsi = &mine[(i as usize) % mine.len()];
+                        let body = format!(
+                            r#"{{"imsi":"{imsi}","serving_apn":"internet","pcrf_session_id":"s-{n}","serving_pgw":"pgw.test","subscriber_routing":"{}"}}"#,
+                            ip(n)
+                        );
+                        let Some(r) = ask(&mut c, "PATCH", "/geored/", &body) else {
+                            return;
+                        };
+                        assert_eq!(r.status, 200, "{}", r.text());
+                        acked.lock().unwrap().insert(imsi.clone(), n);
+                        pushes.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100 + next(&mut x) % 300));
+        dir = s.kill();
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().expect("a writer's assertion failed");
+        }
+        // Past every push a writer may have had applied unanswered (one
+        // each), and inside 2^24 addresses.
+        next_n = acked.lock().unwrap().values().max().copied().unwrap_or(0) + 100;
+    }
+    let s = Server::start_in(dir, &["--cores", "2"], &[]);
+    let acked = acked.lock().unwrap();
+    check(&s, &acked, kills());
+    assert_eq!(
+        acked.len(),
+        imsis.len(),
+        "a subscriber had no push acknowledged"
+    );
+    eprintln!(
+        "PCRF session soak: {} kills, {} pushes acknowledged for {} subscribers: none lost, none went back",
+        kills(),
+        pushes.load(Ordering::Relaxed),
+        acked.len()
+    );
+}
