@@ -1,19 +1,21 @@
 //! Online backup: a copy of the data directory taken while the cores
 //! serve reads and writes.
 //!
-//! Every store (each shard's, and the catalog's on core 0) holds its
-//! compactions off and names its files: the newest snapshot and the logs
-//! after it. Snapshots are never written again once renamed into place, and
-//! logs only grow, so while the holds last those files are a complete
-//! record of the store, short only of what is appended meanwhile. They are
-//! copied off the cores (each file fsync'd, then each directory), and the
-//! holds released.
+//! Every store holds its compactions off and fixes its cut: its newest
+//! snapshot, the logs after it, and where the records of its active log
+//! end at that moment. Snapshots are never written again once renamed into
+//! place and logs are only appended to, so those bytes stay as they are
+//! while the hold lasts. Once they are durable, they are copied off the
+//! cores (the active log up to its cut), each file fsync'd, then each
+//! directory, and the holds released.
 //!
-//! The cut is the moment the request arrives: a write acknowledged before
-//! it is durable in a log, so it is in the copy. Writes acknowledged while
-//! the copy runs may be in it or not; a record half copied at the end of a
-//! log is a torn tail, which the start on the copy cuts as it cuts one
-//! after a crash.
+//! - Every write acknowledged before the request is durable in a log
+//!   before the cut, so it is in the copy; writes after a store's cut are
+//!   not, so the copy ends on whole records.
+//! - The shards are cut first and the catalog last. A row on a shard that
+//!   names a catalog row (a subscriber's APN) was written after that
+//!   catalog row was durable, so the copy never holds the one without the
+//!   other.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -21,7 +23,7 @@ use std::rc::Rc;
 use super::{Core, MeshError};
 use crate::domain::shard::ShardId;
 use crate::storage::store::recover;
-use crate::storage::{Identity, ShardStore, StoreError};
+use crate::storage::{Held, Identity, ShardStore, StoreError};
 
 /// What a backup copied.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -53,46 +55,38 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     }
 }
 
-/// Files to copy, by the directory (relative to the data directory) they
-/// go to, with the store's identity.
-type Held = Vec<(String, Identity, Vec<PathBuf>)>;
+/// What to copy of each store: the directory (relative to the data
+/// directory) it goes to, the store's identity and its cut.
+type Cuts = Vec<(String, Identity, Held)>;
 
-/// The stores of the core this runs on, with their directory names.
-fn stores_here(core: &Core) -> Vec<(String, Rc<ShardStore>)> {
-    let mut out = vec![(format!("shard-{}", core.shard.0), core.store.clone())];
-    if let Some(c) = &core.catalog_store {
-        out.push(("catalog".into(), c.clone()));
-    }
-    out
+/// A store of a core: its shard's, or the catalog (core 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Shard,
+    Catalog,
 }
 
-/// Holds every store of this core, once none is compacting.
-async fn hold_here(core: Rc<Core>) -> Result<Held, StoreError> {
+fn store_of(core: &Core, which: Which) -> Option<Rc<ShardStore>> {
+    match which {
+        Which::Shard => Some(core.store.clone()),
+        Which::Catalog => core.catalog_store.clone(),
+    }
+}
+
+/// Holds one store of this core once it is not compacting, and waits until
+/// everything before its cut is durable.
+async fn hold_here(core: Rc<Core>, which: Which) -> Result<Option<Held>, StoreError> {
+    let Some(store) = store_of(&core, which) else {
+        return Ok(None);
+    };
     loop {
-        let stores = stores_here(&core);
-        let mut held: Held = Vec::with_capacity(stores.len());
-        let mut taken = Vec::with_capacity(stores.len());
-        let mut busy = false;
-        for (name, store) in &stores {
-            match store.hold() {
-                Ok(Some(files)) => {
-                    held.push((name.clone(), store.identity(), files));
-                    taken.push(store.clone());
-                }
-                Ok(None) => busy = true,
-                Err(e) => {
-                    taken.iter().for_each(|s| s.release());
-                    return Err(e);
-                }
+        if let Some(held) = store.hold()? {
+            if let Err(e) = store.durable_through(held.last_lsn).await {
+                store.release();
+                return Err(e);
             }
-            if busy {
-                break;
-            }
+            return Ok(Some(held));
         }
-        if !busy {
-            return Ok(held);
-        }
-        taken.iter().for_each(|s| s.release());
         super::stream::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
@@ -101,16 +95,38 @@ async fn hold_here(core: Rc<Core>) -> Result<Held, StoreError> {
 /// directory) while the server runs.
 pub async fn backup(core: &Core, data: &Path, to: &Path) -> Result<BackupReport, BackupError> {
     check_destination(data, to)?;
-    let shards = core.shards();
-    let mut held: Held = Vec::new();
-    let mut holding = Vec::new();
+    // The shards first, the catalog last (see the module's comment).
+    let order: Vec<(ShardId, Which, String)> = (0..core.shards())
+        .map(|k| (ShardId(k), Which::Shard, format!("shard-{k}")))
+        .chain(std::iter::once((
+            ShardId(0),
+            Which::Catalog,
+            "catalog".to_owned(),
+        )))
+        .collect();
+    let mut cuts: Cuts = Vec::with_capacity(order.len());
+    let mut holding = Vec::with_capacity(order.len());
     let mut failure = None;
-    for k in (0..shards).map(ShardId) {
-        match core.on(k, hold_here).await {
-            Ok(Ok(h)) => {
-                held.extend(h);
-                holding.push(k);
+    for (k, which, dir) in order {
+        match core.on(k, move |c| hold_here(c, which)).await {
+            Ok(Ok(Some(held))) => {
+                let identity = core
+                    .on(k, move |c| async move {
+                        store_of(&c, which).map(|s| s.identity())
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                holding.push((k, which));
+                match identity {
+                    Some(identity) => cuts.push((dir, identity, held)),
+                    None => {
+                        failure = Some(BackupError::Refused(format!("{dir}: no store")));
+                        break;
+                    }
+                }
             }
+            Ok(Ok(None)) => {}
             Ok(Err(e)) => {
                 failure = Some(BackupError::Store(e));
                 break;
@@ -123,12 +139,14 @@ pub async fn backup(core: &Core, data: &Path, to: &Path) -> Result<BackupReport,
     }
     let copied = match failure {
         Some(e) => Err(e),
-        None => copy_off_core(data.to_owned(), to.to_owned(), held).await,
+        None => copy_off_core(data.to_owned(), to.to_owned(), cuts).await,
     };
-    for k in holding {
+    for (k, which) in holding {
         let released = core
-            .on(k, |c| async move {
-                stores_here(&c).iter().for_each(|(_, s)| s.release());
+            .on(k, move |c| async move {
+                if let Some(s) = store_of(&c, which) {
+                    s.release();
+                }
             })
             .await;
         if let Err(e) = released {
@@ -175,7 +193,7 @@ fn check_destination(data: &Path, to: &Path) -> Result<(), BackupError> {
 async fn copy_off_core(
     data: PathBuf,
     to: PathBuf,
-    held: Held,
+    held: Cuts,
 ) -> Result<BackupReport, BackupError> {
     let (tx, rx) = futures_channel::oneshot::channel();
     std::thread::Builder::new()
@@ -188,42 +206,56 @@ async fn copy_off_core(
         .map_err(|_| BackupError::Refused("the backup thread stopped".into()))?
 }
 
-/// Copies FORMAT and every held file, each fsync'd, then the directories.
-fn copy(data: &Path, to: &Path, held: &Held) -> Result<BackupReport, BackupError> {
+/// Copies FORMAT and every store's files up to its cut, each fsync'd,
+/// then the directories.
+fn copy(data: &Path, to: &Path, cuts: &Cuts) -> Result<BackupReport, BackupError> {
     let mut report = BackupReport::default();
     std::fs::create_dir_all(to).map_err(io(to))?;
-    let mut copy_file = |from: &Path, into: &Path| -> Result<(), BackupError> {
+    // `limit`: the bytes to take (None: all).
+    let mut copy_file = |from: &Path, into: &Path, limit: Option<u64>| -> Result<(), BackupError> {
         let name = from.file_name().unwrap_or_default();
         let dest = into.join(name);
-        let bytes = std::fs::copy(from, &dest).map_err(io(from))?;
-        std::fs::File::open(&dest)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&dest))?;
+        let mut source = std::fs::File::open(from).map_err(io(from))?;
+        let mut out = std::fs::File::create(&dest).map_err(io(&dest))?;
+        let bytes = match limit {
+            Some(n) => std::io::copy(&mut std::io::Read::take(&mut source, n), &mut out),
+            None => std::io::copy(&mut source, &mut out),
+        }
+        .map_err(io(from))?;
+        out.sync_all().map_err(io(&dest))?;
         report.files += 1;
         report.bytes += bytes;
         Ok(())
     };
-    for (dir, identity, files) in held {
+    for (dir, identity, held) in cuts {
         let into = to.join(dir);
         std::fs::create_dir_all(&into).map_err(io(&into))?;
-        for f in files {
-            copy_file(f, &into)?;
+        for f in &held.files {
+            let limit = (*f == held.active.0).then_some(held.active.1);
+            copy_file(f, &into, limit)?;
         }
-        trim_torn_tail(&into, *identity)?;
+        verify(&into, *identity)?;
         sync_dir(&into)?;
     }
     // FORMAT last: a copy without it is not taken for a data directory.
-    copy_file(&data.join("FORMAT"), to)?;
+    copy_file(&data.join("FORMAT"), to, None)?;
     sync_dir(to)?;
     Ok(report)
 }
 
-/// Reads the copied store as a start would, and cuts the record the copy
-/// caught half written at the end of the active log, if any: the copy then
-/// checks clean. Damage anywhere else fails the backup.
-fn trim_torn_tail(dir: &Path, identity: Identity) -> Result<(), BackupError> {
+/// Reads the copied store as a start would. With `Durability::Sync` every
+/// log ends on a whole record (the cut is between durable records). With
+/// `none`, records before the cut may not have reached the file yet when
+/// it was copied: the copy is then cut after the last whole record, as a
+/// start after a crash would cut it. Damage anywhere else fails the backup.
+fn verify(dir: &Path, identity: Identity) -> Result<(), BackupError> {
     let rec = recover(dir, identity, false)?;
     for log in rec.report.logs.iter().filter(|l| l.damage.is_some()) {
+        tracing::warn!(
+            log = %log.path.display(),
+            offset = log.good_end,
+            "backup: the copied log ends inside a record (durability none?); cut there"
+        );
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&log.path)

@@ -11,4 +11,4 @@ pub mod store;
 pub mod wal;
 
 pub use codec::{Op, TableId};
-pub use store::{Durability, Identity, ShardStore, StoreError, StoreOptions};
+pub use store::{Durability, Held, Identity, ShardStore, StoreError, StoreOptions};

@@ -338,6 +338,18 @@ impl Future for Durable {
     }
 }
 
+/// What a backup copies of a store ([`ShardStore::hold`]).
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The newest snapshot and the logs after it.
+    pub files: Vec<PathBuf>,
+    /// The active log and the end of its records at the hold: the copy
+    /// takes that many bytes of it.
+    pub active: (PathBuf, u64),
+    /// The newest change at the hold.
+    pub last_lsn: u64,
+}
+
 /// A compaction under way: the frozen changes being merged into a new
 /// snapshot.
 #[derive(Debug)]
@@ -1039,12 +1051,15 @@ impl ShardStore {
         self.compaction.borrow().is_some()
     }
 
-    /// Holds compactions off (for a backup copying the files) and returns
-    /// the files that hold every change: the newest snapshot and the logs
-    /// after it. They stay as they are, but for records appended to the
-    /// active log, until [`ShardStore::release`]. None, and no hold, while
-    /// a compaction is under way: ask again once it has finished.
-    pub fn hold(&self) -> Result<Option<Vec<PathBuf>>, StoreError> {
+    /// Holds compactions off (for a backup copying the files) and fixes
+    /// what the copy is: the newest snapshot, the logs after it, and the
+    /// end of the active log's records at this moment. Those bytes stay
+    /// as they are (records are only appended past them) until
+    /// [`ShardStore::release`]; they are durable once
+    /// [`ShardStore::durable_through`] of [`Held::last_lsn`] resolves. None,
+    /// and no hold, while a compaction is under way: ask again once it has
+    /// finished.
+    pub fn hold(&self) -> Result<Option<Held>, StoreError> {
         if self.compacting() {
             return Ok(None);
         }
@@ -1058,8 +1073,24 @@ impl ShardStore {
                 files.push(wal_path(&self.dir, g));
             }
         }
+        let active = (
+            wal_path(&self.dir, self.generation.get()),
+            self.wal_bytes.get(),
+        );
+        // This tick's commits go to the log now: `last_lsn` covers them.
+        self.flush();
         self.holds.set(self.holds.get() + 1);
-        Ok(Some(files))
+        Ok(Some(Held {
+            files,
+            active,
+            last_lsn: self.next_lsn.get().saturating_sub(1),
+        }))
+    }
+
+    /// Resolves once every change up to `lsn` is durable (at once without
+    /// `Durability::Sync`).
+    pub fn durable_through(&self, lsn: u64) -> Durable {
+        self.durable((lsn > 0).then(|| self.wait_durable(lsn)))
     }
 
     /// Ends a [`ShardStore::hold`]; a compaction that came due meanwhile

@@ -20,8 +20,51 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
         &["--cores", "2"],
         &[("AUTHPLANE_STORAGE__COMPACT_WAL_BYTES", "65536")],
     );
+    let auc = s.send_json(
+        "PUT",
+        "/auc/",
+        r#"{"ki":"465B5CE8B199B49FAA5F0A2EE238A6BC","opc":"E8ED289DEBA952E4283B54E88E6183CA","amf":"8000"}"#,
+    );
+    let auc = auc.json()["auc_id"].as_u64().unwrap();
     let acked: Arc<Mutex<Vec<Created>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
+    // A client that makes an APN (catalog), then a subscriber on a shard
+    // naming it: the copy must never hold the subscriber without its APN.
+    let pairs = {
+        let (stop, addr) = (stop.clone(), s.addr);
+        std::thread::spawn(move || {
+            let mut c = Client::connect(addr);
+            let mut put = |path: &str, body: String, id: &str| {
+                c.send(
+                    format!(
+                        "PUT {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                let r = c.response();
+                assert_eq!(r.status, 200, "{path}: {}", r.text());
+                r.json()[id].as_u64().unwrap()
+            };
+            let mut made = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let apn = put(
+                    "/apn/",
+                    format!(r#"{{"apn":"pair-{made}","apn_ambr_dl":1,"apn_ambr_ul":1}}"#),
+                    "apn_id",
+                );
+                put(
+                    "/subscriber/",
+                    format!(
+                        r#"{{"imsi":"00102{made:010}","auc_id":{auc},"default_apn":{apn},"apn_list":"{apn}"}}"#
+                    ),
+                    "subscriber_id",
+                );
+                made += 1;
+            }
+            made
+        })
+    };
     let writers: Vec<_> = (0..4u64)
         .map(|w| {
             let (stop, acked, addr) = (stop.clone(), acked.clone(), s.addr);
@@ -82,6 +125,7 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
     for w in writers {
         w.join().expect("a writer failed");
     }
+    let pairs = pairs.join().expect("the APN and subscriber client failed");
     let acked = acked.lock().unwrap();
     let before: Vec<&Created> = acked.iter().filter(|(.., at)| *at < cut).collect();
     assert!(
@@ -130,4 +174,23 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
         );
         assert_eq!(r.json()[*field], key.as_str(), "{path} changed");
     }
+    // The cut is consistent: every subscriber in the copy has its APN.
+    let mut subscribers = 0;
+    for made in 0..pairs {
+        let r = b.get(&format!("/subscriber/imsi/00102{made:010}"));
+        if r.status != 200 {
+            continue;
+        }
+        subscribers += 1;
+        let apn = r.json()["default_apn"].as_u64().unwrap();
+        assert_eq!(
+            b.get(&format!("/apn/{apn}")).status,
+            200,
+            "subscriber {made}'s APN {apn} is not in the copy"
+        );
+    }
+    assert!(
+        subscribers > 0,
+        "no subscriber of the pairs in the copy ({pairs} made)"
+    );
 }
