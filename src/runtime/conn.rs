@@ -73,8 +73,12 @@ pub(super) async fn serve<A: App, S: Transport>(
     settings: &ConnSettings,
 ) {
     exchange(core, app, &mut stream, client, settings).await;
-    stream.close().await;
+    // A client that reads nothing more must not hold the task open.
+    let _ = monoio::time::timeout(CLOSE_WAIT, stream.close()).await;
 }
+
+/// How long the end of a stream (TLS's close_notify) may take to send.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn exchange<A: App, S: Transport>(
     core: &Core,
