@@ -19,6 +19,38 @@ listening_addr() {
     sed -n 's/^listening on //p' "$1"
 }
 
+# A free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts nginx with one worker on CPU0 serving /oam/ping with authplane's
+# body on a free port, with the extra server directives $1 (after
+# `listen 127.0.0.1:PORT`, e.g. " ssl reuseport;\n ssl_certificate ...").
+# Sets nport and npid (the worker).
+start_nginx() {
+    nport=$(free_port)
+    cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$nport$1
+        location = /oam/ping { default_type application/json; return 200 '{"result":"OK"}'; }
+    }
+}
+CONF
+    taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
+    sleep 0.5
+    npid=$(pgrep -f "nginx: worker process" -n)
+}
+
 # CPU time (user + system, in clock ticks) used so far by process $1.
 cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$1/stat"

@@ -22,29 +22,8 @@ command -v wrk >/dev/null && command -v nginx >/dev/null || {
 make_work
 hz=$(getconf CLK_TCK)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
 # nginx: one worker on CPU0, the same JSON body as /oam/ping.
-nport=$(free_port)
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    server {
-        listen 127.0.0.1:$nport reuseport;
-        location = /oam/ping { default_type application/json; return 200 '{"result":"OK"}'; }
-    }
-}
-CONF
-taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
-sleep 0.5
-npid=$(pgrep -f "nginx: worker process" -n)
+start_nginx " reuseport;"
 
 # authplane on one core (CPU0).
 taskset -c 0 "$bin" serve --cores 1 --listen 127.0.0.1:0 --data-dir "$work/data" > "$work/ap.out" 2> "$work/ap.err" &

@@ -28,7 +28,6 @@ command -v wrk >/dev/null && command -v nginx >/dev/null && command -v openssl >
 }
 make_work
 hz=$(getconf CLK_TCK)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The certificate: a P-256 CA and a P-256 leaf for localhost.
 (
@@ -44,29 +43,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 )
 
 # nginx: one worker on CPU0, TLS 1.2 and 1.3, the same body as /oam/ping.
-nport=$(free_port)
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    server {
-        listen 127.0.0.1:$nport ssl reuseport;
+start_nginx " ssl reuseport;
         ssl_certificate $work/leaf.pem;
         ssl_certificate_key $work/leaf.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        location = /oam/ping { default_type application/json; return 200 '{"result":"OK"}'; }
-    }
-}
-CONF
-taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
-sleep 0.5
-npid=$(pgrep -f "nginx: worker process" -n)
+        ssl_protocols TLSv1.2 TLSv1.3;"
 
 # authplane: one core on CPU0, one TLS listener with the same files.
 cat > "$work/authplane.toml" <<CONF

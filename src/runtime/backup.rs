@@ -74,8 +74,8 @@ fn store_of(core: &Core, which: Which) -> Option<Rc<ShardStore>> {
 }
 
 /// Holds one store of this core once it is not compacting, and waits until
-/// everything before its cut is durable.
-async fn hold_here(core: Rc<Core>, which: Which) -> Result<Option<Held>, StoreError> {
+/// everything before its cut is durable; its identity and cut.
+async fn hold_here(core: Rc<Core>, which: Which) -> Result<Option<(Identity, Held)>, StoreError> {
     let Some(store) = store_of(&core, which) else {
         return Ok(None);
     };
@@ -85,7 +85,7 @@ async fn hold_here(core: Rc<Core>, which: Which) -> Result<Option<Held>, StoreEr
                 store.release();
                 return Err(e);
             }
-            return Ok(Some(held));
+            return Ok(Some((store.identity(), held)));
         }
         super::stream::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -109,22 +109,9 @@ pub async fn backup(core: &Core, data: &Path, to: &Path) -> Result<BackupReport,
     let mut failure = None;
     for (k, which, dir) in order {
         match core.on(k, move |c| hold_here(c, which)).await {
-            Ok(Ok(Some(held))) => {
-                let identity = core
-                    .on(k, move |c| async move {
-                        store_of(&c, which).map(|s| s.identity())
-                    })
-                    .await
-                    .ok()
-                    .flatten();
+            Ok(Ok(Some((identity, held)))) => {
                 holding.push((k, which));
-                match identity {
-                    Some(identity) => cuts.push((dir, identity, held)),
-                    None => {
-                        failure = Some(BackupError::Refused(format!("{dir}: no store")));
-                        break;
-                    }
-                }
+                cuts.push((dir, identity, held));
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => {

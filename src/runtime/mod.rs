@@ -772,19 +772,12 @@ async fn accept_http<A: App>(
                     conn::serve(&core2, &*app2, stream, (ip, ClientAuth::None), &settings2).await
                 }
                 Some(tls) => {
-                    let handshake = tls::TlsConn::accept(stream, &tls);
-                    match monoio::time::timeout(settings2.header_timeout, handshake).await {
-                        Ok(Ok((conn, auth))) => {
+                    match tls::TlsConn::accept(stream, &tls, settings2.header_timeout).await {
+                        Ok((conn, auth)) => {
                             conn::serve(&core2, &*app2, conn, (ip, auth), &settings2).await
                         }
-                        Ok(Err(e)) => {
+                        Err(e) => {
                             tracing::debug!(listener = %tls.name, peer = %peer, error = %e.0, "TLS handshake failed");
-                        }
-                        Err(_) => {
-                            tls.stats
-                                .handshake_failures
-                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            tracing::debug!(listener = %tls.name, peer = %peer, "TLS handshake timed out");
                         }
                     }
                 }

@@ -275,11 +275,12 @@ pub(crate) struct HandshakeFailed(pub io::Error);
 
 impl TlsConn {
     /// Runs the server side of the handshake on `io` with `server`'s
-    /// configuration; returns the connection and what the client's
-    /// certificate allows it.
+    /// configuration, within `limit`; returns the connection and what the
+    /// client's certificate allows it.
     pub(crate) async fn accept(
         io: TcpStream,
         server: &TlsServer,
+        limit: std::time::Duration,
     ) -> Result<(TlsConn, ClientAuth), HandshakeFailed> {
         let config = server
             .current()
@@ -311,8 +312,15 @@ impl TlsConn {
                 }
             }
             conn.flush().await
-        }
-        .await;
+        };
+        let outcome = monoio::time::timeout(limit, outcome)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "handshake timed out",
+                ))
+            });
         let stats = &server.stats;
         if let Err(e) = outcome {
             stats.handshake_failures.fetch_add(1, Ordering::Relaxed);

@@ -35,14 +35,7 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
         std::thread::spawn(move || {
             let mut c = Client::connect(addr);
             let mut put = |path: &str, body: String, id: &str| {
-                c.send(
-                    format!(
-                        "PUT {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .as_bytes(),
-                );
-                let r = c.response();
+                let r = c.json("PUT", path, &body);
                 assert_eq!(r.status, 200, "{path}: {}", r.text());
                 r.json()[id].as_u64().unwrap()
             };
@@ -79,7 +72,13 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
                     let (path, body, id_field, key_field, key) = if i % 2 == 0 {
                         let msisdn = format!("61{n:010}");
                         let body = format!(r#"{{"msisdn":"{msisdn}"}}"#);
-                        ("/ims_subscriber/", body, "ims_subscriber_id", "msisdn", msisdn)
+                        (
+                            "/ims_subscriber/",
+                            body,
+                            "ims_subscriber_id",
+                            "msisdn",
+                            msisdn,
+                        )
                     } else {
                         let imei = format!("35{n:012}");
                         let body = format!(
@@ -87,14 +86,7 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
                         );
                         ("/eir/", body, "eir_id", "imei", imei)
                     };
-                    c.send(
-                        format!(
-                            "PUT {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    );
-                    let r = c.response();
+                    let r = c.json("PUT", path, &body);
                     let at = Instant::now();
                     assert_eq!(r.status, 200, "{path}: {}", r.text());
                     let id = r.json()[id_field].as_u64().unwrap();

@@ -465,16 +465,6 @@ impl Acked {
     }
 }
 
-/// One request on `c`; None when no whole reply came (not acknowledged).
-fn ask(c: &mut Client, method: &str, path: &str, body: &str) -> Option<crate::harness::Response> {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    std::io::Write::write_all(&mut c.stream, req.as_bytes()).ok()?;
-    c.try_response().ok()
-}
-
 #[test]
 fn every_table_keeps_every_acknowledged_write_across_sigkills() {
     let mut dir = temp_dir("crash-tables");
@@ -597,7 +587,7 @@ fn every_table_keeps_every_acknowledged_write_across_sigkills() {
                             let id: u64 = path.trim_start_matches("/eir/").parse().unwrap();
                             acked.lock().unwrap().delete_sent.insert(id);
                         }
-                        let Some(r) = ask(&mut c, method, &path, &body) else {
+                        let Some(r) = c.try_json(method, &path, &body) else {
                             return;
                         };
                         assert_eq!(r.status, 200, "{method} {path}: {}", r.text());
@@ -852,7 +842,7 @@ fn every_acknowledged_pcrf_session_survives_sigkills() {
                             r#"{{"imsi":"{imsi}","serving_apn":"internet","pcrf_session_id":"s-{n}","serving_pgw":"pgw.test","subscriber_routing":"{}"}}"#,
                             ip(n)
                         );
-                        let Some(r) = ask(&mut c, "PATCH", "/geored/", &body) else {
+                        let Some(r) = c.try_json("PATCH", "/geored/", &body) else {
                             return;
                         };
                         assert_eq!(r.status, 200, "{}", r.text());

@@ -184,15 +184,7 @@ impl Server {
 
     /// Sends `method path` with a JSON body on a new connection.
     pub fn send_json(&self, method: &str, path: &str, body: &str) -> Response {
-        let mut c = self.connect();
-        c.send(
-            format!(
-                "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        c.response()
+        self.connect().json(method, path, body)
     }
 }
 
@@ -327,6 +319,23 @@ impl Client {
         }
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
+    }
+
+    /// `method path` with a JSON body on this (keep-alive) connection.
+    pub fn json(&mut self, method: &str, path: &str, body: &str) -> Response {
+        self.try_json(method, path, body)
+            .unwrap_or_else(|| panic!("{method} {path}: no answer"))
+    }
+
+    /// As [`Client::json`]; None when no whole answer came (the server
+    /// died, say): the request was not acknowledged.
+    pub fn try_json(&mut self, method: &str, path: &str, body: &str) -> Option<Response> {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream.write_all(req.as_bytes()).ok()?;
+        self.try_response().ok()
     }
 
     /// One GET on a new connection to `addr`.

@@ -149,20 +149,21 @@ fn start(pki: &Path, extra: &str) -> Server {
     Server::start(&["--config", path.to_str().unwrap()], &[])
 }
 
+/// tls_probe.py aimed at `addr`, trusting the test root.
+fn probe_command(pki: &Path, addr: SocketAddr) -> Command {
+    let mut c = Command::new("python3");
+    c.arg(PROBE)
+        .args(["--port", &addr.port().to_string(), "--ca"])
+        .arg(pki.join("root.pem"))
+        .current_dir(pki);
+    c
+}
+
 /// What tls_probe.py printed for one request.
 fn probe(pki: &Path, addr: SocketAddr, opts: &[&str], req: &[&str]) -> serde_json::Value {
-    let ca = pki.join("root.pem");
-    let out = Command::new("python3")
-        .arg(PROBE)
-        .args([
-            "--port",
-            &addr.port().to_string(),
-            "--ca",
-            ca.to_str().unwrap(),
-        ])
+    let out = probe_command(pki, addr)
         .args(opts)
         .args(req)
-        .current_dir(pki)
         .output()
         .expect("python3");
     let line = String::from_utf8_lossy(&out.stdout);
@@ -179,15 +180,7 @@ struct Held {
 
 impl Held {
     fn open(pki: &Path, addr: SocketAddr, path: &str) -> (Held, serde_json::Value) {
-        let ca = pki.join("root.pem");
-        let mut child = Command::new("python3")
-            .arg(PROBE)
-            .args([
-                "--port",
-                &addr.port().to_string(),
-                "--ca",
-                ca.to_str().unwrap(),
-            ])
+        let mut child = probe_command(pki, addr)
             .args(["--hold", "GET", path])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
