@@ -433,7 +433,13 @@ fn data_command(command: &DataCommand) -> anyhow::Result<std::process::ExitCode>
             cores,
             first_imsi,
         } => {
-            authplane::hss::generate::generate(dir, *subscribers, *cores, *first_imsi)?;
+            authplane::hss::generate::generate(
+                dir,
+                *subscribers,
+                *cores,
+                *first_imsi,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?;
             return Ok(std::process::ExitCode::SUCCESS);
         }
     };
@@ -465,12 +471,29 @@ fn data_command(command: &DataCommand) -> anyhow::Result<std::process::ExitCode>
                 continue;
             }
         };
-        let snap = match rec.report.snapshot_generation {
-            Some(g) => format!(
-                "snapshot generation {g} with {} entries",
-                rec.report.snapshot_entries
-            ),
-            None => "no snapshot".into(),
+        let snap = match (rec.report.snapshot_generation, &rec.snapshot) {
+            (Some(g), Some(s)) => {
+                // Every block and index page, against its checksum.
+                let check = s.check(0, |_| true);
+                for e in &check.damaged {
+                    println!("{name}: DAMAGED snapshot generation {g}: {e}");
+                    damaged = true;
+                }
+                if check.entries != s.header.entries && check.damaged.is_empty() {
+                    println!(
+                        "{name}: DAMAGED snapshot generation {g}: {} entries read, the header says {}",
+                        check.entries, s.header.entries
+                    );
+                    damaged = true;
+                }
+                format!(
+                    "snapshot generation {g} with {} entries in {} blocks ({} bytes)",
+                    rec.report.snapshot_entries,
+                    s.header.blocks,
+                    s.file_len()
+                )
+            }
+            _ => "no snapshot".into(),
         };
         println!(
             "{name}: {snap}, {} keys changed in the logs",

@@ -13,7 +13,7 @@ use criterion::{criterion_group, Criterion};
 use futures_executor::LocalPool;
 use futures_task::LocalSpawn;
 
-use authplane::storage::snapshot::{self, Entry, SnapHeader, Snapshot, SNAP_FORMAT};
+use authplane::storage::snapshot::{self, SnapHeader, Snapshot};
 use authplane::storage::{Durability, Identity, Op, ShardStore, StoreError, StoreOptions};
 
 const IDENTITY: Identity = Identity {
@@ -36,33 +36,21 @@ fn imsi_key(i: u64) -> Vec<u8> {
 fn bench_reads(c: &mut Criterion) {
     let n = 1_000_000u64;
     let dir = temp("reads");
-    let path = dir.join("t.rkyv");
-    let mut entries: Vec<Entry> = (0..n)
-        .map(|i| Entry {
-            table: 2,
-            key: imsi_key(i),
-            value: vec![0xab; 100],
-        })
-        .collect();
-    entries.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
-    let identity = SnapHeader {
-        format: SNAP_FORMAT,
-        shard: 0,
-        shards: 1,
-        hash_version: 1,
-        generation: 1,
-        body_len: 0,
-        body_crc: 0,
-        entries: 0,
-    };
-    snapshot::write(&path, identity, entries, None).unwrap();
+    let path = dir.join("t.snap");
+    let value = [0xabu8; 100];
+    // Keys ascend with i: written as a stream.
+    let mut w = snapshot::Writer::create(&path, SnapHeader::identity(0, 1, 1, 1), None).unwrap();
+    for i in 0..n {
+        w.push(2, &imsi_key(i), &value).unwrap();
+    }
+    w.finish().unwrap();
     let snap = Snapshot::open(&path).unwrap();
     let mut i = 0u64;
     let keys: Vec<Vec<u8>> = (0..4096).map(|k| imsi_key((k * 7919) % n)).collect();
     c.bench_function("snapshot_get_1M_entries", |b| {
         b.iter(|| {
             i = (i + 1) & 4095;
-            std::hint::black_box(snap.get(2, &keys[i as usize]).map(<[u8]>::len))
+            std::hint::black_box(snap.get(2, &keys[i as usize]).map(|v| v.map(<[u8]>::len)))
         })
     });
 

@@ -17,7 +17,7 @@ use crate::domain::shard::ShardId;
 use crate::runtime::{clock, LocalBoxFuture};
 use crate::server::crud::{self, Plain};
 use crate::server::{mesh_error, Ctx, Handler, Reply, Routes};
-use crate::table::{self, catalog_shared};
+use crate::table::{self, catalog_shared, store_error};
 
 /// A customer as answered: its row, with the live balance, what is held
 /// and the calls in progress.
@@ -58,13 +58,13 @@ async fn funds_of(ctx: &Ctx, customers: Vec<Customer>) -> Result<Vec<CustomerVie
                 group
                     .into_iter()
                     .map(|row| {
-                        let f = wallet::funds(&c, &row);
-                        (row, f)
+                        let f = wallet::funds(&c, &row)?;
+                        Ok((row, f))
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Result<Vec<_>, ApiError>>()
             })
             .await
-            .map_err(mesh_error)?;
+            .map_err(mesh_error)??;
         for (row, f) in got {
             views.insert(row.i_customer, view(row, f));
         }
@@ -222,7 +222,10 @@ async fn records<T: Record>(ctx: &Ctx, filter: Filter, limit: usize) -> Result<V
                 let mut out: Vec<T> = Vec::new();
                 let mut after: Option<Vec<u8>> = None;
                 loop {
-                    let batch = c.store.scan(T::TABLE, after.as_deref(), 1024);
+                    let batch = c
+                        .store
+                        .scan(T::TABLE, after.as_deref(), 1024)
+                        .map_err(store_error)?;
                     let done = batch.len() < 1024;
                     after = batch.last().map(|(k, _)| k.clone());
                     for (_, v) in batch {
@@ -238,10 +241,10 @@ async fn records<T: Record>(ctx: &Ctx, filter: Filter, limit: usize) -> Result<V
                         break;
                     }
                 }
-                out
+                Ok::<_, ApiError>(out)
             })
             .await
-            .map_err(mesh_error)?;
+            .map_err(mesh_error)??;
         all.extend(part);
     }
     all.sort_by_key(Record::id);

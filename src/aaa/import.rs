@@ -38,14 +38,14 @@ const COLUMNS: [&str; 10] = [
     "forbidden",
 ];
 
-fn read(rec: &Recovered, table: u8, key: &[u8]) -> Option<Vec<u8>> {
-    match rec.overlay.lookup(table, key) {
+fn read(rec: &Recovered, table: u8, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+    Ok(match rec.overlay.lookup(table, key) {
         Some(v) => v.map(<[u8]>::to_vec),
-        None => rec
-            .snapshot
-            .as_ref()
-            .and_then(|s| s.get(table, key).map(<[u8]>::to_vec)),
-    }
+        None => match rec.snapshot.as_ref() {
+            Some(s) => s.get(table, key)?.map(<[u8]>::to_vec),
+            None => None,
+        },
+    })
 }
 
 fn id_of(v: Option<Vec<u8>>) -> Option<u64> {
@@ -111,7 +111,7 @@ pub fn import_rates(
     let catalog_dir = data.catalog_dir();
     let mut rec = recover(&catalog_dir, CATALOG_IDENTITY, true)?;
     let counter: &'static [u8] = <Rate as Row>::DEF.counter;
-    let mut next = id_of(read(&rec, ids::META, counter)).unwrap_or(1);
+    let mut next = id_of(read(&rec, ids::META, counter)?).unwrap_or(1);
 
     let (mut reader, bar) = crate::table::bulk::csv_with_progress(file, progress)?;
     let header = reader.headers()?.clone();
@@ -151,10 +151,15 @@ pub fn import_rates(
                 continue;
             }
         };
-        let known = *tariffs.entry(rate.i_tariff).or_insert_with(|| {
-            read(&rec, tables::TARIFF, &rate.i_tariff.to_be_bytes())
-                .is_some_and(|b| Tariff::decode(&b).is_ok())
-        });
+        let known = match tariffs.get(&rate.i_tariff) {
+            Some(&k) => k,
+            None => {
+                let k = read(&rec, tables::TARIFF, &rate.i_tariff.to_be_bytes())?
+                    .is_some_and(|b| Tariff::decode(&b).is_ok());
+                tariffs.insert(rate.i_tariff, k);
+                k
+            }
+        };
         if !known {
             report.errors.push((
                 line_no,
@@ -173,8 +178,10 @@ pub fn import_rates(
             ));
             continue;
         }
-        let existing = id_of(read(&rec, tables::RATE_PREFIX_INDEX, key.as_bytes()))
-            .and_then(|id| read(&rec, tables::RATE, &id.to_be_bytes()).map(|b| (id, b)))
+        let existing = id_of(read(&rec, tables::RATE_PREFIX_INDEX, key.as_bytes())?)
+            .map(|id| read(&rec, tables::RATE, &id.to_be_bytes()).map(|b| b.map(|b| (id, b))))
+            .transpose()?
+            .flatten()
             .and_then(|(id, b)| Rate::decode(&b).ok().map(|r| (id, r)))
             .filter(|(_, r)| r.i_tariff == rate.i_tariff && r.prefix == rate.prefix);
         let created = existing.is_none();

@@ -185,7 +185,7 @@ pub fn unbind<'a>(
                 let key = token.into_bytes();
                 let s = c.store.read(tables::SMPP_SESSION, &key, |v| {
                     v.and_then(|b| serde_json::from_slice::<Session>(b).ok())
-                });
+                })?;
                 match s {
                     Some(mut s) if s.unbound_at.is_none() => {
                         s.unbound_at = Some(now);

@@ -163,7 +163,13 @@ fn load(core: &Core) -> HashMap<u64, Held> {
     let mut map: HashMap<u64, Held> = HashMap::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let part = core.store.scan(tables::HOLD, after.as_deref(), 1024);
+        let part = match core.store.scan(tables::HOLD, after.as_deref(), 1024) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "AAA reservations past this point cannot be read");
+                break;
+            }
+        };
         let done = part.len() < 1024;
         for (k, v) in &part {
             match serde_json::from_slice::<Hold>(v) {
@@ -180,12 +186,13 @@ fn load(core: &Core) -> HashMap<u64, Held> {
 }
 
 /// The customer's balance on this shard.
-fn balance(core: &Core, c: &Customer) -> Micros {
+fn balance(core: &Core, c: &Customer) -> Result<Micros, ApiError> {
     core.store
         .read(tables::WALLET, &c.i_customer.to_be_bytes(), |v| {
             v.and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map_or(c.balance, i64::from_be_bytes)
         })
+        .map_err(store_error)
 }
 
 fn put_balance(i_customer: u64, m: Micros) -> Op {
@@ -220,15 +227,15 @@ pub struct Funds {
 }
 
 /// The customer's funds (read on its shard).
-pub fn funds(core: &Core, c: &Customer) -> Funds {
+pub fn funds(core: &Core, c: &Customer) -> Result<Funds, ApiError> {
     let (held, calls) = with_held(core, |m| {
         m.get(&c.i_customer).map_or((0, 0), |h| (h.total, h.calls))
     });
-    Funds {
-        balance: balance(core, c),
+    Ok(Funds {
+        balance: balance(core, c)?,
         held,
         calls,
-    }
+    })
 }
 
 /// Why an authorization was refused (`failed`).
@@ -285,6 +292,7 @@ pub async fn reserve_call(
         return Ok(Ok(h.legs));
     }
     let mut ops = Vec::new();
+    let stored = balance(core, customer)?;
     let outcome = with_held(core, |m| {
         let held = m.entry(customer.i_customer).or_default();
         purge(customer.i_customer, now, held, &mut ops);
@@ -294,7 +302,7 @@ pub async fn reserve_call(
         if customer.max_sessions > 0 && held.calls >= customer.max_sessions {
             return Err(Refusal::Sessions);
         }
-        let available = balance(core, customer)
+        let available = stored
             .saturating_add(customer.credit_limit)
             .saturating_sub(held.total);
         let mut most = 0;
@@ -448,12 +456,20 @@ pub async fn settle_call(
         .read_durable(tables::BILLED, &billed, |_| ())
         .await
         .map_err(store_error)?;
-    if core.store.read(tables::BILLED, &billed, |v| v.is_some()) {
+    if core
+        .store
+        .read(tables::BILLED, &billed, |v| v.is_some())
+        .map_err(store_error)?
+    {
         return Ok(Accounted::Repeated);
     }
-    let Some(mut hold) = core.store.read(tables::HOLD, &key, |v| {
-        v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
-    }) else {
+    let Some(mut hold) = core
+        .store
+        .read(tables::HOLD, &key, |v| {
+            v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
+        })
+        .map_err(store_error)?
+    else {
         return Ok(Accounted::Unknown);
     };
     let Some(call) = hold.call.as_mut() else {
@@ -470,7 +486,7 @@ pub async fn settle_call(
         let r = l.rating;
         (r.cost(stop.duration), r.billed_seconds(stop.duration))
     });
-    let (i_cdr, counter) = ids::next(core, tables::META_CDR_NEXT);
+    let (i_cdr, counter) = ids::next(core, tables::META_CDR_NEXT).map_err(store_error)?;
     let none = Leg {
         i_route: 0,
         i_connection: 0,
@@ -530,7 +546,7 @@ pub async fn settle_call(
         },
     ];
     if cost != 0 {
-        let b = balance(core, customer).saturating_sub(cost);
+        let b = balance(core, customer)?.saturating_sub(cost);
         ops.push(put_balance(customer.i_customer, b));
     }
     call.reported.push(stop.leg);
@@ -563,9 +579,13 @@ pub async fn settle_call(
 /// and repeated starts change nothing.
 pub async fn start_call(core: &Core, i_nas: u64, base: &str, leg: u32) -> Result<(), ApiError> {
     let key = call_key(i_nas, base);
-    let Some(mut hold) = core.store.read(tables::HOLD, &key, |v| {
-        v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
-    }) else {
+    let Some(mut hold) = core
+        .store
+        .read(tables::HOLD, &key, |v| {
+            v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
+        })
+        .map_err(store_error)?
+    else {
         return Ok(());
     };
     let Some(call) = hold.call.as_mut() else {
@@ -608,11 +628,11 @@ pub async fn adjust(
     operation_id: Option<String>,
     now_secs: u64,
 ) -> Result<BalanceChange, ApiError> {
-    let after = balance(core, customer)
+    let after = balance(core, customer)?
         .checked_add(amount)
         .filter(|b| b.abs() <= money::MAX)
         .ok_or_else(|| ApiError::bad_request("amount: the balance would be out of range"))?;
-    let (i_entry, counter) = ids::next(core, tables::META_BALANCE_LOG_NEXT);
+    let (i_entry, counter) = ids::next(core, tables::META_BALANCE_LOG_NEXT).map_err(store_error)?;
     let change = BalanceChange {
         i_entry,
         i_customer: customer.i_customer,
@@ -647,13 +667,15 @@ pub async fn reserve_sms(
 ) -> Result<Result<Vec<Leg>, Refusal>, ApiError> {
     let mut ops = Vec::new();
     let mut keys = Vec::new();
+    let stored = balance(core, customer)?;
+    let hold_counter = ids::stored(core, tables::META_HOLD_NEXT).map_err(store_error)?;
     let outcome = with_held(core, |m| {
         let held = m.entry(customer.i_customer).or_default();
         purge(customer.i_customer, now, held, &mut ops);
         if customer.blocked {
             return Err(Refusal::Blocked);
         }
-        let mut available = balance(core, customer)
+        let mut available = stored
             .saturating_add(customer.credit_limit)
             .saturating_sub(held.total);
         let mut kept = Vec::new();
@@ -666,7 +688,7 @@ pub async fn reserve_sms(
                 continue;
             }
             available -= amount;
-            let (n, counter) = ids::next(core, tables::META_HOLD_NEXT);
+            let (n, counter) = ids::next_after(core, tables::META_HOLD_NEXT, hold_counter);
             let mut key = sms_prefix(&sms.session_id);
             key.extend_from_slice(&n.to_be_bytes());
             let hold = Hold {
@@ -777,7 +799,11 @@ pub async fn settle_sms(
             .read_durable(tables::MESSAGE_INDEX, &mk, |_| ())
             .await
             .map_err(store_error)?;
-        if core.store.read(tables::MESSAGE_INDEX, &mk, |v| v.is_some()) {
+        if core
+            .store
+            .read(tables::MESSAGE_INDEX, &mk, |v| v.is_some())
+            .map_err(store_error)?
+        {
             return Ok(Accounted::Repeated);
         }
     }
@@ -794,18 +820,27 @@ pub async fn settle_sms(
                 })
         })
     };
-    let found = with_held(core, |m| {
-        m.get(&customer.i_customer)?
+    let found = with_held(core, |m| -> Result<_, ApiError> {
+        let Some(held) = m.get(&customer.i_customer) else {
+            return Ok(None);
+        };
+        for k in held
             .sms_keys
             .range(prefix.clone()..)
             .take_while(|k| k.starts_with(&prefix))
-            .find_map(|k| {
-                let h = core.store.read(tables::HOLD, k, |v| {
+        {
+            let h = core
+                .store
+                .read(tables::HOLD, k, |v| {
                     v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
-                })?;
-                matches(&h).then(|| (k.clone(), h))
-            })
-    });
+                })
+                .map_err(store_error)?;
+            if let Some(h) = h.filter(|h| matches(h)) {
+                return Ok(Some((k.clone(), h)));
+            }
+        }
+        Ok(None)
+    })?;
     let Some((key, hold)) = found else {
         return Ok(Accounted::Unknown);
     };
@@ -817,7 +852,7 @@ pub async fn settle_sms(
     };
     let charge = report.attempted && report.sent;
     let amount = if charge { hold.amount } else { 0 };
-    let (i_sdr, counter) = ids::next(core, tables::META_SDR_NEXT);
+    let (i_sdr, counter) = ids::next(core, tables::META_SDR_NEXT).map_err(store_error)?;
     let sdr = Sdr {
         i_sdr,
         i_customer: customer.i_customer,
@@ -861,7 +896,7 @@ pub async fn settle_sms(
         });
     }
     if amount != 0 {
-        let b = balance(core, customer).saturating_sub(amount);
+        let b = balance(core, customer)?.saturating_sub(amount);
         ops.push(put_balance(customer.i_customer, b));
     }
     let wait = commit_now(core, &ops)?;
@@ -882,12 +917,17 @@ pub async fn delivered_here(core: &Core, message_id: &str, now: i64) -> Result<u
         .store
         .scan_while(tables::MESSAGE_INDEX, Some(&prefix), 64, |k| {
             k.starts_with(&prefix)
-        });
+        })
+        .map_err(store_error)?;
     let mut ops = Vec::new();
     for (_, id) in &hits {
-        let Some(mut sdr) = core.store.read(tables::SDR, id, |v| {
-            v.and_then(|b| serde_json::from_slice::<Sdr>(b).ok())
-        }) else {
+        let Some(mut sdr) = core
+            .store
+            .read(tables::SDR, id, |v| {
+                v.and_then(|b| serde_json::from_slice::<Sdr>(b).ok())
+            })
+            .map_err(store_error)?
+        else {
             continue;
         };
         if sdr.delivered.is_none() {

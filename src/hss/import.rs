@@ -116,15 +116,14 @@ struct ShardImport {
 }
 
 impl ShardImport {
-    fn read(&self, table: u8, key: &[u8]) -> Option<Vec<u8>> {
-        match self.rec.overlay.lookup(table, key) {
+    fn read(&self, table: u8, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+        Ok(match self.rec.overlay.lookup(table, key) {
             Some(v) => v.map(<[u8]>::to_vec),
-            None => self
-                .rec
-                .snapshot
-                .as_ref()
-                .and_then(|s| s.get(table, key).map(<[u8]>::to_vec)),
-        }
+            None => match self.rec.snapshot.as_ref() {
+                Some(s) => s.get(table, key)?.map(<[u8]>::to_vec),
+                None => None,
+            },
+        })
     }
 
     fn put(&mut self, table: u8, key: Vec<u8>, value: Vec<u8>) {
@@ -160,7 +159,7 @@ pub fn import(
             rec,
             next_counter: 1,
         };
-        part.next_counter = id_of(part.read(tables::META, tables::META_AUC_NEXT)).unwrap_or(1);
+        part.next_counter = id_of(part.read(tables::META, tables::META_AUC_NEXT)?).unwrap_or(1);
         parts.push(part);
     }
 
@@ -196,17 +195,19 @@ pub fn import(
             continue;
         }
         let owner = shard_of(line.imsi.as_bytes(), shards).index();
-        let existing = id_of(parts[owner].read(tables::IMSI_INDEX, line.imsi.as_bytes()))
-            .and_then(|id| {
+        let existing = id_of(parts[owner].read(tables::IMSI_INDEX, line.imsi.as_bytes())?)
+            .map(|id| {
                 parts[owner]
                     .read(tables::AUC, &id.to_be_bytes())
-                    .map(|b| (id, b))
+                    .map(|b| b.map(|b| (id, b)))
             })
+            .transpose()?
+            .flatten()
             .and_then(|(id, b)| Auc::from_bytes(&b).ok().map(|a| (id, a)))
             .filter(|(_, a)| a.imsi.as_deref() == Some(line.imsi.as_str()));
         if let Some(iccid) = &line.iccid {
             let iccid_shard = shard_of(iccid.as_bytes(), shards).index();
-            let holder = id_of(parts[iccid_shard].read(tables::ICCID_INDEX, iccid.as_bytes()));
+            let holder = id_of(parts[iccid_shard].read(tables::ICCID_INDEX, iccid.as_bytes())?);
             let mine = existing.as_ref().map(|(id, _)| *id);
             if let Some(other) = holder.filter(|h| Some(*h) != mine) {
                 report.errors.push((

@@ -100,7 +100,15 @@ impl WriteHook for OpLog {
         }
         let (id, counter_op, store, dropped) = match site {
             Site::Shard(core) => {
-                let (id, used) = ids::next(core, tables::META_OPLOG_NEXT);
+                let (id, used) = match ids::next(core, tables::META_OPLOG_NEXT) {
+                    Ok(next) => next,
+                    Err(e) => {
+                        // The change itself still commits: the log is an audit
+                        // trail, and its counter is unreadable (a damaged block).
+                        tracing::error!(error = %e, "operation log entry skipped");
+                        return Vec::new();
+                    }
+                };
                 let shards = u64::from(core.shards());
                 let dropped = used
                     .checked_sub(self.keep)
@@ -170,7 +178,8 @@ async fn all(ctx: &Ctx) -> Result<Vec<Stored>, ApiError> {
                 c.store.scan(tables::OPLOG, None, usize::MAX)
             })
             .await
-            .map_err(crud::mesh_error)?;
+            .map_err(crud::mesh_error)?
+            .map_err(crate::server::store_error)?;
         raw.extend(part.into_iter().map(|(_, v)| v));
     }
     let mut entries: Vec<Stored> = raw

@@ -94,6 +94,7 @@ pub(super) async fn issue_here(
     let mut auc = core
         .store
         .read(tables::AUC, &key, |v| v.map(Auc::from_bytes))
+        .map_err(store_error)?
         .ok_or(ApiError::NotFound)?
         .map_err(|e| {
             tracing::error!(auc_id = id, error = %e, "damaged AuC record");
@@ -454,6 +455,7 @@ pub async fn resync_sqn(
         let bytes = c
             .store
             .read(tables::AUC, &key, |v| v.map(<[u8]>::to_vec))
+            .map_err(store_error)?
             .ok_or(ApiError::NotFound)?;
         let mut auc =
             Auc::from_bytes(&bytes).map_err(|_| ApiError::Internal("damaged record".into()))?;

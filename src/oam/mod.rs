@@ -299,10 +299,31 @@ fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
         let _ = writeln!(s, "# TYPE {name} counter");
         let _ = writeln!(s, "{name} {value}");
     }
+    snapshot_metrics(&mut s, &m.snapshots);
     if let Some(tls) = ctx.extension::<runtime::TlsListeners>() {
         tls_metrics(&mut s, tls);
     }
     s
+}
+
+/// Each shard's snapshot and its background check.
+fn snapshot_metrics(s: &mut String, shards: &[runtime::metrics::SnapshotFigures]) {
+    use runtime::metrics::SnapshotFigures as F;
+    let series: [(&str, &str, &str, fn(&F) -> u64); 6] = [
+        ("authplane_snapshot_generation", "gauge", "Generation of the shard's mapped snapshot.", |f| f.generation),
+        ("authplane_snapshot_bytes", "gauge", "Bytes of data blocks in the shard's mapped snapshot.", |f| f.bytes),
+        ("authplane_snapshot_checked_bytes", "gauge", "Bytes of the mapped snapshot the background check has read against their checksums.", |f| f.checked_bytes),
+        ("authplane_snapshot_check_passes_total", "counter", "Complete background checks of the shard's snapshots.", |f| f.passes),
+        ("authplane_snapshot_damaged_parts", "gauge", "Blocks and index pages the last complete check found damaged (restore the shard from a backup when above 0).", |f| f.damaged),
+        ("authplane_snapshot_damaged_reads_total", "counter", "Reads refused because the block holding the row fails its checksum.", |f| f.read_errors),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(s, "# HELP {name} {help}");
+        let _ = writeln!(s, "# TYPE {name} {kind}");
+        for f in shards {
+            let _ = writeln!(s, "{name}{{shard=\"{}\"}} {}", f.shard, value(f));
+        }
+    }
 }
 
 /// Each TLS listener's handshakes and reloads.

@@ -237,6 +237,16 @@ fn copy(data: &Path, to: &Path, cuts: &Cuts) -> Result<BackupReport, BackupError
 /// start after a crash would cut it. Damage anywhere else fails the backup.
 fn verify(dir: &Path, identity: Identity) -> Result<(), BackupError> {
     let rec = recover(dir, identity, false)?;
+    // Every block of the copied snapshot is read against its checksum.
+    if let Some(snap) = &rec.snapshot {
+        let report = snap.check(0, |_| true);
+        if let Some(e) = report.damaged.first() {
+            return Err(BackupError::Refused(format!(
+                "the copied snapshot of {} is damaged: {e}",
+                dir.display()
+            )));
+        }
+    }
     for log in rec.report.logs.iter().filter(|l| l.damage.is_some()) {
         tracing::warn!(
             log = %log.path.display(),

@@ -265,8 +265,15 @@ pub fn load_catalog(dir: &Path) -> Result<CatalogView, DataError> {
     } = recover(dir, CATALOG_IDENTITY, true)?;
     let mut entries = imbl::OrdMap::new();
     if let Some(s) = &snapshot {
-        for (t, k, v) in s.iter() {
-            entries.insert((t, k.to_vec()), Arc::from(v));
+        let damaged = |source| crate::storage::StoreError::Snapshot {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut cursor = s.cursor().map_err(damaged)?;
+        while let Some((ck, v)) = cursor.next_entry().map_err(damaged)? {
+            if let Some((&t, k)) = ck.split_first() {
+                entries.insert((t, k.to_vec()), Arc::from(v));
+            }
         }
     }
     for (t, k, v) in overlay.values() {

@@ -33,6 +33,21 @@ pub struct CoreMetrics {
     /// How late the core's executor ran a timer due every
     /// [`LAG_PROBE`] (ns): time it spent on one task, or not running at all.
     pub executor_lag: Option<Histogram<u64>>,
+    /// The background check of each shard's snapshot (one per core).
+    pub snapshots: Vec<SnapshotFigures>,
+}
+
+/// A shard's mapped snapshot and its background check
+/// (`storage::store::ScrubState`).
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFigures {
+    pub shard: u16,
+    pub generation: u64,
+    pub bytes: u64,
+    pub checked_bytes: u64,
+    pub passes: u64,
+    pub damaged: u64,
+    pub read_errors: u64,
 }
 
 /// The executor-lag probe's period.
@@ -87,6 +102,7 @@ impl CoreMetrics {
         self.mesh_hops += other.mesh_hops;
         self.sqn_leases_taken += other.sqn_leases_taken;
         self.sqn_under_lease += other.sqn_under_lease;
+        self.snapshots.extend(other.snapshots.iter().cloned());
     }
 }
 

@@ -182,6 +182,17 @@ impl Core {
     pub fn metrics_snapshot(&self) -> CoreMetrics {
         let mut m = self.metrics.borrow().clone();
         m.connections_open = u64::from(self.open_connections.get());
+        let s = self.store.scrub();
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        m.snapshots = vec![metrics::SnapshotFigures {
+            shard: self.shard.0,
+            generation: load(&s.generation),
+            bytes: load(&s.snapshot_bytes),
+            checked_bytes: load(&s.checked_bytes),
+            passes: load(&s.passes),
+            damaged: load(&s.damaged),
+            read_errors: load(&s.read_errors),
+        }];
         m
     }
 

@@ -70,7 +70,7 @@ pub fn remove_file(path: &Path, rate: Option<u64>) -> std::io::Result<()> {
 
 /// Sleeps out what is left of `bytes`' share of time at `rate` since
 /// `started`.
-fn pause(started: Instant, bytes: u64, rate: u64) {
+pub fn pause(started: Instant, bytes: u64, rate: u64) {
     let step_time = Duration::from_secs_f64(bytes as f64 / rate as f64);
     if let Some(rest) = step_time.checked_sub(started.elapsed()) {
         std::thread::sleep(rest);

@@ -1,48 +1,52 @@
 //! A shard's snapshot: every live (table, key) → value at one generation,
-//! as an rkyv archive, memory-mapped and read in place.
+//! in checksummed blocks, memory-mapped and read in place.
 //!
 //! ```text
-//! header (64 bytes): magic "APSNAP\0\x01" | format u32 | shard u16 | shards u16
-//!                    | hash version u32 | generation u64 | body length u64
-//!                    | body crc32c u32 | entries u64 | reserved | header crc32c u32
-//! body:              rkyv archive of `Body` (entries sorted by (table, key), and an
-//!                    open-addressing hash index of entry positions)
+//! header (64 bytes)  magic "APSNAP\0\x02" | format u32 | shard u16 | shards u16
+//!                    | hash version u32 | generation u64 | entries u64 | blocks u64
+//!                    | index offset u64 | page checksums' crc32c u32 | reserved
+//!                    | header crc32c u32
+//! data blocks        entries sorted by (table, key), about 4 KiB each
+//! block index        32 bytes per block: the first 16 bytes of its first key
+//!                    (table byte, then key, zero padded) | offset u64 | length u32
+//!                    | crc32c u32
+//! page checksums     crc32c u32 of each page of 128 index entries
 //! ```
 //!
-//! Opening checks the header, the body's CRC and then the archive with
-//! rkyv's validation, so a damaged or foreign file is refused, never misread.
+//! An entry is `shared | rest length | rest | value length | value` (LEB128
+//! lengths), its key being the table byte followed by the key, of which the
+//! first `shared` bytes are the previous entry's in the same block (0 for a
+//! block's first entry). Keys sharing an operator's IMSI prefix or an id's
+//! high bytes so take a few bytes each.
+//!
+//! Opening reads the header and the page checksums (4 bytes per 128 blocks,
+//! about 0.001 % of the file), so its time does not grow with the
+//! population in any way that matters (64 KiB for 100 M subscribers). Each
+//! index page and each block is checked against its CRC the first time it
+//! is read (a bit per page and per block remembers it); a damaged one
+//! answers [`SnapError::Damaged`] for the rows in it, never a wrong row.
+//! [`Snapshot::check`] reads everything (`authplane data check`, and the
+//! store's background scrub).
 
 use std::fs::File;
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rkyv::rancor;
-
-use super::codec::{Reader, TableId};
+use super::codec::TableId;
 use super::paced;
-use crate::domain::shard::key_hash;
 
-pub const SNAP_MAGIC: [u8; 8] = *b"APSNAP\0\x01";
-pub const SNAP_FORMAT: u32 = 1;
+pub const SNAP_MAGIC: [u8; 8] = *b"APSNAP\0\x02";
+pub const SNAP_FORMAT: u32 = 2;
 pub const SNAP_HEADER_BYTES: usize = 64;
+/// A block is closed once the next entry would take it past this size.
+pub const BLOCK_BYTES: usize = 4096;
+const PREFIX: usize = 16;
+const INDEX_ENTRY: usize = 32;
+const PAGE_ENTRIES: usize = 128;
+const PAGE_BYTES: usize = PAGE_ENTRIES * INDEX_ENTRY;
 
-/// One stored record.
-#[derive(Debug, Clone, PartialEq, Eq, rkyv::Archive, rkyv::Serialize)]
-pub struct Entry {
-    pub table: TableId,
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-}
-
-#[derive(Debug, rkyv::Archive, rkyv::Serialize)]
-struct Body {
-    entries: Vec<Entry>,
-    /// Buckets (a power of two, at least twice the entries): entry
-    /// position + 1, 0 for empty; linear probing from `bucket_of`.
-    index: Vec<u32>,
-}
-
-/// Identity of a snapshot file.
+/// Identity and layout of a snapshot file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SnapHeader {
     pub format: u32,
@@ -50,30 +54,40 @@ pub struct SnapHeader {
     pub shards: u16,
     pub hash_version: u32,
     pub generation: u64,
-    pub body_len: u64,
-    pub body_crc: u32,
     pub entries: u64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SnapError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("not an authplane snapshot (bad magic)")]
-    NotASnapshot,
-    #[error("file too short")]
-    Truncated,
-    #[error("header checksum mismatch")]
-    HeaderChecksum,
-    #[error("body checksum mismatch (the file is damaged)")]
-    BodyChecksum,
-    #[error("archive fails validation: {0}")]
-    Archive(String),
-    #[error("too many entries for one snapshot")]
-    TooLarge,
+    pub blocks: u64,
+    pub index_offset: u64,
+    pub pages_crc: u32,
 }
 
 impl SnapHeader {
+    /// A header naming a shard and generation, its layout still unknown
+    /// (for [`Writer::create`]).
+    pub fn identity(shard: u16, shards: u16, hash_version: u32, generation: u64) -> SnapHeader {
+        SnapHeader {
+            format: SNAP_FORMAT,
+            shard,
+            shards,
+            hash_version,
+            generation,
+            entries: 0,
+            blocks: 0,
+            index_offset: 0,
+            pages_crc: 0,
+        }
+    }
+
+    fn pages(&self) -> u64 {
+        self.blocks.div_ceil(PAGE_ENTRIES as u64)
+    }
+
+    /// The file length this header describes.
+    fn file_len(&self) -> Option<u64> {
+        self.index_offset
+            .checked_add(self.blocks.checked_mul(INDEX_ENTRY as u64)?)?
+            .checked_add(self.pages() * 4)
+    }
+
     pub fn encode(&self) -> [u8; SNAP_HEADER_BYTES] {
         let mut h = [0u8; SNAP_HEADER_BYTES];
         h[..8].copy_from_slice(&SNAP_MAGIC);
@@ -82,96 +96,364 @@ impl SnapHeader {
         h[14..16].copy_from_slice(&self.shards.to_le_bytes());
         h[16..20].copy_from_slice(&self.hash_version.to_le_bytes());
         h[20..28].copy_from_slice(&self.generation.to_le_bytes());
-        h[28..36].copy_from_slice(&self.body_len.to_le_bytes());
-        h[36..40].copy_from_slice(&self.body_crc.to_le_bytes());
-        h[40..48].copy_from_slice(&self.entries.to_le_bytes());
+        h[28..36].copy_from_slice(&self.entries.to_le_bytes());
+        h[36..44].copy_from_slice(&self.blocks.to_le_bytes());
+        h[44..52].copy_from_slice(&self.index_offset.to_le_bytes());
+        h[52..56].copy_from_slice(&self.pages_crc.to_le_bytes());
         let crc = crc32c::crc32c(&h[..60]);
         h[60..64].copy_from_slice(&crc.to_le_bytes());
         h
     }
 
     pub fn decode(bytes: &[u8]) -> Result<SnapHeader, SnapError> {
-        let h = bytes.get(..SNAP_HEADER_BYTES).ok_or(SnapError::Truncated)?;
+        let h: &[u8; SNAP_HEADER_BYTES] = bytes
+            .get(..SNAP_HEADER_BYTES)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(SnapError::Truncated)?;
+        if h[..8] == super::legacy::SNAP_MAGIC {
+            return Err(SnapError::Legacy);
+        }
         if h[..8] != SNAP_MAGIC {
             return Err(SnapError::NotASnapshot);
         }
-        let mut r = Reader::new(&h[8..]);
-        let t = |_| SnapError::Truncated;
-        let header = SnapHeader {
-            format: r.u32().map_err(t)?,
-            shard: r.u16().map_err(t)?,
-            shards: r.u16().map_err(t)?,
-            hash_version: r.u32().map_err(t)?,
-            generation: r.u64().map_err(t)?,
-            body_len: r.u64().map_err(t)?,
-            body_crc: r.u32().map_err(t)?,
-            entries: r.u64().map_err(t)?,
-        };
-        let crc = u32::from_le_bytes([h[60], h[61], h[62], h[63]]);
+        let crc = u32::from_le_bytes(le(h, 60));
         if crc32c::crc32c(&h[..60]) != crc {
             return Err(SnapError::HeaderChecksum);
         }
-        Ok(header)
+        Ok(SnapHeader {
+            format: u32::from_le_bytes(le(h, 8)),
+            shard: u16::from_le_bytes(le(h, 12)),
+            shards: u16::from_le_bytes(le(h, 14)),
+            hash_version: u32::from_le_bytes(le(h, 16)),
+            generation: u64::from_le_bytes(le(h, 20)),
+            entries: u64::from_le_bytes(le(h, 28)),
+            blocks: u64::from_le_bytes(le(h, 36)),
+            index_offset: u64::from_le_bytes(le(h, 44)),
+            pages_crc: u32::from_le_bytes(le(h, 52)),
+        })
     }
 }
 
-fn bucket_hash(table: TableId, key: &[u8]) -> u64 {
-    // Decorrelated from shard placement (which uses key_hash % shards).
-    let h = key_hash(key) ^ (u64::from(table) << 56) ^ 0x9e37_79b9_7f4a_7c15;
-    h.rotate_left(29).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+/// `N` bytes of `h` from `at` (within the fixed header: never short).
+fn le<const N: usize>(h: &[u8; SNAP_HEADER_BYTES], at: usize) -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Some(src) = h.get(at..at + N) {
+        out.copy_from_slice(src);
+    }
+    out
 }
 
-/// Writes a snapshot of `entries` (sorted by (table, key), unique) to
-/// `path`: the header says `identity` with the body's length and CRC. The
-/// file is fsynced; the caller renames it into place.
+/// Which part of a snapshot failed its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// A data block, by number.
+    Block(u64),
+    /// A page of the block index, by number.
+    IndexPage(u64),
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Block(n) => write!(f, "block {n}"),
+            Part::IndexPage(n) => write!(f, "index page {n}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("not an authplane snapshot (bad magic)")]
+    NotASnapshot,
+    #[error("a snapshot of the earlier format 1 (it is converted when the store opens)")]
+    Legacy,
+    #[error("file too short, or longer than its header says")]
+    Truncated,
+    #[error("header checksum mismatch")]
+    HeaderChecksum,
+    #[error("the index's page checksums are damaged")]
+    PageChecksums,
+    #[error("{part} (bytes {offset}..{end}) fails its checksum: the rows in it cannot be read")]
+    Damaged { part: Part, offset: u64, end: u64 },
+    #[error("{part} is malformed: {what}")]
+    Malformed { part: Part, what: &'static str },
+    #[error("entries out of order: each key must follow the previous one")]
+    OutOfOrder,
+    #[error("a block would exceed 4 GiB")]
+    TooLarge,
+    #[error("snapshot conversion: {0}")]
+    Conversion(String),
+}
+
+/// The composite key of (table, key): the table byte, then the key.
+fn composite<'b>(
+    table: TableId,
+    key: &[u8],
+    small: &'b mut [u8; 64],
+    big: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    if key.len() < small.len() {
+        small[0] = table;
+        small[1..=key.len()].copy_from_slice(key);
+        &small[..=key.len()]
+    } else {
+        big.clear();
+        big.push(table);
+        big.extend_from_slice(key);
+        big
+    }
+}
+
+fn prefix_of(ck: &[u8]) -> [u8; PREFIX] {
+    let mut p = [0u8; PREFIX];
+    let n = ck.len().min(PREFIX);
+    p[..n].copy_from_slice(&ck[..n]);
+    p
+}
+
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Decodes one entry of a block at `*pos`: (shared, rest, value).
+fn next_entry<'b>(block: &'b [u8], pos: &mut usize) -> Option<(usize, &'b [u8], &'b [u8])> {
+    fn varint(b: &[u8], pos: &mut usize) -> Option<usize> {
+        let mut v = 0usize;
+        for shift in (0..35).step_by(7) {
+            let byte = *b.get(*pos)?;
+            *pos += 1;
+            v |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    let shared = varint(block, pos)?;
+    let rest_len = varint(block, pos)?;
+    let rest = block.get(*pos..pos.checked_add(rest_len)?)?;
+    *pos += rest_len;
+    let value_len = varint(block, pos)?;
+    let value = block.get(*pos..pos.checked_add(value_len)?)?;
+    *pos += value_len;
+    Some((shared, rest, value))
+}
+
+/// Writes a snapshot as a stream of entries in (table, key) order, in
+/// memory bounded by one block, one write step and the block index (32
+/// bytes per 4 KiB block).
 ///
-/// With `pace_bytes_per_s`, the body goes to the disk in steps at that
+/// With `pace_bytes_per_s`, the file goes to the disk in steps at that
 /// rate, each written back before the next (`paced`), instead of all at
 /// the final fsync: unpaced, the WAL's syncs waited up to 21 ms behind a
 /// compaction's writeback on a virtio disk.
-pub fn write(
-    path: &Path,
-    identity: SnapHeader,
-    entries: Vec<Entry>,
-    pace_bytes_per_s: Option<u64>,
-) -> Result<SnapHeader, SnapError> {
-    let n = entries.len();
-    let buckets = (n.max(1) * 2).next_power_of_two();
-    let mask = buckets - 1;
-    let mut index = vec![0u32; buckets];
-    for (pos, e) in entries.iter().enumerate() {
-        let tag = u32::try_from(pos + 1).map_err(|_| SnapError::TooLarge)?;
-        let mut b = (bucket_hash(e.table, &e.key) as usize) & mask;
-        while index[b] != 0 {
-            b = (b + 1) & mask;
-        }
-        index[b] = tag;
-    }
-    let body = rkyv::to_bytes::<rancor::Error>(&Body { entries, index })
-        .map_err(|e| SnapError::Archive(e.to_string()))?;
-    let header = SnapHeader {
-        format: SNAP_FORMAT,
-        body_len: body.len() as u64,
-        body_crc: crc32c::crc32c(&body),
-        entries: n as u64,
-        ..identity
-    };
-    let mut f = File::create(path)?;
-    f.write_all(&header.encode())?;
-    paced::write_steps(
-        &f,
-        SNAP_HEADER_BYTES as u64,
-        body.chunks(paced::STEP),
-        pace_bytes_per_s,
-    )?;
-    f.sync_all()?;
-    Ok(header)
+pub struct Writer {
+    file: File,
+    header: SnapHeader,
+    pace: Option<u64>,
+    /// Bytes not yet written, from file offset `staged_at`.
+    staged: Vec<u8>,
+    staged_at: u64,
+    block: Vec<u8>,
+    block_prefix: [u8; PREFIX],
+    prev: Vec<u8>,
+    cur: Vec<u8>,
+    index: Vec<u8>,
 }
 
-/// An open, validated snapshot, read in place through the mapping.
+impl Writer {
+    /// Creates `path` for a snapshot of `identity` (see
+    /// [`SnapHeader::identity`]). The caller renames it into place after
+    /// [`Writer::finish`].
+    pub fn create(
+        path: &Path,
+        identity: SnapHeader,
+        pace_bytes_per_s: Option<u64>,
+    ) -> Result<Writer, SnapError> {
+        let file = File::create(path)?;
+        let mut staged = Vec::with_capacity(paced::STEP + BLOCK_BYTES);
+        // The header is written last: until then the file is no snapshot.
+        staged.resize(SNAP_HEADER_BYTES, 0);
+        Ok(Writer {
+            file,
+            header: SnapHeader {
+                format: SNAP_FORMAT,
+                entries: 0,
+                blocks: 0,
+                index_offset: 0,
+                pages_crc: 0,
+                ..identity
+            },
+            pace: pace_bytes_per_s,
+            staged,
+            staged_at: 0,
+            block: Vec::with_capacity(BLOCK_BYTES * 2),
+            block_prefix: [0; PREFIX],
+            prev: Vec::new(),
+            cur: Vec::new(),
+            index: Vec::new(),
+        })
+    }
+
+    /// Appends (table, key) → value; keys must come in strictly increasing
+    /// (table, key) order.
+    pub fn push(&mut self, table: TableId, key: &[u8], value: &[u8]) -> Result<(), SnapError> {
+        self.cur.clear();
+        self.cur.push(table);
+        self.cur.extend_from_slice(key);
+        if self.header.entries > 0 && self.cur <= self.prev {
+            return Err(SnapError::OutOfOrder);
+        }
+        let mut shared = if self.block.is_empty() {
+            0
+        } else {
+            common_prefix(&self.prev, &self.cur)
+        };
+        let size = self.cur.len() - shared + value.len() + 15;
+        if !self.block.is_empty() && self.block.len() + size > BLOCK_BYTES {
+            self.close_block()?;
+            shared = 0;
+        }
+        if self.block.is_empty() {
+            self.block_prefix = prefix_of(&self.cur);
+        }
+        put_varint(&mut self.block, shared);
+        put_varint(&mut self.block, self.cur.len() - shared);
+        self.block.extend_from_slice(&self.cur[shared..]);
+        put_varint(&mut self.block, value.len());
+        self.block.extend_from_slice(value);
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        self.header.entries += 1;
+        Ok(())
+    }
+
+    fn offset(&self) -> u64 {
+        self.staged_at + self.staged.len() as u64
+    }
+
+    fn close_block(&mut self) -> Result<(), SnapError> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let len = u32::try_from(self.block.len()).map_err(|_| SnapError::TooLarge)?;
+        self.index.extend_from_slice(&self.block_prefix);
+        self.index.extend_from_slice(&self.offset().to_le_bytes());
+        self.index.extend_from_slice(&len.to_le_bytes());
+        self.index
+            .extend_from_slice(&crc32c::crc32c(&self.block).to_le_bytes());
+        self.header.blocks += 1;
+        let block = std::mem::take(&mut self.block);
+        self.stage(&block)?;
+        self.block = block;
+        self.block.clear();
+        Ok(())
+    }
+
+    fn stage(&mut self, bytes: &[u8]) -> Result<(), SnapError> {
+        self.staged.extend_from_slice(bytes);
+        if self.staged.len() >= paced::STEP {
+            self.write_staged()?;
+        }
+        Ok(())
+    }
+
+    fn write_staged(&mut self) -> Result<(), SnapError> {
+        paced::write_steps(
+            &self.file,
+            self.staged_at,
+            std::iter::once(&self.staged[..]),
+            self.pace,
+        )?;
+        self.staged_at += self.staged.len() as u64;
+        self.staged.clear();
+        Ok(())
+    }
+
+    /// Entries pushed so far.
+    pub fn entries(&self) -> u64 {
+        self.header.entries
+    }
+
+    /// Writes the index, the page checksums and the header, and fsyncs.
+    pub fn finish(mut self) -> Result<SnapHeader, SnapError> {
+        self.close_block()?;
+        self.header.index_offset = self.offset();
+        let index = std::mem::take(&mut self.index);
+        let mut crcs = Vec::with_capacity(index.len() / PAGE_BYTES * 4 + 4);
+        for page in index.chunks(PAGE_BYTES) {
+            crcs.extend_from_slice(&crc32c::crc32c(page).to_le_bytes());
+        }
+        self.header.pages_crc = crc32c::crc32c(&crcs);
+        for step in index.chunks(paced::STEP) {
+            self.stage(step)?;
+        }
+        self.stage(&crcs)?;
+        self.write_staged()?;
+        self.file.write_all_at(&self.header.encode(), 0)?;
+        self.file.sync_all()?;
+        Ok(self.header)
+    }
+}
+
+/// One entry of the block index.
+#[derive(Debug, Clone, Copy)]
+struct IndexEntry {
+    prefix: [u8; PREFIX],
+    offset: u64,
+    len: u32,
+    crc: u32,
+}
+
+/// A bit per page or block: checked already.
+struct Checked(Box<[AtomicU64]>);
+
+impl Checked {
+    fn new(n: u64) -> Checked {
+        Checked((0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn get(&self, i: u64) -> bool {
+        self.0
+            .get((i / 64) as usize)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    fn set(&self, i: u64) {
+        if let Some(w) = self.0.get((i / 64) as usize) {
+            w.fetch_or(1 << (i % 64), Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a full read of a snapshot found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub blocks: u64,
+    pub entries: u64,
+    pub bytes: u64,
+    /// The damaged parts, each with the reason.
+    pub damaged: Vec<SnapError>,
+    /// Every part was read (the check was not stopped).
+    pub complete: bool,
+}
+
+/// An open snapshot, read in place through the mapping.
 pub struct Snapshot {
     map: memmap2::Mmap,
     pub header: SnapHeader,
+    checked_blocks: Checked,
+    checked_pages: Checked,
+    crcs_offset: u64,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -183,7 +465,8 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    /// Maps and validates the snapshot at `path`.
+    /// Maps the snapshot at `path`, checking its header, its length and the
+    /// index's page checksums; blocks are checked when first read.
     pub fn open(path: &Path) -> Result<Snapshot, SnapError> {
         let file = File::open(path)?;
         // SAFETY: snapshot files are written once (temp file, fsync, rename)
@@ -192,57 +475,215 @@ impl Snapshot {
         #[allow(unsafe_code)]
         let map = unsafe { memmap2::Mmap::map(&file)? };
         let header = SnapHeader::decode(&map)?;
-        let body = map.get(SNAP_HEADER_BYTES..).ok_or(SnapError::Truncated)?;
-        if body.len() as u64 != header.body_len {
+        if header.file_len() != Some(map.len() as u64)
+            || header.index_offset < SNAP_HEADER_BYTES as u64
+        {
             return Err(SnapError::Truncated);
         }
-        if crc32c::crc32c(body) != header.body_crc {
-            return Err(SnapError::BodyChecksum);
+        let crcs_offset = header.index_offset + header.blocks * INDEX_ENTRY as u64;
+        let crcs = map
+            .get(crcs_offset as usize..)
+            .ok_or(SnapError::Truncated)?;
+        if crc32c::crc32c(crcs) != header.pages_crc {
+            return Err(SnapError::PageChecksums);
         }
-        rkyv::access::<ArchivedBody, rancor::Error>(body)
-            .map_err(|e| SnapError::Archive(e.to_string()))?;
-        Ok(Snapshot { map, header })
+        Ok(Snapshot {
+            checked_blocks: Checked::new(header.blocks),
+            checked_pages: Checked::new(header.pages()),
+            map,
+            header,
+            crcs_offset,
+        })
     }
 
-    fn body(&self) -> &ArchivedBody {
-        let bytes = self.map.get(SNAP_HEADER_BYTES..).unwrap_or_default();
-        // SAFETY: these exact bytes passed `rkyv::access` (full validation)
-        // in `open`, and the mapping is read-only and never changes.
-        #[allow(unsafe_code)]
-        unsafe {
-            rkyv::access_unchecked::<ArchivedBody>(bytes)
-        }
+    fn bytes(&self, from: u64, len: u64) -> Option<&[u8]> {
+        let from = usize::try_from(from).ok()?;
+        self.map
+            .get(from..from.checked_add(usize::try_from(len).ok()?)?)
     }
 
-    /// The value of (table, key), borrowed from the mapping.
-    pub fn get(&self, table: TableId, key: &[u8]) -> Option<&[u8]> {
-        let body = self.body();
-        let buckets = body.index.len();
-        if buckets == 0 {
-            return None;
+    fn check_page(&self, page: u64) -> Result<(), SnapError> {
+        if self.checked_pages.get(page) {
+            return Ok(());
         }
-        let mask = buckets - 1;
-        let mut b = (bucket_hash(table, key) as usize) & mask;
-        for _ in 0..buckets {
-            let tag = body.index.get(b)?.to_native();
-            if tag == 0 {
-                return None;
+        let first = page * PAGE_ENTRIES as u64;
+        let n = (self.header.blocks - first).min(PAGE_ENTRIES as u64);
+        let offset = self.header.index_offset + first * INDEX_ENTRY as u64;
+        let len = n * INDEX_ENTRY as u64;
+        let part = Part::IndexPage(page);
+        let damaged = || SnapError::Damaged {
+            part,
+            offset,
+            end: offset + len,
+        };
+        let bytes = self.bytes(offset, len).ok_or_else(damaged)?;
+        let want = self
+            .bytes(self.crcs_offset + page * 4, 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(damaged)?;
+        if crc32c::crc32c(bytes) != want {
+            return Err(damaged());
+        }
+        self.checked_pages.set(page);
+        Ok(())
+    }
+
+    fn index_entry(&self, i: u64) -> Result<IndexEntry, SnapError> {
+        self.check_page(i / PAGE_ENTRIES as u64)?;
+        let at = self.header.index_offset + i * INDEX_ENTRY as u64;
+        let e: &[u8; INDEX_ENTRY] = self
+            .bytes(at, INDEX_ENTRY as u64)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(SnapError::Truncated)?;
+        let mut prefix = [0u8; PREFIX];
+        prefix.copy_from_slice(&e[..PREFIX]);
+        let mut w8 = [0u8; 8];
+        w8.copy_from_slice(&e[16..24]);
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&e[24..28]);
+        let mut crc = [0u8; 4];
+        crc.copy_from_slice(&e[28..32]);
+        Ok(IndexEntry {
+            prefix,
+            offset: u64::from_le_bytes(w8),
+            len: u32::from_le_bytes(len),
+            crc: u32::from_le_bytes(crc),
+        })
+    }
+
+    /// Block `i`'s bytes, checked against its CRC on first use.
+    fn block(&self, i: u64) -> Result<&[u8], SnapError> {
+        let e = self.index_entry(i)?;
+        let end = e.offset + u64::from(e.len);
+        let damaged = || SnapError::Damaged {
+            part: Part::Block(i),
+            offset: e.offset,
+            end,
+        };
+        if e.offset < SNAP_HEADER_BYTES as u64 || end > self.header.index_offset {
+            return Err(damaged());
+        }
+        let bytes = self.bytes(e.offset, u64::from(e.len)).ok_or_else(damaged)?;
+        if !self.checked_blocks.get(i) {
+            if crc32c::crc32c(bytes) != e.crc {
+                return Err(damaged());
             }
-            let e = body.entries.get(tag as usize - 1)?;
-            if e.table == table && e.key.as_slice() == key {
-                return Some(e.value.as_slice());
-            }
-            b = (b + 1) & mask;
+            self.checked_blocks.set(i);
         }
-        None
+        Ok(bytes)
     }
 
-    /// Every entry, in (table, key) order.
-    pub fn iter(&self) -> impl Iterator<Item = (TableId, &[u8], &[u8])> {
-        self.body()
-            .entries
-            .iter()
-            .map(|e| (e.table, e.key.as_slice(), e.value.as_slice()))
+    /// The (composite) first key of block `i`.
+    fn first_key(&self, i: u64) -> Result<&[u8], SnapError> {
+        let block = self.block(i)?;
+        match next_entry(block, &mut 0) {
+            Some((0, key, _)) => Ok(key),
+            _ => Err(SnapError::Malformed {
+                part: Part::Block(i),
+                what: "its first entry is not whole",
+            }),
+        }
+    }
+
+    /// The last block whose first key is at most `ck` (None: `ck` is
+    /// before every block).
+    fn locate(&self, ck: &[u8]) -> Result<Option<u64>, SnapError> {
+        let p = prefix_of(ck);
+        // Blocks whose prefix is below p start below ck; above, above it.
+        let below = self.partition(0, self.header.blocks, |e| Ok(e.prefix < p))?;
+        let upto = self.partition(below, self.header.blocks, |e| Ok(e.prefix <= p))?;
+        // Equal prefixes: decided by the whole first keys.
+        let mut lo = below;
+        let mut hi = upto;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.first_key(mid)? <= ck {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo.checked_sub(1))
+    }
+
+    /// The first block in `[lo, hi)` whose index entry fails `pred` (all
+    /// before it pass), as `partition_point`.
+    fn partition(
+        &self,
+        mut lo: u64,
+        mut hi: u64,
+        pred: impl Fn(&IndexEntry) -> Result<bool, SnapError>,
+    ) -> Result<u64, SnapError> {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if pred(&self.index_entry(mid)?)? {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The value of (table, key), borrowed from the mapping; an error when
+    /// the block that would hold it is damaged.
+    pub fn get(&self, table: TableId, key: &[u8]) -> Result<Option<&[u8]>, SnapError> {
+        let (mut small, mut big) = ([0u8; 64], Vec::new());
+        let ck = composite(table, key, &mut small, &mut big);
+        let Some(b) = self.locate(ck)? else {
+            return Ok(None);
+        };
+        let block = self.block(b)?;
+        let malformed = || SnapError::Malformed {
+            part: Part::Block(b),
+            what: "an entry is cut short",
+        };
+        // `matched`: bytes the previous key shares with ck. Keys ascend, so
+        // a key sharing less than that is past ck; one sharing more is
+        // still before it; only an equal share needs its bytes compared.
+        let mut matched = 0usize;
+        let mut pos = 0usize;
+        while pos < block.len() {
+            let (shared, rest, value) = next_entry(block, &mut pos).ok_or_else(malformed)?;
+            if shared < matched {
+                return Ok(None);
+            }
+            if shared > matched {
+                continue;
+            }
+            let want = ck.get(matched..).unwrap_or_default();
+            let l = common_prefix(rest, want);
+            if l == rest.len() && l == want.len() {
+                return Ok(Some(value));
+            }
+            if l == want.len() || (l < rest.len() && rest[l] > want[l]) {
+                return Ok(None);
+            }
+            matched += l;
+        }
+        Ok(None)
+    }
+
+    /// A cursor at the first entry whose composite key is at least `ck`.
+    fn seek(&self, ck: &[u8]) -> Result<Cursor<'_>, SnapError> {
+        let mut c = Cursor::at(self, self.locate(ck)?.unwrap_or(0))?;
+        loop {
+            match c.next_entry()? {
+                Some((k, _)) if k < ck => {}
+                Some(_) => {
+                    // Served again by the next call.
+                    c.pending = true;
+                    return Ok(c);
+                }
+                None => return Ok(c),
+            }
+        }
+    }
+
+    /// Every entry, in (table, key) order, as (composite key, value).
+    pub fn cursor(&self) -> Result<Cursor<'_>, SnapError> {
+        Cursor::at(self, 0)
     }
 
     /// Entries of `table` with keys after `after` (all when None), in key
@@ -250,28 +691,213 @@ impl Snapshot {
     pub fn range<'s>(
         &'s self,
         table: TableId,
-        after: Option<&'s [u8]>,
-    ) -> impl Iterator<Item = (&'s [u8], &'s [u8])> + 's {
-        let entries = &self.body().entries;
-        let start = entries.partition_point(|e| match after {
-            Some(a) => (e.table, e.key.as_slice()) <= (table, a),
-            None => e.table < table,
-        });
-        entries
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(move |e| e.table == table)
-            .map(|e| (e.key.as_slice(), e.value.as_slice()))
+        after: Option<&[u8]>,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, &'s [u8]), SnapError>> + 's {
+        let mut start = vec![table];
+        start.extend_from_slice(after.unwrap_or_default());
+        let skip_equal = after.is_some();
+        let mut cursor = match self.seek(&start) {
+            Ok(c) => Some(c),
+            Err(e) => return RangeIter::Failed(Some(e)),
+        };
+        let mut first = true;
+        RangeIter::Running(std::iter::from_fn(move || {
+            let c = cursor.as_mut()?;
+            loop {
+                match c.next_entry() {
+                    Err(e) => {
+                        cursor = None;
+                        return Some(Err(e));
+                    }
+                    Ok(None) => return None,
+                    Ok(Some((k, v))) => {
+                        if first && skip_equal && k == start.as_slice() {
+                            first = false;
+                            continue;
+                        }
+                        first = false;
+                        if k.first() != Some(&table) {
+                            return None;
+                        }
+                        return Some(Ok((k[1..].to_vec(), v)));
+                    }
+                }
+            }
+        }))
     }
 
+    /// Entries in the snapshot.
     pub fn len(&self) -> usize {
-        self.body().entries.len()
+        usize::try_from(self.header.entries).unwrap_or(usize::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.header.entries == 0
     }
+
+    /// Size of the mapped file in bytes.
+    pub fn file_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Reads and checks every index page and block, `step` blocks at a
+    /// time with `between` called after each step with the bytes read
+    /// (a scrub's pacing; false stops the check, leaving `complete`
+    /// false). Damaged parts are listed, not fatal.
+    pub fn check(&self, step: u64, mut between: impl FnMut(u64) -> bool) -> CheckReport {
+        let mut report = CheckReport::default();
+        for page in 0..self.header.pages() {
+            if let Err(e) = self.check_page(page) {
+                report.damaged.push(e);
+            }
+        }
+        let mut since = 0u64;
+        for b in 0..self.header.blocks {
+            match self.block(b) {
+                Ok(bytes) => {
+                    report.blocks += 1;
+                    report.bytes += bytes.len() as u64;
+                    since += bytes.len() as u64;
+                    let mut pos = 0;
+                    while pos < bytes.len() {
+                        if next_entry(bytes, &mut pos).is_none() {
+                            report.damaged.push(SnapError::Malformed {
+                                part: Part::Block(b),
+                                what: "an entry is cut short",
+                            });
+                            break;
+                        }
+                        report.entries += 1;
+                    }
+                }
+                // Reported with its page above.
+                Err(SnapError::Damaged {
+                    part: Part::IndexPage(_),
+                    ..
+                }) => {}
+                Err(e) => report.damaged.push(e),
+            }
+            if step > 0 && (b + 1) % step == 0 && !between(std::mem::take(&mut since)) {
+                return report;
+            }
+        }
+        between(since);
+        report.complete = true;
+        report
+    }
+}
+
+enum RangeIter<I> {
+    Running(I),
+    Failed(Option<SnapError>),
+}
+
+impl<'s, I: Iterator<Item = Result<(Vec<u8>, &'s [u8]), SnapError>>> Iterator for RangeIter<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        match self {
+            RangeIter::Running(i) => i.next(),
+            RangeIter::Failed(e) => e.take().map(Err),
+        }
+    }
+}
+
+/// Reads entries in order across blocks, rebuilding each key.
+pub struct Cursor<'s> {
+    snap: &'s Snapshot,
+    block: u64,
+    bytes: &'s [u8],
+    pos: usize,
+    key: Vec<u8>,
+    value: &'s [u8],
+    /// The entry last read is returned again by the next call.
+    pending: bool,
+    failed: bool,
+}
+
+impl<'s> Cursor<'s> {
+    fn at(snap: &'s Snapshot, block: u64) -> Result<Cursor<'s>, SnapError> {
+        let mut c = Cursor {
+            snap,
+            block,
+            bytes: &[],
+            pos: 0,
+            key: Vec::new(),
+            value: &[],
+            pending: false,
+            failed: false,
+        };
+        c.load()?;
+        Ok(c)
+    }
+
+    fn load(&mut self) -> Result<(), SnapError> {
+        self.pos = 0;
+        self.key.clear();
+        self.bytes = if self.block < self.snap.header.blocks {
+            self.snap.block(self.block)?
+        } else {
+            &[]
+        };
+        Ok(())
+    }
+
+    /// The next entry as (composite key, value); the key is borrowed until
+    /// the next call. After an error, None.
+    pub fn next_entry(&mut self) -> Result<Option<(&[u8], &'s [u8])>, SnapError> {
+        if self.failed {
+            return Ok(None);
+        }
+        if self.pending {
+            self.pending = false;
+            return Ok(Some((&self.key, self.value)));
+        }
+        while self.pos >= self.bytes.len() {
+            if self.block >= self.snap.header.blocks {
+                return Ok(None);
+            }
+            self.block += 1;
+            if let Err(e) = self.load() {
+                self.failed = true;
+                return Err(e);
+            }
+        }
+        let part = Part::Block(self.block);
+        let Some((shared, rest, value)) = next_entry(self.bytes, &mut self.pos) else {
+            self.failed = true;
+            return Err(SnapError::Malformed {
+                part,
+                what: "an entry is cut short",
+            });
+        };
+        if shared > self.key.len() {
+            self.failed = true;
+            return Err(SnapError::Malformed {
+                part,
+                what: "a key shares more than its predecessor has",
+            });
+        }
+        self.key.truncate(shared);
+        self.key.extend_from_slice(rest);
+        self.value = value;
+        Ok(Some((&self.key, value)))
+    }
+}
+
+/// Writes `entries` (sorted by (table, key), unique) as a snapshot at
+/// `path`: a convenience over [`Writer`] for tests and small tables.
+pub fn write<'e>(
+    path: &Path,
+    identity: SnapHeader,
+    entries: impl IntoIterator<Item = (TableId, &'e [u8], &'e [u8])>,
+    pace_bytes_per_s: Option<u64>,
+) -> Result<SnapHeader, SnapError> {
+    let mut w = Writer::create(path, identity, pace_bytes_per_s)?;
+    for (t, k, v) in entries {
+        w.push(t, k, v)?;
+    }
+    w.finish()
 }
 
 #[cfg(test)]
@@ -279,52 +905,53 @@ mod tests {
     use super::*;
 
     fn identity() -> SnapHeader {
-        SnapHeader {
-            format: SNAP_FORMAT,
-            shard: 0,
-            shards: 1,
-            hash_version: 1,
-            generation: 3,
-            body_len: 0,
-            body_crc: 0,
-            entries: 0,
-        }
+        SnapHeader::identity(0, 1, 1, 3)
     }
 
-    fn entries(n: u32) -> Vec<Entry> {
-        let mut v: Vec<Entry> = (0..n)
-            .map(|i| Entry {
-                table: (i % 3) as u8,
-                key: format!("key{i:06}").into_bytes(),
-                value: i.to_le_bytes().to_vec(),
+    type Owned = (TableId, Vec<u8>, Vec<u8>);
+
+    fn entries(n: u32) -> Vec<Owned> {
+        let mut v: Vec<Owned> = (0..n)
+            .map(|i| {
+                (
+                    (i % 3) as u8,
+                    format!("key{i:06}").into_bytes(),
+                    i.to_le_bytes().to_vec(),
+                )
             })
             .collect();
-        v.sort_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
+        v.sort();
         v
+    }
+
+    fn borrowed(v: &[Owned]) -> impl Iterator<Item = (TableId, &[u8], &[u8])> {
+        v.iter().map(|(t, k, v)| (*t, k.as_slice(), v.as_slice()))
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("authplane-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]
     fn a_paced_write_is_the_same_file() {
-        let dir = std::env::temp_dir().join(format!("authplane-paced-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // About 3 MiB of body: several 1 MiB steps.
-        let big: Vec<Entry> = (0..3000u32)
-            .map(|i| Entry {
-                table: 1,
-                key: format!("key{i:06}").into_bytes(),
-                value: vec![i as u8; 1000],
-            })
+        let dir = temp("paced");
+        // About 3 MiB: several 1 MiB steps.
+        let big: Vec<Owned> = (0..3000u32)
+            .map(|i| (1, format!("key{i:06}").into_bytes(), vec![i as u8; 1000]))
             .collect();
-        let (a, b) = (dir.join("a.rkyv"), dir.join("b.rkyv"));
-        write(&a, identity(), big.clone(), None).unwrap();
+        let (a, b) = (dir.join("a.snap"), dir.join("b.snap"));
+        write(&a, identity(), borrowed(&big), None).unwrap();
         let started = crate::clock::now();
-        write(&b, identity(), big, Some(64 << 20)).unwrap();
+        write(&b, identity(), borrowed(&big), Some(64 << 20)).unwrap();
         // Three or more steps at 64 MiB/s take at least 2 step times.
         assert!(started.elapsed() >= std::time::Duration::from_millis(30));
         assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
         let s = Snapshot::open(&b).unwrap();
         assert_eq!(
-            s.get(1, b"key002999"),
+            s.get(1, b"key002999").unwrap(),
             Some(vec![2999u32 as u8; 1000].as_slice())
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -332,45 +959,153 @@ mod tests {
 
     #[test]
     fn writes_maps_and_finds_every_entry() {
-        let dir = std::env::temp_dir().join(format!("authplane-snap-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.rkyv");
-        write(&path, identity(), entries(1000), None).unwrap();
+        let dir = temp("snap");
+        let path = dir.join("t.snap");
+        let all = entries(20_000);
+        write(&path, identity(), borrowed(&all), None).unwrap();
         let s = Snapshot::open(&path).unwrap();
-        assert_eq!(s.len(), 1000);
+        assert_eq!(s.len(), 20_000);
+        assert!(s.header.blocks > 20, "{}", s.header.blocks);
         assert_eq!(s.header.generation, 3);
-        for i in 0..1000u32 {
+        for i in 0..20_000u32 {
             let key = format!("key{i:06}");
             assert_eq!(
-                s.get((i % 3) as u8, key.as_bytes()),
+                s.get((i % 3) as u8, key.as_bytes()).unwrap(),
                 Some(i.to_le_bytes().as_slice())
             );
-            assert_eq!(s.get(((i + 1) % 3) as u8, key.as_bytes()), None);
+            assert_eq!(s.get(((i + 1) % 3) as u8, key.as_bytes()).unwrap(), None);
         }
-        assert_eq!(s.iter().count(), 1000);
+        // Keys between, before and after the stored ones.
+        for probe in ["", "k", "key", "key0000005", "key1", "kez", "zzz"] {
+            for t in 0..4u8 {
+                assert_eq!(s.get(t, probe.as_bytes()).unwrap(), None, "{t} {probe}");
+            }
+        }
+        let report = s.check(64, |_| true);
+        assert!(report.damaged.is_empty());
+        assert_eq!(report.entries, 20_000);
+        // Ranges: every table whole, and from inside.
+        for t in 0..3u8 {
+            let want: Vec<_> = all.iter().filter(|e| e.0 == t).collect();
+            let got: Vec<_> = s.range(t, None).map(Result::unwrap).collect();
+            assert_eq!(got.len(), want.len());
+            assert!(got.iter().zip(&want).all(|(g, w)| g.0 == w.1 && g.1 == w.2));
+            let mid = &want[want.len() / 2].1;
+            let after: Vec<_> = s.range(t, Some(mid)).map(Result::unwrap).collect();
+            assert_eq!(after.len(), want.len() - want.len() / 2 - 1);
+            assert_eq!(after[0].0, want[want.len() / 2 + 1].1);
+            let between = [mid.as_slice(), b"5"].concat();
+            let from_between: Vec<_> = s.range(t, Some(&between)).map(Result::unwrap).collect();
+            assert_eq!(from_between, after);
+        }
+        assert_eq!(s.range(7, None).count(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
-        // Damage anywhere is refused.
-        let bytes = std::fs::read(&path).unwrap();
-        for at in [0, 9, 30, SNAP_HEADER_BYTES + 5, bytes.len() - 1] {
-            let mut bad = bytes.clone();
-            bad[at] ^= 0x40;
-            std::fs::write(&path, &bad).unwrap();
-            assert!(Snapshot::open(&path).is_err(), "damage at {at} accepted");
+    #[test]
+    fn long_keys_sharing_their_first_16_bytes_are_found() {
+        let dir = temp("snap-long");
+        let path = dir.join("l.snap");
+        let all: Vec<Owned> = (0..5000u32)
+            .map(|i| {
+                (
+                    4,
+                    format!("a-common-prefix-much-longer-{i:08}").into_bytes(),
+                    vec![7; 100],
+                )
+            })
+            .collect();
+        write(&path, identity(), borrowed(&all), None).unwrap();
+        let s = Snapshot::open(&path).unwrap();
+        for (t, k, v) in &all {
+            assert_eq!(s.get(*t, k).unwrap(), Some(v.as_slice()));
         }
-        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
-        assert!(Snapshot::open(&path).is_err());
+        assert_eq!(s.get(4, b"a-common-prefix-much-longer-").unwrap(), None);
+        assert_eq!(
+            s.get(4, b"a-common-prefix-much-longer-99999999").unwrap(),
+            None
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn damage_in_any_block_is_an_error_for_its_rows_only() {
+        let dir = temp("snap-damage");
+        let path = dir.join("d.snap");
+        let all = entries(6000);
+        write(&path, identity(), borrowed(&all), None).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        let h = Snapshot::open(&path).unwrap().header;
+        let bad_path = dir.join("bad.snap");
+        for b in 0..h.blocks {
+            let e = Snapshot::open(&path).unwrap().index_entry(b).unwrap();
+            let mut bad = good.clone();
+            bad[(e.offset + u64::from(e.len) / 2) as usize] ^= 0x10;
+            std::fs::write(&bad_path, &bad).unwrap();
+            // Opening is cheap and succeeds.
+            let s = Snapshot::open(&bad_path).unwrap();
+            let report = s.check(0, |_| true);
+            assert_eq!(report.damaged.len(), 1);
+            assert!(
+                matches!(report.damaged[0], SnapError::Damaged { part: Part::Block(n), .. } if n == b)
+            );
+            let s = Snapshot::open(&bad_path).unwrap();
+            for (t, k, v) in &all {
+                match s.get(*t, k) {
+                    Ok(got) => assert_eq!(got, Some(v.as_slice())),
+                    Err(SnapError::Damaged { part, .. }) => assert_eq!(part, Part::Block(b)),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        // A damaged index page or header.
+        let mut bad = good.clone();
+        bad[h.index_offset as usize + 40] ^= 1;
+        std::fs::write(&bad_path, &bad).unwrap();
+        let s = Snapshot::open(&bad_path).unwrap();
+        assert!(matches!(
+            s.get(0, b"key000000"),
+            Err(SnapError::Damaged {
+                part: Part::IndexPage(0),
+                ..
+            })
+        ));
+        for at in [0, 9, 30, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x40;
+            std::fs::write(&bad_path, &bad).unwrap();
+            assert!(
+                Snapshot::open(&bad_path).is_err(),
+                "damage at {at} accepted"
+            );
+        }
+        std::fs::write(&bad_path, &good[..good.len() - 1]).unwrap();
+        assert!(Snapshot::open(&bad_path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn out_of_order_pushes_are_refused() {
+        let dir = temp("snap-order");
+        let mut w = Writer::create(&dir.join("o.snap"), identity(), None).unwrap();
+        w.push(1, b"b", b"").unwrap();
+        assert!(matches!(w.push(1, b"a", b""), Err(SnapError::OutOfOrder)));
+        assert!(matches!(w.push(1, b"b", b""), Err(SnapError::OutOfOrder)));
+        assert!(matches!(w.push(0, b"z", b""), Err(SnapError::OutOfOrder)));
+        w.push(2, b"", b"").unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn an_empty_snapshot_works() {
-        let dir = std::env::temp_dir().join(format!("authplane-snap-empty-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("e.rkyv");
-        write(&path, identity(), Vec::new(), Some(1 << 20)).unwrap();
+        let dir = temp("snap-empty");
+        let path = dir.join("e.snap");
+        write(&path, identity(), std::iter::empty(), Some(1 << 20)).unwrap();
         let s = Snapshot::open(&path).unwrap();
         assert!(s.is_empty());
-        assert_eq!(s.get(0, b"x"), None);
+        assert_eq!(s.get(0, b"x").unwrap(), None);
+        assert_eq!(s.range(0, None).count(), 0);
+        assert!(s.cursor().unwrap().next_entry().unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

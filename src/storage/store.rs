@@ -5,7 +5,8 @@
 //! Files in the shard's directory:
 //!
 //! ```text
-//! table-<g>.rkyv   snapshot holding every change of the logs up to generation g
+//! table-<g>.snap   snapshot holding every change of the logs up to generation g
+//!                  (`table-<g>.rkyv`: format 1, converted when the store opens)
 //! wal-<g>.log      the changes made while generation g was active
 //! *.tmp            a snapshot being written, or the next log being
 //!                  zero-filled (`wal-next.tmp`); deleted at open
@@ -23,14 +24,16 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use rustc_hash::FxBuildHasher;
 
 use super::codec::{decode_batch, encode_batch, EncodeError, Op, TableId};
+use super::legacy;
 use super::paced;
-use super::snapshot::{self, Entry, SnapError, SnapHeader, Snapshot, SNAP_FORMAT};
+use super::snapshot::{self, SnapError, SnapHeader, Snapshot, SNAP_FORMAT};
 use super::wal::{self, read_records, Tail, WalHeader, KIND_BATCH, WAL_FORMAT, WAL_HEADER_BYTES};
 
 /// Whose data a store holds, under which placement.
@@ -350,6 +353,25 @@ pub struct Held {
     pub last_lsn: u64,
 }
 
+/// The background check of the mapped snapshot (a pass when the store
+/// opens and after each compaction, at the background rate), and the
+/// reads refused for damage: `/metrics` shows them.
+#[derive(Debug, Default)]
+pub struct ScrubState {
+    /// Generation of the snapshot mapped now; a pass over an older one stops.
+    pub generation: AtomicU64,
+    /// Bytes of blocks checked by this pass so far.
+    pub checked_bytes: AtomicU64,
+    /// Bytes of blocks in the mapped snapshot.
+    pub snapshot_bytes: AtomicU64,
+    /// Damaged parts the last complete pass found.
+    pub damaged: AtomicU64,
+    /// Complete passes.
+    pub passes: AtomicU64,
+    /// Reads refused because their block is damaged.
+    pub read_errors: AtomicU64,
+}
+
 /// A compaction under way: the frozen changes being merged into a new
 /// snapshot.
 #[derive(Debug)]
@@ -387,6 +409,7 @@ pub struct ShardStore {
     io_thread: RefCell<Option<std::thread::JoinHandle<()>>>,
     compacted: async_channel::Sender<Result<(u64, Arc<Snapshot>), String>>,
     compacted_rx: async_channel::Receiver<Result<(u64, Arc<Snapshot>), String>>,
+    scrub: Arc<ScrubState>,
 }
 
 impl std::fmt::Debug for ShardStore {
@@ -417,7 +440,47 @@ pub struct LogReport {
 }
 
 fn table_path(dir: &Path, g: u64) -> PathBuf {
+    dir.join(format!("table-{g:016}.snap"))
+}
+
+fn legacy_path(dir: &Path, g: u64) -> PathBuf {
     dir.join(format!("table-{g:016}.rkyv"))
+}
+
+/// Rewrites the format-1 snapshot of generation `g` in the block format
+/// (same generation), then removes it. Run once, when a store opens a
+/// data directory written by an earlier version.
+fn convert_legacy(dir: &Path, identity: Identity, g: u64) -> Result<(), StoreError> {
+    let old = legacy_path(dir, g);
+    let snap_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Snapshot { path, source }
+    };
+    let legacy = legacy::Snapshot::open(&old).map_err(|e| StoreError::Snapshot {
+        path: old.clone(),
+        source: SnapError::Conversion(e.to_string()),
+    })?;
+    let h = legacy.header;
+    if h.shard != identity.shard || h.shards != identity.shards || h.generation != g {
+        return Err(StoreError::Refused {
+            path: old,
+            message: format!(
+                "format-1 snapshot of shard {}/{} (generation {}); this server is shard {}/{}",
+                h.shard, h.shards, h.generation, identity.shard, identity.shards
+            ),
+            fix: "start with the --cores the data was written with, or restore the right data directory",
+        });
+    }
+    tracing::info!(file = %old.display(), entries = h.entries, "converting a format-1 snapshot");
+    let tmp = dir.join(format!("table-{g:016}.snap.tmp"));
+    let header = SnapHeader::identity(h.shard, h.shards, h.hash_version, g);
+    snapshot::write(&tmp, header, legacy.iter(), None).map_err(snap_err(&tmp))?;
+    let path = table_path(dir, g);
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    sync_dir(dir)?;
+    drop(legacy);
+    std::fs::remove_file(&old).map_err(io_err(&old))?;
+    sync_dir(dir)
 }
 
 fn wal_path(dir: &Path, g: u64) -> PathBuf {
@@ -473,7 +536,20 @@ pub fn recover(dir: &Path, identity: Identity, repair: bool) -> Result<Recovered
         }
     }
     let mut report = RecoveryReport::default();
-    let tables = generations(dir, "table-", ".rkyv")?;
+    let mut tables = generations(dir, "table-", ".snap")?;
+    if let Some(&g) = generations(dir, "table-", ".rkyv")?.last() {
+        if tables.last().is_none_or(|&t| t < g) {
+            if !repair {
+                return Err(StoreError::Refused {
+                    path: legacy_path(dir, g),
+                    message: "a format-1 snapshot, not yet converted".into(),
+                    fix: "start the server once (or run `authplane data compact`): it converts the snapshot",
+                });
+            }
+            convert_legacy(dir, identity, g)?;
+            tables.push(g);
+        }
+    }
     let snapshot = match tables.last() {
         Some(&g) => {
             let path = table_path(dir, g);
@@ -730,7 +806,7 @@ impl ShardStore {
                 .map_err(io_err(dir))?
         };
         let (compacted, compacted_rx) = async_channel::bounded(1);
-        Ok(Rc::new(ShardStore {
+        let store = Rc::new(ShardStore {
             dir: dir.to_owned(),
             identity,
             options,
@@ -751,7 +827,58 @@ impl ShardStore {
             io_thread: RefCell::new(Some(thread)),
             compacted,
             compacted_rx,
-        }))
+            scrub: Arc::default(),
+        });
+        store.start_scrub();
+        Ok(store)
+    }
+
+    /// The background check's figures.
+    pub fn scrub(&self) -> &ScrubState {
+        &self.scrub
+    }
+
+    /// Starts a pass of the background check over the mapped snapshot.
+    fn start_scrub(&self) {
+        let Some(snap) = self.snapshot.borrow().clone() else {
+            return;
+        };
+        let state = self.scrub.clone();
+        let g = snap.header.generation;
+        state.generation.store(g, Ordering::Relaxed);
+        state.checked_bytes.store(0, Ordering::Relaxed);
+        state
+            .snapshot_bytes
+            .store(snap.header.index_offset, Ordering::Relaxed);
+        let rate = self.options.background_write_bytes_per_s;
+        let path = table_path(&self.dir, g);
+        let spawned = std::thread::Builder::new()
+            .name(format!("authplane-scrub-{}", self.identity.shard))
+            .spawn(move || {
+                background_priority();
+                let mut started = crate::clock::now();
+                let report = snap.check(64, |bytes| {
+                    state.checked_bytes.fetch_add(bytes, Ordering::Relaxed);
+                    if let Some(rate) = rate.filter(|r| *r > 0) {
+                        paced::pause(started, bytes, rate);
+                    }
+                    started = crate::clock::now();
+                    state.generation.load(Ordering::Relaxed) == g
+                });
+                if !report.complete {
+                    return;
+                }
+                for e in &report.damaged {
+                    tracing::error!(file = %path.display(), error = %e, "snapshot damaged: restore the shard from a backup");
+                }
+                state
+                    .damaged
+                    .store(report.damaged.len() as u64, Ordering::Relaxed);
+                state.passes.fetch_add(1, Ordering::Relaxed);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the snapshot check");
+        }
     }
 
     pub fn identity(&self) -> Identity {
@@ -812,18 +939,37 @@ impl ShardStore {
 
     /// Reads (table, key): the overlay, the frozen overlay of a running
     /// compaction, then the snapshot through the mapping (no copy).
-    pub fn read<R>(&self, table: TableId, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    ///
+    /// An error only when the snapshot block that holds the key is damaged
+    /// (never a wrong or missing value in its place).
+    pub fn read<R>(
+        &self,
+        table: TableId,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StoreError> {
         if let Some(slot) = self.overlay.borrow().get(table, key) {
-            return f(slot.value.as_deref());
+            return Ok(f(slot.value.as_deref()));
         }
         if let Some(c) = &*self.compaction.borrow() {
             if let Some(slot) = c.frozen.get(table, key) {
-                return f(slot.value.as_deref());
+                return Ok(f(slot.value.as_deref()));
             }
         }
         match &*self.snapshot.borrow() {
-            Some(s) => f(s.get(table, key)),
-            None => f(None),
+            Some(s) => s
+                .get(table, key)
+                .map(f)
+                .map_err(|source| self.damaged(s, source)),
+            None => Ok(f(None)),
+        }
+    }
+
+    fn damaged(&self, s: &Snapshot, source: SnapError) -> StoreError {
+        self.scrub.read_errors.fetch_add(1, Ordering::Relaxed);
+        StoreError::Snapshot {
+            path: table_path(&self.dir, s.header.generation),
+            source,
         }
     }
 
@@ -838,7 +984,7 @@ impl ShardStore {
         if let Some(lsn) = self.pending_lsn(table, key) {
             self.wait_durable(lsn).await?;
         }
-        Ok(self.read(table, key, f))
+        self.read(table, key, f)
     }
 
     fn wait_durable(&self, lsn: u64) -> WaitDurable {
@@ -966,7 +1112,7 @@ impl ShardStore {
         table: TableId,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         self.scan_while(table, after, limit, |_| true)
     }
 
@@ -978,7 +1124,7 @@ impl ShardStore {
         after: Option<&[u8]>,
         limit: usize,
         keep: impl Fn(&[u8]) -> bool,
-    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         // The overlay's changes over the frozen ones (a running
         // compaction's), merged lazily in key order.
         let overlay = self.overlay.borrow();
@@ -1002,29 +1148,35 @@ impl ShardStore {
         .peekable();
         let snapshot = self.snapshot.borrow().clone();
         let mut out = Vec::new();
-        let mut base = snapshot.as_ref().map(|s| s.range(table, after).peekable());
+        let mut base = snapshot.as_ref().map(|s| s.range(table, after));
+        let mut next_base = || -> Result<Option<(Vec<u8>, &[u8])>, StoreError> {
+            match base.as_mut().and_then(Iterator::next) {
+                None => Ok(None),
+                Some(Ok(e)) => Ok(Some(e)),
+                Some(Err(source)) => Err(match snapshot.as_deref() {
+                    Some(s) => self.damaged(s, source),
+                    None => StoreError::Stopped,
+                }),
+            }
+        };
+        let mut peeked = next_base()?;
         while out.len() < limit {
-            let next_base = base.as_mut().and_then(|b| b.peek().copied());
             let next_change = changes.peek().map(|(k, _)| *k);
-            match (next_base, next_change) {
+            match (&peeked, next_change) {
                 (None, None) => break,
-                (Some((bk, bv)), c) if c.is_none_or(|ck| bk < ck) => {
+                (Some((bk, bv)), c) if c.is_none_or(|ck| bk.as_slice() < ck) => {
                     if !keep(bk) {
                         break;
                     }
-                    out.push((bk.to_vec(), bv.to_vec()));
-                    if let Some(b) = base.as_mut() {
-                        b.next();
-                    }
+                    out.push((bk.clone(), bv.to_vec()));
+                    peeked = next_base()?;
                 }
                 (b, Some(ck)) => {
                     if !keep(ck) {
                         break;
                     }
-                    if b.is_some_and(|(bk, _)| bk == ck) {
-                        if let Some(b) = base.as_mut() {
-                            b.next();
-                        }
+                    if b.as_ref().is_some_and(|(bk, _)| bk.as_slice() == ck) {
+                        peeked = next_base()?;
                     }
                     if let Some((k, Some(v))) = changes.next() {
                         out.push((k.to_vec(), v.to_vec()));
@@ -1033,7 +1185,7 @@ impl ShardStore {
                 (Some(_), None) => break,
             }
         }
-        out
+        Ok(out)
     }
 
     /// Number of keys in the overlay (changes since the snapshot).
@@ -1063,7 +1215,7 @@ impl ShardStore {
         if self.compacting() {
             return Ok(None);
         }
-        let snapshot = generations(&self.dir, "table-", ".rkyv")?.last().copied();
+        let snapshot = generations(&self.dir, "table-", ".snap")?.last().copied();
         let mut files: Vec<PathBuf> = snapshot
             .map(|g| table_path(&self.dir, g))
             .into_iter()
@@ -1161,6 +1313,7 @@ impl ShardStore {
         match result {
             Ok((g, snap)) => {
                 let old = self.snapshot.borrow_mut().replace(snap);
+                self.start_scrub();
                 // Freeing a large overlay and removing the replaced files
                 // take milliseconds: both happen off the core, the files
                 // paced (see `paced`).
@@ -1248,7 +1401,7 @@ pub fn remove_replaced(dir: &Path, g: u64, removal: Removal) -> Result<(), Store
             paced::remove_file(&path, removal.logs).map_err(io_err(&path))?;
         }
     }
-    for old in generations(dir, "table-", ".rkyv")? {
+    for old in generations(dir, "table-", ".snap")? {
         if old < g {
             let path = table_path(dir, old);
             paced::remove_file(&path, removal.snapshots).map_err(io_err(&path))?;
@@ -1283,8 +1436,10 @@ pub fn compact_recovered(
     Ok(Some(snap))
 }
 
-/// Merges `base` and `frozen` into `table-<generation>.rkyv` (temp file,
-/// fsync, rename, directory fsync) and opens it.
+/// Merges `base` and `frozen` into `table-<generation>.snap` (temp file,
+/// fsync, rename, directory fsync) and opens it. Streamed: the memory it
+/// takes is the sorted list of changes, not the snapshot; the disk, one
+/// new snapshot beside the old.
 pub fn write_snapshot(
     dir: &Path,
     identity: Identity,
@@ -1300,22 +1455,32 @@ pub fn write_snapshot(
         .map(|(t, k, s)| (t, k, s.value.as_deref()))
         .collect();
     changes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    let mut entries = Vec::with_capacity(base.map_or(0, |b| b.len()) + changes.len());
-    let mut changes = changes.into_iter().peekable();
-    let mut push = |t: TableId, k: &[u8], v: Option<&[u8]>| {
-        if let Some(v) = v {
-            entries.push(Entry {
-                table: t,
-                key: k.to_vec(),
-                value: v.to_vec(),
-            });
-        }
+    let tmp = dir.join(format!("table-{generation:016}.snap.tmp"));
+    let snap_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Snapshot { path, source }
     };
+    let header = SnapHeader::identity(
+        identity.shard,
+        identity.shards,
+        identity.hash_version,
+        generation,
+    );
+    let mut out =
+        snapshot::Writer::create(&tmp, header, pace_bytes_per_s).map_err(snap_err(&tmp))?;
+    let mut push = |t: TableId, k: &[u8], v: Option<&[u8]>| match v {
+        Some(v) => out.push(t, k, v),
+        None => Ok(()),
+    };
+    let mut changes = changes.into_iter().peekable();
     if let Some(base) = base {
-        for (t, k, v) in base.iter() {
+        let base_path = table_path(dir, base.header.generation);
+        let mut cursor = base.cursor().map_err(snap_err(&base_path))?;
+        while let Some((ck, v)) = cursor.next_entry().map_err(snap_err(&base_path))? {
+            let (&t, k) = ck.split_first().unwrap_or((&0, &[]));
             while let Some(&(ct, ck, cv)) = changes.peek() {
                 if (ct, ck) < (t, k) {
-                    push(ct, ck, cv);
+                    push(ct, ck, cv).map_err(snap_err(&tmp))?;
                     changes.next();
                 } else {
                     break;
@@ -1323,37 +1488,21 @@ pub fn write_snapshot(
             }
             match changes.peek() {
                 Some(&(ct, ck, cv)) if (ct, ck) == (t, k) => {
-                    push(ct, ck, cv);
+                    push(ct, ck, cv).map_err(snap_err(&tmp))?;
                     changes.next();
                 }
-                _ => push(t, k, Some(v)),
+                _ => push(t, k, Some(v)).map_err(snap_err(&tmp))?,
             }
         }
     }
     for (t, k, v) in changes {
-        push(t, k, v);
+        push(t, k, v).map_err(snap_err(&tmp))?;
     }
-    let tmp = dir.join(format!("table-{generation:016}.rkyv.tmp"));
-    let identity_header = SnapHeader {
-        format: SNAP_FORMAT,
-        shard: identity.shard,
-        shards: identity.shards,
-        hash_version: identity.hash_version,
-        generation,
-        body_len: 0,
-        body_crc: 0,
-        entries: 0,
-    };
-    snapshot::write(&tmp, identity_header, entries, pace_bytes_per_s).map_err(|source| {
-        StoreError::Snapshot {
-            path: tmp.clone(),
-            source,
-        }
-    })?;
+    out.finish().map_err(snap_err(&tmp))?;
     let path = table_path(dir, generation);
     std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
     sync_dir(dir)?;
-    Snapshot::open(&path).map_err(|source| StoreError::Snapshot { path, source })
+    Snapshot::open(&path).map_err(snap_err(&path))
 }
 
 /// Zero-filling done off the WAL thread, so that no group commit waits
@@ -1798,6 +1947,52 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_format_1_snapshot_is_converted_when_the_store_opens() {
+        let dir = temp("legacy");
+        let entries: Vec<legacy::Entry> = (0..3000u32)
+            .map(|i| legacy::Entry {
+                table: 1,
+                key: i.to_be_bytes().to_vec(),
+                value: vec![i as u8; 20],
+            })
+            .collect();
+        let header = legacy::SnapHeader {
+            format: 1,
+            shard: 0,
+            shards: 1,
+            hash_version: 1,
+            generation: 2,
+            body_len: 0,
+            body_crc: 0,
+            entries: 0,
+        };
+        legacy::write(&legacy_path(&dir, 2), header, entries, None).unwrap();
+        // Read-only recovery refuses it with the way out.
+        let e = recover(&dir, IDENTITY, false).err().unwrap().to_string();
+        assert!(
+            e.contains("format-1") && e.contains("start the server once"),
+            "{e}"
+        );
+        let mut h = open(&dir, 1 << 30);
+        assert!(!legacy_path(&dir, 2).exists());
+        assert!(table_path(&dir, 2).exists());
+        for i in (0..3000u32).step_by(7) {
+            assert_eq!(h.get(&i.to_be_bytes()), Some(vec![i as u8; 20]));
+        }
+        h.commit(&[Op::Put {
+            table: 1,
+            key: vec![9],
+            value: vec![9],
+        }]);
+        h.close();
+        let h = open(&dir, 1 << 30);
+        assert_eq!(h.get(&[9]), Some(vec![9]));
+        assert_eq!(h.get(&5u32.to_be_bytes()), Some(vec![5; 20]));
+        h.close();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     impl Harness {
         fn commit(&mut self, ops: &[Op]) {
             let f = self.store.commit(ops);
@@ -1822,7 +2017,7 @@ mod tests {
         }
 
         fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-            self.store.read(1, key, |v| v.map(<[u8]>::to_vec))
+            self.store.read(1, key, |v| v.map(<[u8]>::to_vec)).unwrap()
         }
     }
 
@@ -1937,8 +2132,14 @@ mod tests {
         let h = open(&dir, 1 << 30);
         for i in 0..200u32 {
             let key = i.to_le_bytes();
-            assert_eq!(h.store.read(1, &key, |v| v.map(<[u8]>::len)), Some(40));
-            assert_eq!(h.store.read(2, &key, |v| v.map(<[u8]>::len)), Some(4));
+            assert_eq!(
+                h.store.read(1, &key, |v| v.map(<[u8]>::len)).unwrap(),
+                Some(40)
+            );
+            assert_eq!(
+                h.store.read(2, &key, |v| v.map(<[u8]>::len)).unwrap(),
+                Some(4)
+            );
         }
         h.close();
         let _ = std::fs::remove_dir_all(dir);
@@ -2038,7 +2239,7 @@ mod tests {
         assert_eq!(
             left(),
             [
-                "table-0000000000000003.rkyv".to_string(),
+                "table-0000000000000003.snap".to_string(),
                 "wal-0000000000000004.log".to_string()
             ]
         );
@@ -2125,12 +2326,12 @@ mod tests {
             };
         let check = |h: &Harness, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>| {
             let want: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
-            assert_eq!(h.store.scan(1, None, usize::MAX), want);
+            assert_eq!(h.store.scan(1, None, usize::MAX).unwrap(), want);
             // In pages of 5, each after the last key of the one before.
             let mut paged = Vec::new();
             let mut after: Option<Vec<u8>> = None;
             loop {
-                let page = h.store.scan(1, after.as_deref(), 5);
+                let page = h.store.scan(1, after.as_deref(), 5).unwrap();
                 after = page.last().map(|(k, _)| k.clone());
                 let done = page.len() < 5;
                 paged.extend(page);
@@ -2141,7 +2342,12 @@ mod tests {
             assert_eq!(paged, want);
             // The keys below 32, stopping at the first beyond.
             let low: Vec<_> = want.iter().filter(|(k, _)| k[0] < 32).cloned().collect();
-            assert_eq!(h.store.scan_while(1, None, usize::MAX, |k| k[0] < 32), low);
+            assert_eq!(
+                h.store
+                    .scan_while(1, None, usize::MAX, |k| k[0] < 32)
+                    .unwrap(),
+                low
+            );
         };
         for round in 0..4 {
             for _ in 0..150 {
@@ -2194,17 +2400,18 @@ mod tests {
             table: 1,
             key: vec![3],
         }]);
-        let all = h.store.scan(1, None, 100);
+        let all = h.store.scan(1, None, 100).unwrap();
         let keys: Vec<(u8, u8)> = all.iter().map(|(k, v)| (k[0], v[0])).collect();
         assert_eq!(keys, vec![(1, 1), (4, 44), (5, 55), (7, 7)]);
         let after: Vec<u8> = h
             .store
             .scan(1, Some(&[4]), 2)
+            .unwrap()
             .iter()
             .map(|(k, _)| k[0])
             .collect();
         assert_eq!(after, vec![5, 7]);
-        assert_eq!(h.store.scan(2, None, 10).len(), 1);
+        assert_eq!(h.store.scan(2, None, 10).unwrap().len(), 1);
         h.close();
         let _ = std::fs::remove_dir_all(dir);
     }

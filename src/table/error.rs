@@ -3,6 +3,7 @@
 
 use crate::domain::api_error::ApiError;
 use crate::runtime::{CommitError, MeshError};
+use crate::storage::snapshot::SnapError;
 use crate::storage::StoreError;
 
 /// Why a table operation failed, by cause.
@@ -117,6 +118,16 @@ pub fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Busy => ApiError::Overloaded,
         StoreError::Stopped => ApiError::ShuttingDown,
+        StoreError::Snapshot {
+            source: source @ (SnapError::Damaged { .. } | SnapError::Malformed { .. }),
+            path,
+        } => {
+            tracing::error!(file = %path.display(), error = %source, "damaged snapshot block read");
+            ApiError::Internal(
+                "stored data damaged: the block holding this row fails its checksum; restore the shard from a backup"
+                    .into(),
+            )
+        }
         other => {
             tracing::error!(error = %other, "storage failure");
             ApiError::Internal("storage failure".into())

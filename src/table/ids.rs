@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::runtime::Core;
+use crate::storage::StoreError;
 use crate::storage::{Op, TableId};
 
 /// Per-shard counters (in every shard store, and in the catalog).
@@ -30,7 +31,7 @@ thread_local! {
 }
 
 /// The counter stored on this core's shard for `counter` (1 when none).
-pub fn stored(core: &Core, counter: &[u8]) -> u64 {
+pub fn stored(core: &Core, counter: &[u8]) -> Result<u64, StoreError> {
     core.store.read(META, counter, |v| {
         v.and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map_or(1, u64::from_be_bytes)
@@ -39,12 +40,21 @@ pub fn stored(core: &Core, counter: &[u8]) -> u64 {
 
 /// Takes the next id of the table counted by `counter` on this core's
 /// shard; returns the id and the counter to pass to [`persist`].
-pub fn next(core: &Core, counter: &'static [u8]) -> (u64, u64) {
+///
+/// An error, and no id, when the stored counter cannot be read (its
+/// snapshot block is damaged): an id is never guessed.
+pub fn next(core: &Core, counter: &'static [u8]) -> Result<(u64, u64), StoreError> {
+    Ok(next_after(core, counter, stored(core, counter)?))
+}
+
+/// [`next`] with the stored counter read already (by [`stored`], on this
+/// core, with no await since).
+pub fn next_after(core: &Core, counter: &'static [u8], stored: u64) -> (u64, u64) {
+    // A bulk import may have raised the stored counter since.
     let used = CURSORS.with(|c| {
         let mut c = c.borrow_mut();
-        let cursor = c.entry(counter).or_insert_with(|| stored(core, counter));
-        // A bulk import may have raised the stored counter since.
-        let used = (*cursor).max(stored(core, counter));
+        let cursor = c.entry(counter).or_insert(stored);
+        let used = (*cursor).max(stored);
         *cursor = used + 1;
         used
     });
@@ -61,7 +71,12 @@ pub fn persist(core: &Core, counter: &'static [u8], used: u64) -> Op {
     Op::Put {
         table: META,
         key: counter.to_vec(),
-        value: stored(core, counter).max(used + 1).to_be_bytes().to_vec(),
+        // `used` came from a successful read of the stored counter.
+        value: stored(core, counter)
+            .unwrap_or(0)
+            .max(used + 1)
+            .to_be_bytes()
+            .to_vec(),
     }
 }
 

@@ -82,7 +82,10 @@ async fn claim_here(
     }
     PENDING.with(|p| p.borrow_mut().insert(pending_key.clone()));
     let result = async {
-        let existing = ic.store.read(table, &key, decode_id);
+        let existing = ic
+            .store
+            .read(table, &key, decode_id)
+            .map_err(|e| Claim::Failed(e.into()))?;
         if let Some(other) = existing.filter(|&e| e != id) {
             let k = key.clone();
             let alive = ic
@@ -129,7 +132,7 @@ pub async fn remove(core: &Core, table: TableId, key: Vec<u8>, id: u64) -> Resul
     let shard = shard_of(&key, core.shards());
     core.on(shard, move |ic| async move {
         PENDING.with(|p| p.borrow_mut().remove(&(table, key.clone())));
-        if ic.store.read(table, &key, decode_id) == Some(id) {
+        if ic.store.read(table, &key, decode_id)? == Some(id) {
             ic.store.commit(&[Op::Delete { table, key }]).await?;
         }
         Ok(())

@@ -416,7 +416,7 @@ impl Tables {
         let counter = R::DEF.counter;
         let (id, used) = core
             .on(owner, move |c| async move { ids::next(&c, counter) })
-            .await?;
+            .await??;
         row.set_id(id);
         let claimed = claim_keys(core, &row, None).await?;
         let (tables, w, stored) = (self.clone(), w.clone(), row.clone());
@@ -742,7 +742,7 @@ pub async fn load_here<R: Row>(core: &Core, id: u64) -> Result<Option<R>, TableE
 /// included: for read-modify-write).
 pub fn read_here<R: Row>(core: &Core, id: u64) -> Result<Option<R>, TableError> {
     core.store
-        .read(R::DEF.store, &id.to_be_bytes(), |v| v.map(R::decode))
+        .read(R::DEF.store, &id.to_be_bytes(), |v| v.map(R::decode))?
         .transpose()
 }
 
@@ -970,7 +970,7 @@ pub async fn find_all_here<R: Row>(c: &Core, field: &str, key: &str) -> Result<V
         let mut after = prefix.clone();
         'scan: loop {
             let within = |k: &[u8]| k.starts_with(&prefix);
-            let part = c.store.scan_while(store, Some(&after), 256, within);
+            let part = c.store.scan_while(store, Some(&after), 256, within)?;
             for (entry, _) in &part {
                 let Some(rest) = entry.strip_prefix(prefix.as_slice()) else {
                     break 'scan;
@@ -1226,7 +1226,7 @@ pub async fn list<R: Row>(core: &Core, page: usize, size: usize) -> Result<Vec<R
                     .on(shard, move |c| async move {
                         c.store.scan(table, from.as_deref(), batch)
                     })
-                    .await?;
+                    .await??;
                 done[k] = part.len() < batch;
                 after[k] = part.last().map(|(key, _)| key.clone());
                 heads[k].extend(part.into_iter().filter_map(|(key, v)| {
@@ -1288,7 +1288,7 @@ fn referrers<R: Row>(
                 let start = from.clone();
                 let (part, last) = core
                     .on(ShardId(k), move |c| async move {
-                        let rows = c.store.scan(table, start.as_deref(), 512);
+                        let rows = c.store.scan(table, start.as_deref(), 512)?;
                         let last = (rows.len() == 512)
                             .then(|| rows.last().map(|(k, _)| k.clone()))
                             .flatten();
@@ -1298,9 +1298,9 @@ fn referrers<R: Row>(
                                 names(&row, &mut found);
                             }
                         }
-                        (found, last)
+                        Ok::<_, TableError>((found, last))
                     })
-                    .await?;
+                    .await??;
                 found.extend(part);
                 if found.len() >= MOST {
                     found.truncate(MOST);

@@ -33,5 +33,6 @@ mod openapi;
 mod sim;
 mod stir;
 mod stir_verify;
+mod storage;
 mod tables;
 mod tls;
