@@ -169,7 +169,7 @@ fn write_shard(
     let mut done = 0u64;
     let mut tick = |bar: &indicatif::ProgressBar| {
         done += 1;
-        if done % 65_536 == 0 {
+        if done.is_multiple_of(65_536) {
             bar.inc(65_536 * cores);
         }
     };

@@ -309,7 +309,8 @@ fn render(ctx: &Ctx, m: &CoreMetrics, per_core: &[(u16, u64)]) -> String {
 /// Each shard's snapshot and its background check.
 fn snapshot_metrics(s: &mut String, shards: &[runtime::metrics::SnapshotFigures]) {
     use runtime::metrics::SnapshotFigures as F;
-    let series: [(&str, &str, &str, fn(&F) -> u64); 6] = [
+    type Series<'a> = (&'a str, &'a str, &'a str, fn(&F) -> u64);
+    let series: [Series<'_>; 6] = [
         ("authplane_snapshot_generation", "gauge", "Generation of the shard's mapped snapshot.", |f| f.generation),
         ("authplane_snapshot_bytes", "gauge", "Bytes of data blocks in the shard's mapped snapshot.", |f| f.bytes),
         ("authplane_snapshot_checked_bytes", "gauge", "Bytes of the mapped snapshot the background check has read against their checksums.", |f| f.checked_bytes),

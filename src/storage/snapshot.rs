@@ -803,6 +803,9 @@ impl<'s, I: Iterator<Item = Result<(Vec<u8>, &'s [u8]), SnapError>>> Iterator fo
     }
 }
 
+/// A key borrowed from a cursor and a value borrowed from the mapping.
+pub type Pair<'k, 's> = (&'k [u8], &'s [u8]);
+
 /// Reads entries in order across blocks, rebuilding each key.
 pub struct Cursor<'s> {
     snap: &'s Snapshot,
@@ -845,7 +848,7 @@ impl<'s> Cursor<'s> {
 
     /// The next entry as (composite key, value); the key is borrowed until
     /// the next call. After an error, None.
-    pub fn next_entry(&mut self) -> Result<Option<(&[u8], &'s [u8])>, SnapError> {
+    pub fn next_entry(&mut self) -> Result<Option<Pair<'_, 's>>, SnapError> {
         if self.failed {
             return Ok(None);
         }

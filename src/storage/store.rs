@@ -341,6 +341,12 @@ impl Future for Durable {
     }
 }
 
+/// A key and its value, copied out of the store.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A snapshot entry in a scan: the key rebuilt, the value in the mapping.
+type Based<'s> = (Vec<u8>, &'s [u8]);
+
 /// What a backup copies of a store ([`ShardStore::hold`]).
 #[derive(Debug, Clone)]
 pub struct Held {
@@ -1112,7 +1118,7 @@ impl ShardStore {
         table: TableId,
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KeyValue>, StoreError> {
         self.scan_while(table, after, limit, |_| true)
     }
 
@@ -1124,7 +1130,7 @@ impl ShardStore {
         after: Option<&[u8]>,
         limit: usize,
         keep: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KeyValue>, StoreError> {
         // The overlay's changes over the frozen ones (a running
         // compaction's), merged lazily in key order.
         let overlay = self.overlay.borrow();
@@ -1149,7 +1155,7 @@ impl ShardStore {
         let snapshot = self.snapshot.borrow().clone();
         let mut out = Vec::new();
         let mut base = snapshot.as_ref().map(|s| s.range(table, after));
-        let mut next_base = || -> Result<Option<(Vec<u8>, &[u8])>, StoreError> {
+        let mut next_base = || -> Result<Option<Based<'_>>, StoreError> {
             match base.as_mut().and_then(Iterator::next) {
                 None => Ok(None),
                 Some(Ok(e)) => Ok(Some(e)),
