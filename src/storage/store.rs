@@ -1298,10 +1298,15 @@ impl ShardStore {
             .name(format!("authplane-compact-{}", identity.shard))
             .spawn(move || {
                 background_priority();
+                // One snapshot written at a time in the process: the free
+                // disk a compaction needs is one shard's snapshot, not one
+                // per shard compacting at once.
+                let turn = COMPACTION_TURN.lock().unwrap_or_else(|e| e.into_inner());
                 let result =
                     write_snapshot(&dir, identity, generation, base.as_deref(), &frozen, pace)
                         .map(|s| (generation, Arc::new(s)))
                         .map_err(|e| e.to_string());
+                drop(turn);
                 // Before the core hears of it: the cleanup can then hold
                 // the last reference to the replaced snapshot.
                 drop(base);
@@ -1375,6 +1380,9 @@ impl ShardStore {
         }
     }
 }
+
+/// Held by the compaction writing a snapshot (see `start_compaction`).
+static COMPACTION_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Lowers the calling thread to the lowest priority (nice 19), for
 /// background work (compaction, cleanup) that must not take CPU time from
