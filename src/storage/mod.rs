@@ -8,6 +8,7 @@ pub mod legacy;
 pub mod paced;
 pub mod record;
 pub mod snapshot;
+pub mod sort;
 pub mod store;
 pub mod wal;
 

@@ -1469,6 +1469,28 @@ pub fn write_snapshot(
         .map(|(t, k, s)| (t, k, s.value.as_deref()))
         .collect();
     changes.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    merge_snapshot(
+        dir,
+        identity,
+        generation,
+        base,
+        changes.into_iter().map(Ok),
+        pace_bytes_per_s,
+    )
+}
+
+/// Writes `table-<generation>.snap` as `base` with `changes` applied: each
+/// (table, key, new value or None for deleted), in (table, key) order,
+/// each key once. Temp file, fsync, rename, directory fsync; then opens
+/// it. The memory it takes is one block and the block index.
+pub fn merge_snapshot<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    dir: &Path,
+    identity: Identity,
+    generation: u64,
+    base: Option<&Snapshot>,
+    mut changes: impl Iterator<Item = Result<(TableId, K, Option<V>), StoreError>>,
+    pace_bytes_per_s: Option<u64>,
+) -> Result<Snapshot, StoreError> {
     let tmp = dir.join(format!("table-{generation:016}.snap.tmp"));
     let snap_err = |path: &Path| {
         let path = path.to_owned();
@@ -1483,35 +1505,39 @@ pub fn write_snapshot(
     let mut out =
         snapshot::Writer::create(&tmp, header, pace_bytes_per_s).map_err(snap_err(&tmp))?;
     let mut push = |t: TableId, k: &[u8], v: Option<&[u8]>| match v {
-        Some(v) => out.push(t, k, v),
+        Some(v) => out.push(t, k, v).map_err(snap_err(&tmp)),
         None => Ok(()),
     };
-    let mut changes = changes.into_iter().peekable();
+    let mut pending = changes.next().transpose()?;
     if let Some(base) = base {
         let base_path = table_path(dir, base.header.generation);
         let mut cursor = base.cursor().map_err(snap_err(&base_path))?;
         while let Some((ck, v)) = cursor.next_entry().map_err(snap_err(&base_path))? {
             let (&t, k) = ck.split_first().unwrap_or((&0, &[]));
-            while let Some(&(ct, ck, cv)) = changes.peek() {
-                if (ct, ck) < (t, k) {
-                    push(ct, ck, cv).map_err(snap_err(&tmp))?;
-                    changes.next();
-                } else {
+            // Changes before this entry, then this entry or its change.
+            let mut replaced = false;
+            while let Some((ct, ck, cv)) = &pending {
+                let at = (*ct, ck.as_ref());
+                if at > (t, k) {
+                    break;
+                }
+                replaced = at == (t, k);
+                push(*ct, ck.as_ref(), cv.as_ref().map(AsRef::as_ref))?;
+                pending = changes.next().transpose()?;
+                if replaced {
                     break;
                 }
             }
-            match changes.peek() {
-                Some(&(ct, ck, cv)) if (ct, ck) == (t, k) => {
-                    push(ct, ck, cv).map_err(snap_err(&tmp))?;
-                    changes.next();
-                }
-                _ => push(t, k, Some(v)).map_err(snap_err(&tmp))?,
+            if !replaced {
+                push(t, k, Some(v))?;
             }
         }
     }
-    for (t, k, v) in changes {
-        push(t, k, v).map_err(snap_err(&tmp))?;
+    while let Some((ct, ck, cv)) = pending {
+        push(ct, ck.as_ref(), cv.as_ref().map(AsRef::as_ref))?;
+        pending = changes.next().transpose()?;
     }
+    drop(push);
     out.finish().map_err(snap_err(&tmp))?;
     let path = table_path(dir, generation);
     std::fs::rename(&tmp, &path).map_err(io_err(&path))?;

@@ -84,3 +84,111 @@ fn a_vendor_file_imports_idempotently_with_per_line_errors() {
     assert_ne!(code, 0);
     assert!(err.contains("in use"), "{err}");
 }
+
+#[test]
+fn a_file_larger_than_the_sort_spills_to_disk_and_keeps_every_rule() {
+    let work = temp_dir("import-spill");
+    let dir = work.join("data");
+    let line = |iccid: &str, imsi: u64, sqn: u64| {
+        format!("{iccid},{imsi:015},465b5ce8b199b49faa5f0a2ee238a6bc,cd63cb71954a9f4e48a5994e37a02baf,8000,{sqn}\n")
+    };
+    let header = "ICCID,IMSI,KI,OPC,AMF,SQN\n";
+    let first = work.join("first.csv");
+    std::fs::write(
+        &first,
+        format!(
+            "{header}{}{}",
+            line("8988211000000000900", 1010000000900, 0),
+            line("8988211000000000901", 1010000000901, 0)
+        ),
+    )
+    .unwrap();
+    let import_with = |file: &std::path::Path, sort: &str| {
+        let out = Command::new(BIN)
+            .args(["hss", "import"])
+            .arg(file)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--cores", "2", "--sort-lines", sort])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = import_with(&first, "3");
+    assert_eq!(code, 0, "{out}{err}");
+    // 40 new IMSIs in a scrambled order, sorted 3 lines at a time.
+    let mut body = String::from(header);
+    for j in 0..40u64 {
+        let i = (j * 17) % 40;
+        body += &line(&format!("89882110000000010{i:02}"), 1010000000100 + i, 0);
+    }
+    // Line 42: IMSI 1010000000105 again (its first line wins).
+    body += &line("8988211000000000199", 1010000000105, 0);
+    // Line 43: the ICCID of IMSI 1010000000107, on a new IMSI.
+    body += &line("8988211000000001007", 1010000000200, 0);
+    // Line 44: an ICCID an earlier import gave to another AuC.
+    body += &line("8988211000000000900", 1010000000201, 0);
+    // Line 45: an AuC of the earlier import, its SQN raised.
+    body += &line("8988211000000000901", 1010000000901, 96);
+    let second = work.join("second.csv");
+    std::fs::write(&second, body).unwrap();
+    let (code, out, err) = import_with(&second, "3");
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("40 created, 1 updated, 0 unchanged; 3 refused"),
+        "{out}"
+    );
+    assert!(
+        err.contains("second.csv:42: imsi 001010000000105 repeats line"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "second.csv:43: iccid 8988211000000001007 repeats the line of imsi 001010000000107"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("second.csv:44: iccid 8988211000000000900 already provisioned"),
+        "{err}"
+    );
+    // The refused lines are listed in file order.
+    let at = |needle: &str| err.find(needle).unwrap();
+    assert!(at("second.csv:42") < at("second.csv:43") && at("second.csv:43") < at("second.csv:44"));
+    assert!(!dir.join("import.tmp").exists());
+    let (ok, report) = {
+        let out = Command::new(BIN)
+            .args(["data", "check"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert!(ok, "{report}");
+
+    let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
+    let mut ids = std::collections::HashSet::new();
+    for i in 0..40u64 {
+        let a = s
+            .get(&format!("/auc/imsi/{:015}", 1010000000100 + i))
+            .json();
+        assert_eq!(a["iccid"], format!("89882110000000010{i:02}"), "{a}");
+        assert!(ids.insert(a["auc_id"].as_u64().unwrap()), "id reused: {a}");
+        let by_iccid = s.get(&format!("/auc/iccid/89882110000000010{i:02}")).json();
+        assert_eq!(by_iccid["auc_id"], a["auc_id"]);
+    }
+    assert_eq!(s.get("/auc/imsi/001010000000200").status, 404);
+    assert_eq!(s.get("/auc/imsi/001010000000201").status, 404);
+    assert_eq!(s.get("/auc/imsi/001010000000901").json()["sqn"], 96);
+    assert_eq!(
+        s.get("/auc/iccid/8988211000000000900").json()["imsi"],
+        "001010000000900"
+    );
+}
