@@ -1537,7 +1537,6 @@ pub fn merge_snapshot<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         push(ct, ck.as_ref(), cv.as_ref().map(AsRef::as_ref))?;
         pending = changes.next().transpose()?;
     }
-    drop(push);
     out.finish().map_err(snap_err(&tmp))?;
     let path = table_path(dir, generation);
     std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
