@@ -1335,7 +1335,15 @@ impl ShardStore {
                     background_priority();
                     drop(frozen);
                     // The replaced snapshot may be shrunk only once nothing
-                    // maps it: when this was the last reference.
+                    // maps it: when this is the last reference. The check
+                    // of the old snapshot stops within 64 blocks of the
+                    // switch; a scan may hold it a moment.
+                    let deadline = crate::clock::now() + std::time::Duration::from_secs(5);
+                    while old.as_ref().is_some_and(|s| Arc::strong_count(s) > 1)
+                        && crate::clock::now() < deadline
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
                     let unmapped = old.is_none_or(|s| Arc::into_inner(s).is_some());
                     let removal = Removal {
                         logs: pace,
