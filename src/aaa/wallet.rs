@@ -185,6 +185,16 @@ fn load(core: &Core) -> HashMap<u64, Held> {
     map
 }
 
+/// The reservation stored at `key` on this core (changes not yet durable
+/// included); None when there is none or it does not decode.
+fn stored_hold(core: &Core, key: &[u8]) -> Result<Option<Hold>, ApiError> {
+    core.store
+        .read(tables::HOLD, key, |v| {
+            v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
+        })
+        .map_err(store_error)
+}
+
 /// The customer's balance on this shard.
 fn balance(core: &Core, c: &Customer) -> Result<Micros, ApiError> {
     core.store
@@ -463,13 +473,7 @@ pub async fn settle_call(
     {
         return Ok(Accounted::Repeated);
     }
-    let Some(mut hold) = core
-        .store
-        .read(tables::HOLD, &key, |v| {
-            v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
-        })
-        .map_err(store_error)?
-    else {
+    let Some(mut hold) = stored_hold(core, &key)? else {
         return Ok(Accounted::Unknown);
     };
     let Some(call) = hold.call.as_mut() else {
@@ -579,13 +583,7 @@ pub async fn settle_call(
 /// and repeated starts change nothing.
 pub async fn start_call(core: &Core, i_nas: u64, base: &str, leg: u32) -> Result<(), ApiError> {
     let key = call_key(i_nas, base);
-    let Some(mut hold) = core
-        .store
-        .read(tables::HOLD, &key, |v| {
-            v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
-        })
-        .map_err(store_error)?
-    else {
+    let Some(mut hold) = stored_hold(core, &key)? else {
         return Ok(());
     };
     let Some(call) = hold.call.as_mut() else {
@@ -829,13 +827,7 @@ pub async fn settle_sms(
             .range(prefix.clone()..)
             .take_while(|k| k.starts_with(&prefix))
         {
-            let h = core
-                .store
-                .read(tables::HOLD, k, |v| {
-                    v.and_then(|b| serde_json::from_slice::<Hold>(b).ok())
-                })
-                .map_err(store_error)?;
-            if let Some(h) = h.filter(|h| matches(h)) {
+            if let Some(h) = stored_hold(core, k)?.filter(|h| matches(h)) {
                 return Ok(Some((k.clone(), h)));
             }
         }

@@ -75,16 +75,10 @@ pub fn generate(
     let n = usize::try_from(subscribers)?;
     let data = DataDir::open(dir, cores)?;
     let started = crate::runtime::clock::now();
-    let bar = if progress {
-        indicatif::ProgressBar::new(subscribers * 2)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:10} {bar:40} {human_pos}/{human_len} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = crate::table::bulk::progress_bar(
+        progress,
+        subscribers * 2,
+        "{msg:10} {bar:40} {human_pos}/{human_len} {per_sec} eta {eta}",
     );
     bar.set_message("placing");
     let mut shard = vec![0u16; n];

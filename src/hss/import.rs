@@ -39,7 +39,7 @@ use crate::domain::sqn::SqnState;
 use crate::runtime::data::DataDir;
 use crate::storage::record::Record;
 use crate::storage::snapshot::Snapshot;
-use crate::storage::sort::{ExternalSort, Order, Sortable};
+use crate::storage::sort::{next_item, ExternalSort, Order, Sortable};
 use crate::storage::store::{compact_recovered, merge_snapshot, recover, remove_replaced, Removal};
 use crate::storage::{Identity, StoreError, TableId};
 
@@ -145,6 +145,13 @@ fn unpadded(b: &[u8]) -> &[u8] {
     &b[..end]
 }
 
+/// A padded field as text (None: empty).
+fn padded_text(b: &[u8]) -> Option<&str> {
+    Some(unpadded(b))
+        .filter(|t| !t.is_empty())
+        .and_then(|t| std::str::from_utf8(t).ok())
+}
+
 /// One validated line, fixed-size for the sorts.
 #[derive(Debug, Clone)]
 struct Row {
@@ -177,13 +184,11 @@ impl Row {
     }
 
     fn imsi(&self) -> &str {
-        std::str::from_utf8(unpadded(&self.imsi)).unwrap_or_default()
+        padded_text(&self.imsi).unwrap_or_default()
     }
 
     fn iccid(&self) -> Option<&str> {
-        Some(unpadded(&self.iccid))
-            .filter(|i| !i.is_empty())
-            .and_then(|i| std::str::from_utf8(i).ok())
+        padded_text(&self.iccid)
     }
 }
 
@@ -252,9 +257,7 @@ const CLAIM_BYTES: usize = 22 + 8 + 15 + 8;
 
 impl Claim {
     fn iccid(&self) -> Option<&str> {
-        Some(unpadded(&self.iccid))
-            .filter(|i| !i.is_empty())
-            .and_then(|i| std::str::from_utf8(i).ok())
+        padded_text(&self.iccid)
     }
 }
 
@@ -387,13 +390,9 @@ impl Spool {
     fn read(self) -> anyhow::Result<impl Iterator<Item = std::io::Result<Pair>>> {
         self.out.into_inner().map_err(|e| e.into_error())?;
         let mut r = BufReader::with_capacity(1 << 20, File::open(&self.path)?);
-        Ok(std::iter::from_fn(
-            move || match <Pair as Sortable>::decode(&mut r) {
-                Ok(p) => Some(Ok(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
-                Err(e) => Some(Err(e)),
-            },
-        ))
+        Ok(std::iter::from_fn(move || {
+            next_item::<Pair>(&mut r).transpose()
+        }))
     }
 }
 
@@ -534,7 +533,11 @@ fn import_into(
     bar.finish_and_clear();
     let total = rows.count();
     let rows = rows.done()?;
-    let bar = phase_bar(progress, total * 2);
+    let bar = crate::table::bulk::progress_bar(
+        progress,
+        total * 2,
+        "{bar:40} {human_pos}/{human_len} lines {per_sec} eta {eta}",
+    );
 
     // 2. Repeated IMSIs; the AuC each IMSI has; the ICCID claims.
     let mut kept = Spool::create(work.dir.join("kept"))?;
@@ -610,12 +613,7 @@ fn import_into(
     let kept_path = kept.path.clone();
     kept.out.into_inner().map_err(|e| e.into_error())?;
     let mut reader = BufReader::with_capacity(1 << 20, File::open(&kept_path)?);
-    loop {
-        let row = match <Row as Sortable>::decode(&mut reader) {
-            Ok(r) => r,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(e.into()),
-        };
+    while let Some(row) = next_item::<Row>(&mut reader)? {
         bar.inc(1);
         if refused.contains(&row.line) {
             continue;
@@ -706,21 +704,6 @@ fn import_into(
     })?;
     report.errors.sort_by_key(|(line, _)| *line);
     Ok(report)
-}
-
-fn phase_bar(progress: bool, len: u64) -> indicatif::ProgressBar {
-    let bar = if progress {
-        indicatif::ProgressBar::new(len)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {human_pos}/{human_len} lines {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
 }
 
 /// Merges a shard's snapshot with its spooled changes into a new one (its

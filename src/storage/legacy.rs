@@ -81,6 +81,7 @@ pub enum SnapError {
 }
 
 impl SnapHeader {
+    #[cfg(test)]
     pub fn encode(&self) -> [u8; SNAP_HEADER_BYTES] {
         let mut h = [0u8; SNAP_HEADER_BYTES];
         h[..8].copy_from_slice(&SNAP_MAGIC);

@@ -122,7 +122,7 @@ impl<T: Sortable> ExternalSort<T> {
         let mut heap = BinaryHeap::with_capacity(self.runs.len());
         for (run, path) in self.runs.iter().enumerate() {
             let mut r = BufReader::with_capacity(1 << 18, File::open(path)?);
-            if let Some(item) = next(&mut r)? {
+            if let Some(item) = next_item(&mut r)? {
                 heap.push(Head {
                     item,
                     run,
@@ -141,7 +141,8 @@ impl<T: Sortable> ExternalSort<T> {
     }
 }
 
-fn next<T: Sortable>(r: &mut BufReader<File>) -> std::io::Result<Option<T>> {
+/// The next item of a file of encoded items (None at its end).
+pub fn next_item<T: Sortable>(r: &mut impl Read) -> std::io::Result<Option<T>> {
     match T::decode(r) {
         Ok(item) => Ok(Some(item)),
         Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(None),
@@ -197,7 +198,7 @@ impl<T: Sortable> Iterator for Sorted<T> {
         }
         let head = self.heap.pop()?;
         if let Some(r) = self.readers.get_mut(head.run) {
-            match next(r) {
+            match next_item(r) {
                 Ok(Some(item)) => self.heap.push(Head {
                     item,
                     run: head.run,

@@ -1154,27 +1154,28 @@ impl ShardStore {
         .peekable();
         let snapshot = self.snapshot.borrow().clone();
         let mut out = Vec::new();
-        let mut base = snapshot.as_ref().map(|s| s.range(table, after));
+        let mut base = snapshot.as_deref().map(|s| (s, s.range(table, after)));
         let mut next_base = || -> Result<Option<Based<'_>>, StoreError> {
-            match base.as_mut().and_then(Iterator::next) {
-                None => Ok(None),
-                Some(Ok(e)) => Ok(Some(e)),
-                Some(Err(source)) => Err(match snapshot.as_deref() {
-                    Some(s) => self.damaged(s, source),
-                    None => StoreError::Stopped,
-                }),
-            }
+            let Some((s, range)) = base.as_mut() else {
+                return Ok(None);
+            };
+            range
+                .next()
+                .transpose()
+                .map_err(|source| self.damaged(s, source))
         };
         let mut peeked = next_base()?;
         while out.len() < limit {
             let next_change = changes.peek().map(|(k, _)| *k);
             match (&peeked, next_change) {
                 (None, None) => break,
-                (Some((bk, bv)), c) if c.is_none_or(|ck| bk.as_slice() < ck) => {
+                (Some((bk, _)), c) if c.is_none_or(|ck| bk.as_slice() < ck) => {
                     if !keep(bk) {
                         break;
                     }
-                    out.push((bk.clone(), bv.to_vec()));
+                    if let Some((bk, bv)) = peeked.take() {
+                        out.push((bk, bv.to_vec()));
+                    }
                     peeked = next_base()?;
                 }
                 (b, Some(ck)) => {

@@ -55,20 +55,29 @@ pub fn csv_with_progress(
     progress: bool,
 ) -> anyhow::Result<(CsvReader, indicatif::ProgressBar)> {
     let size = std::fs::metadata(file)?.len();
-    let bar = if progress {
-        indicatif::ProgressBar::new(size)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = progress_bar(
+        progress,
+        size,
+        "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
     );
     let reader = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(bar.wrap_read(std::fs::File::open(file)?));
     Ok((reader, bar))
+}
+
+/// A progress bar of `len` steps drawn with `template` (indicatif's
+/// syntax), or a hidden one unless `progress` (stderr not a terminal).
+pub fn progress_bar(progress: bool, len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = if progress {
+        indicatif::ProgressBar::new(len)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }

@@ -35,6 +35,30 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Runs `authplane serve` on `data_dir` with `--cores cores` and the
+/// extra environment, expecting it to refuse to start; returns its stderr.
+pub fn refused_start(
+    data_dir: &std::path::Path,
+    cores: u16,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cores",
+            &cores.to_string(),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run authplane serve");
+    assert!(!out.status.success(), "the start was not refused");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 impl Server {
     /// Starts `authplane serve` with extra arguments and environment, on a
     /// fresh data directory.

@@ -204,36 +204,11 @@ fn data_survive_a_restart_and_data_check_reads_them() {
         assert_eq!(r.json()["auc_id"], *id);
     }
     // A second server on the same directory is refused.
-    let out = std::process::Command::new(crate::harness::BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cores",
-            "2",
-            "--data-dir",
-        ])
-        .arg(&s.data_dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another authplane process"));
+    let err = crate::harness::refused_start(&s.data_dir, 2, &[]);
+    assert!(err.contains("in use by another authplane process"), "{err}");
     // So is another core count.
     let dir = s.kill();
-    let out = std::process::Command::new(crate::harness::BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cores",
-            "1",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = crate::harness::refused_start(&dir, 1, &[]);
     assert!(err.contains("shards 2") && err.contains("--cores"), "{err}");
 
     let out = std::process::Command::new(crate::harness::BIN)

@@ -189,19 +189,6 @@ fn a_damaged_block_is_an_error_for_its_rows_never_a_wrong_row_and_is_named() {
     bytes[index + 5] ^= 1;
     bytes[20] ^= 1;
     std::fs::write(&snap, &bytes).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cores",
-            "1",
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = crate::harness::refused_start(&dir, 1, &[]);
     assert!(err.contains("header checksum mismatch"), "{err}");
 }

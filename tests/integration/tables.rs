@@ -880,14 +880,12 @@ fn imei_lookups_answer_from_the_tac_database() {
     );
     assert_eq!(s.get("/eir/lookup_imei/999999999999999").status, 404);
     // A file that is not there stops the start, naming the key.
-    let out = std::process::Command::new(crate::harness::BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .env("AUTHPLANE_HSS__TAC_DATABASE_CSV", dir.join("missing.csv"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let missing = dir.join("missing.csv");
+    let err = crate::harness::refused_start(
+        &dir.join("data"),
+        1,
+        &[("AUTHPLANE_HSS__TAC_DATABASE_CSV", missing.as_os_str())],
+    );
     assert!(err.contains("hss.tac_database_csv"), "{err}");
 }
 
