@@ -20,10 +20,15 @@ pub struct Imsi(String);
 
 impl Imsi {
     pub fn parse(s: &str) -> Result<Imsi, InvalidId> {
+        Imsi::check(s).map(|s| Imsi(s.to_owned()))
+    }
+
+    /// `s` if it is an IMSI (what [`Imsi::parse`] accepts), without a copy.
+    pub fn check(s: &str) -> Result<&str, InvalidId> {
         if !(6..=15).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid("imsi", "must be 6 to 15 decimal digits"));
         }
-        Ok(Imsi(s.to_owned()))
+        Ok(s)
     }
 
     pub fn as_str(&self) -> &str {
@@ -44,6 +49,12 @@ pub struct Iccid(String);
 
 impl Iccid {
     pub fn parse(s: &str) -> Result<Iccid, InvalidId> {
+        Iccid::check(s).map(|s| Iccid(s.to_ascii_uppercase()))
+    }
+
+    /// `s` if it is an ICCID (what [`Iccid::parse`] accepts, before its
+    /// trailing `f` is upper-cased), without a copy.
+    pub fn check(s: &str) -> Result<&str, InvalidId> {
         let digits = s.strip_suffix(['F', 'f']).unwrap_or(s);
         if !(18..=22).contains(&s.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid(
@@ -51,7 +62,7 @@ impl Iccid {
                 "must be 18 to 22 digits (a trailing F allowed)",
             ));
         }
-        Ok(Iccid(s.to_ascii_uppercase()))
+        Ok(s)
     }
 
     pub fn as_str(&self) -> &str {

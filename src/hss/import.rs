@@ -15,14 +15,16 @@
 //!    line) whose segments spill to `import.tmp/` in the data directory;
 //! 2. in IMSI order, a repeated IMSI is refused (its first line wins), the
 //!    AuC already provisioned for each IMSI is looked up in the shard's
-//!    snapshot, and the lines that carry an ICCID go to a second sort by
-//!    (ICCID, line);
+//!    snapshot, and each line becomes its AuC (new ones take ids in IMSI
+//!    order) with its IMSI and ICCID index entries, spooled per shard in
+//!    key order (sorted where the order differs); the lines that carry an
+//!    ICCID go to a second sort by (ICCID, line);
 //! 3. in ICCID order, an ICCID held by another AuC, or claimed by an
-//!    earlier line, is refused;
-//! 4. in IMSI order again, each kept line becomes its AuC (new ones take
-//!    ids in IMSI order) with its IMSI and ICCID index entries, spooled
-//!    per shard in key order (sorted where the order differs);
-//! 5. each shard's snapshot is merged with its spools into a new one.
+//!    earlier line, refuses its line: what that line spooled is dropped
+//!    with its id (a new AuC's id is then never used);
+//! 4. each shard's snapshot is merged with its spools into a new one.
+//!
+//! An AuC whose ICCID changes releases its old ICCID's index entry.
 
 use rustc_hash::FxHashSet;
 use std::fs::File;
@@ -31,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use super::auc::Auc;
 use super::tables;
-use crate::domain::ids::{hex_exact, Iccid, Imsi};
+use crate::domain::ids::{hex_exact, Iccid, Imsi, InvalidId};
 use crate::domain::keywrap::{Kek, KeyMaterial};
 use crate::domain::milenage::opc_from_op;
 use crate::domain::shard::{shard_of, ShardId};
@@ -79,31 +81,32 @@ fn columns(header: &csv::StringRecord) -> anyhow::Result<Columns> {
     Ok(c)
 }
 
-/// One validated line.
-struct Line {
-    imsi: String,
-    ki: [u8; 16],
-    opc: [u8; 16],
-    iccid: Option<String>,
-    amf: [u8; 2],
-    sqn: u64,
+/// A field's text, trimmed; a field that is not UTF-8 reads as U+FFFD, so
+/// it fails the check of its column.
+fn field(r: &csv::ByteRecord, i: usize) -> &str {
+    r.get(i)
+        .map_or("", |b| std::str::from_utf8(b).map_or("\u{FFFD}", str::trim))
 }
 
-fn parse_line(c: &Columns, r: &csv::StringRecord) -> Result<Line, String> {
-    let field = |i: usize| r.get(i).map(str::trim).unwrap_or("");
-    let opt = |i: Option<usize>| i.map(field).filter(|v| !v.is_empty());
-    let e = |e: crate::domain::ids::InvalidId| e.to_string();
-    let imsi = Imsi::parse(field(c.imsi)).map_err(e)?.as_str().to_owned();
-    let ki = hex_exact::<16>("ki", field(c.ki)).map_err(e)?;
+/// One line checked as `PUT /auc/` checks it, into its sort row.
+fn parse_row(c: &Columns, r: &csv::ByteRecord, line: u64) -> Result<Row, String> {
+    let opt = |i: Option<usize>| i.map(|i| field(r, i)).filter(|v| !v.is_empty());
+    let e = |e: InvalidId| e.to_string();
+    let imsi = padded(Imsi::check(field(r, c.imsi)).map_err(e)?);
+    let ki = hex_exact::<16>("ki", field(r, c.ki)).map_err(e)?;
     let opc = match (opt(c.opc), opt(c.op)) {
         (Some(opc), _) => hex_exact::<16>("opc", opc).map_err(e)?,
         (None, Some(op)) => opc_from_op(&ki, &hex_exact::<16>("op", op).map_err(e)?),
         (None, None) => return Err("opc: required (or op)".into()),
     };
-    let iccid = opt(c.iccid)
-        .map(|i| Iccid::parse(i).map(|i| i.as_str().to_owned()))
-        .transpose()
-        .map_err(e)?;
+    let iccid = match opt(c.iccid) {
+        Some(i) => {
+            let mut p: [u8; 22] = padded(Iccid::check(i).map_err(e)?);
+            p.make_ascii_uppercase();
+            p
+        }
+        None => [0; 22],
+    };
     let amf = match opt(c.amf) {
         Some(a) => hex_exact::<2>("amf", a).map_err(e)?,
         None => [0x80, 0],
@@ -116,18 +119,19 @@ fn parse_line(c: &Columns, r: &csv::StringRecord) -> Result<Line, String> {
             .ok_or("sqn: must be an integer below 2^48")?,
         None => 0,
     };
-    Ok(Line {
+    Ok(Row {
         imsi,
+        line,
         ki,
         opc,
-        iccid,
         amf,
         sqn,
+        iccid,
     })
 }
 
-/// Rows per run of a sort (a row is 95 bytes; two runs are in memory, one
-/// filling while the other is sorted and written): about 380 MiB, so the
+/// Rows per run of a sort (a row is 87 bytes; two runs are in memory, one
+/// filling while the other is sorted and written): about 350 MiB, so the
 /// import stays well inside 2 GiB (`--sort-lines`).
 pub const SEGMENT_ROWS: usize = 2_000_000;
 
@@ -163,32 +167,34 @@ struct Row {
     sqn: u64,
     /// All zero: none.
     iccid: [u8; 22],
-    /// auc_id provisioned for this IMSI before the import (0: none).
-    existing: u64,
 }
 
-const ROW_BYTES: usize = 15 + 8 + 16 + 16 + 2 + 8 + 22 + 8;
+const ROW_BYTES: usize = 15 + 8 + 16 + 16 + 2 + 8 + 22;
 
 impl Row {
-    fn from_line(l: &Line, line: u64) -> Row {
-        Row {
-            imsi: padded(&l.imsi),
-            line,
-            ki: l.ki,
-            opc: l.opc,
-            amf: l.amf,
-            sqn: l.sqn,
-            iccid: l.iccid.as_deref().map(padded).unwrap_or([0; 22]),
-            existing: 0,
-        }
-    }
-
     fn imsi(&self) -> &str {
         padded_text(&self.imsi).unwrap_or_default()
     }
 
     fn iccid(&self) -> Option<&str> {
         padded_text(&self.iccid)
+    }
+}
+
+/// Reads fixed-size fields in turn.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let (head, rest) = self.0.split_at(N.min(self.0.len()));
+        self.0 = rest;
+        let mut out = [0u8; N];
+        out[..head.len()].copy_from_slice(head);
+        out
+    }
+
+    fn u64(&mut self) -> u64 {
+        u64::from_be_bytes(self.take())
     }
 }
 
@@ -204,7 +210,6 @@ impl Sortable for Row {
             &self.amf,
             &self.sqn.to_be_bytes(),
             &self.iccid,
-            &self.existing.to_be_bytes(),
         ] {
             b[at..at + part.len()].copy_from_slice(part);
             at += part.len();
@@ -215,32 +220,25 @@ impl Sortable for Row {
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Row> {
         let mut b = [0u8; ROW_BYTES];
         r.read_exact(&mut b)?;
-        let mut at = 0;
-        let mut take = |n: usize| {
-            let s = &b[at..at + n];
-            at += n;
-            s
-        };
-        let mut row = Row {
-            imsi: [0; 15],
-            line: 0,
-            ki: [0; 16],
-            opc: [0; 16],
-            amf: [0; 2],
-            sqn: 0,
-            iccid: [0; 22],
-            existing: 0,
-        };
-        row.imsi.copy_from_slice(take(15));
-        row.line = u64::from_be_bytes(take(8).try_into().unwrap_or_default());
-        row.ki.copy_from_slice(take(16));
-        row.opc.copy_from_slice(take(16));
-        row.amf.copy_from_slice(take(2));
-        row.sqn = u64::from_be_bytes(take(8).try_into().unwrap_or_default());
-        row.iccid.copy_from_slice(take(22));
-        row.existing = u64::from_be_bytes(take(8).try_into().unwrap_or_default());
-        Ok(row)
+        let mut f = Fields(&b);
+        Ok(Row {
+            imsi: f.take(),
+            line: f.u64(),
+            ki: f.take(),
+            opc: f.take(),
+            amf: f.take(),
+            sqn: f.u64(),
+            iccid: f.take(),
+        })
     }
+}
+
+/// What a kept line does to its AuC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Created = 0,
+    Updated = 1,
+    Unchanged = 2,
 }
 
 /// A line's claim of its ICCID, for the sort by (ICCID, line).
@@ -251,9 +249,12 @@ struct Claim {
     imsi: [u8; 15],
     /// auc_id provisioned for the line's IMSI before the import (0: none).
     existing: u64,
+    /// auc_id the line wrote (or left unchanged).
+    id: u64,
+    outcome: Outcome,
 }
 
-const CLAIM_BYTES: usize = 22 + 8 + 15 + 8;
+const CLAIM_BYTES: usize = 22 + 8 + 15 + 8 + 8 + 1;
 
 impl Claim {
     fn iccid(&self) -> Option<&str> {
@@ -267,56 +268,64 @@ impl Sortable for Claim {
         b[..22].copy_from_slice(&self.iccid);
         b[22..30].copy_from_slice(&self.line.to_be_bytes());
         b[30..45].copy_from_slice(&self.imsi);
-        b[45..].copy_from_slice(&self.existing.to_be_bytes());
+        b[45..53].copy_from_slice(&self.existing.to_be_bytes());
+        b[53..61].copy_from_slice(&self.id.to_be_bytes());
+        b[61] = self.outcome as u8;
         w.write_all(&b)
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Claim> {
         let mut b = [0u8; CLAIM_BYTES];
         r.read_exact(&mut b)?;
-        let mut c = Claim {
-            iccid: [0; 22],
-            line: 0,
-            imsi: [0; 15],
-            existing: 0,
-        };
-        c.iccid.copy_from_slice(&b[..22]);
-        c.line = u64::from_be_bytes(b[22..30].try_into().unwrap_or_default());
-        c.imsi.copy_from_slice(&b[30..45]);
-        c.existing = u64::from_be_bytes(b[45..].try_into().unwrap_or_default());
-        Ok(c)
-    }
-}
-
-/// An ICCID index entry, fixed-size for its sort.
-#[derive(Debug, Clone, Copy)]
-struct IccidEntry {
-    iccid: [u8; 22],
-    id: u64,
-}
-
-impl Sortable for IccidEntry {
-    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let mut b = [0u8; 30];
-        b[..22].copy_from_slice(&self.iccid);
-        b[22..].copy_from_slice(&self.id.to_be_bytes());
-        w.write_all(&b)
-    }
-
-    fn decode<R: Read>(r: &mut R) -> std::io::Result<IccidEntry> {
-        let mut b = [0u8; 30];
-        r.read_exact(&mut b)?;
-        let mut iccid = [0u8; 22];
-        iccid.copy_from_slice(&b[..22]);
-        Ok(IccidEntry {
-            iccid,
-            id: u64::from_be_bytes(b[22..].try_into().unwrap_or_default()),
+        let mut f = Fields(&b);
+        Ok(Claim {
+            iccid: f.take(),
+            line: f.u64(),
+            imsi: f.take(),
+            existing: f.u64(),
+            id: f.u64(),
+            outcome: match f.take::<1>() {
+                [0] => Outcome::Created,
+                [1] => Outcome::Updated,
+                _ => Outcome::Unchanged,
+            },
         })
     }
 }
 
+/// An ICCID index entry written (`put`) or released by an AuC whose ICCID
+/// changed, fixed-size for its sort.
+#[derive(Debug, Clone, Copy)]
+struct IccidEntry {
+    iccid: [u8; 22],
+    id: u64,
+    put: bool,
+}
+
+impl Sortable for IccidEntry {
+    fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        let mut b = [0u8; 31];
+        b[..22].copy_from_slice(&self.iccid);
+        b[22..30].copy_from_slice(&self.id.to_be_bytes());
+        b[30] = u8::from(self.put);
+        w.write_all(&b)
+    }
+
+    fn decode<R: Read>(r: &mut R) -> std::io::Result<IccidEntry> {
+        let mut b = [0u8; 31];
+        r.read_exact(&mut b)?;
+        let mut f = Fields(&b);
+        Ok(IccidEntry {
+            iccid: f.take(),
+            id: f.u64(),
+            put: f.take::<1>() == [1],
+        })
+    }
+}
+
+/// By ICCID, a release before a put (the put is what stays).
 fn by_iccid_entry(a: &IccidEntry, b: &IccidEntry) -> std::cmp::Ordering {
-    a.iccid.cmp(&b.iccid)
+    (a.iccid, a.put).cmp(&(b.iccid, b.put))
 }
 
 /// A key and a value, for the sorts and spools of changes.
@@ -347,6 +356,13 @@ impl Sortable for Pair {
             key: field(r)?,
             value: field(r)?,
         })
+    }
+}
+
+impl Pair {
+    /// The id a key or value of 8 bytes holds (0: not an id).
+    fn id(b: &[u8]) -> u64 {
+        <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes)
     }
 }
 
@@ -416,16 +432,28 @@ struct ShardImport {
 }
 
 impl ShardImport {
-    fn read(&self, table: u8, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
+    fn read(&self, table: u8, key: &[u8]) -> anyhow::Result<Option<&[u8]>> {
         Ok(match &self.snapshot {
-            Some(s) => s.get(table, key)?.map(<[u8]>::to_vec),
+            Some(s) => s.get(table, key)?,
             None => None,
         })
     }
+
+    /// The AuC provisioned for `imsi` before the import: the one its index
+    /// entry leads to, if that AuC still has this IMSI.
+    fn provisioned(&self, imsi: &str) -> anyhow::Result<Option<Auc>> {
+        let Some(id) = id_of(self.read(tables::IMSI_INDEX, imsi.as_bytes())?) else {
+            return Ok(None);
+        };
+        Ok(self
+            .read(tables::AUC, &id.to_be_bytes())?
+            .and_then(|b| Auc::from_bytes(b).ok())
+            .filter(|a| a.imsi.as_deref() == Some(imsi)))
+    }
 }
 
-fn id_of(v: Option<Vec<u8>>) -> Option<u64> {
-    v.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+fn id_of(v: Option<&[u8]>) -> Option<u64> {
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
         .map(u64::from_be_bytes)
 }
 
@@ -446,6 +474,48 @@ fn by_iccid(a: &Claim, b: &Claim) -> std::cmp::Ordering {
 
 fn by_key(a: &Pair, b: &Pair) -> std::cmp::Ordering {
     a.key.cmp(&b.key)
+}
+
+/// Progress counted locally and handed to the bar now and then (the bar
+/// reads the clock on every update).
+struct Ticks<'a> {
+    bar: &'a indicatif::ProgressBar,
+    pending: u64,
+}
+
+impl Ticks<'_> {
+    fn one(&mut self) {
+        self.pending += 1;
+        if self.pending == 1 << 14 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.bar.inc(std::mem::take(&mut self.pending));
+    }
+}
+
+impl Drop for Ticks<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Prints how long a pass took (with the progress bars only).
+struct Phases {
+    show: bool,
+    at: std::time::Instant,
+}
+
+impl Phases {
+    fn done(&mut self, what: std::fmt::Arguments) {
+        let now = crate::runtime::clock::now();
+        if self.show {
+            eprintln!("{what}: {:.1} s", (now - self.at).as_secs_f64());
+        }
+        self.at = now;
+    }
 }
 
 /// Imports `file` into the data directory at `dir` (created for `cores`
@@ -472,6 +542,13 @@ pub fn import(
     result
 }
 
+/// Settings of one import's passes.
+struct Pass<'a> {
+    shards: u16,
+    kek: Option<&'a Kek>,
+    now: u64,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn import_into(
     file: &Path,
@@ -482,6 +559,10 @@ fn import_into(
     now: u64,
     progress: bool,
 ) -> anyhow::Result<ImportReport> {
+    let mut phases = Phases {
+        show: progress,
+        at: crate::runtime::clock::now(),
+    };
     let mut parts = Vec::with_capacity(usize::from(shards));
     for k in 0..shards {
         let dir = data.shard_dir(ShardId(k));
@@ -508,44 +589,29 @@ fn import_into(
         parts.push(part);
     }
     let mut report = ImportReport::default();
+    let pass = Pass { shards, kek, now };
 
     // 1. Every valid line, by (IMSI, line).
-    let (mut reader, bar) = crate::table::bulk::csv_with_progress(file, progress)?;
-    let cols = columns(reader.headers()?)?;
-    let mut rows: Sorter<Row> = sorter(work, "rows", by_imsi)?;
-    let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                report.errors.push((line, format!("unreadable: {e}")));
-                continue;
-            }
-        }
-        let line_no = record.position().map_or(0, |p| p.line());
-        match parse_line(&cols, &record) {
-            Ok(l) => rows.push(Row::from_line(&l, line_no))?,
-            Err(e) => report.errors.push((line_no, e)),
-        }
-    }
-    bar.finish_and_clear();
+    let rows = read_lines(file, work, progress, &mut report)?;
     let total = rows.count();
+    phases.done(format_args!("{total} lines checked and sorted"));
     let rows = rows.done()?;
     let bar = crate::table::bulk::progress_bar(
         progress,
-        total * 2,
+        total,
         "{bar:40} {human_pos}/{human_len} lines {per_sec} eta {eta}",
     );
 
-    // 2. Repeated IMSIs; the AuC each IMSI has; the ICCID claims.
-    let mut kept = Spool::create(work.dir.join("kept"))?;
+    // 2. Each line's AuC, in IMSI order.
     let mut claims: Sorter<Claim> = sorter(work, "claims", by_iccid)?;
+    let mut ticks = Ticks {
+        bar: &bar,
+        pending: 0,
+    };
     let mut first: Option<([u8; 15], u64)> = None;
     for row in rows {
-        let mut row = row?;
-        bar.inc(1);
+        let row = row?;
+        ticks.one();
         match first {
             Some((imsi, line)) if imsi == row.imsi => {
                 report
@@ -555,28 +621,165 @@ fn import_into(
             }
             _ => first = Some((row.imsi, row.line)),
         }
-        let owner = &parts[shard_of(unpadded(&row.imsi), shards).index()];
-        let existing = id_of(owner.read(tables::IMSI_INDEX, unpadded(&row.imsi))?);
-        row.existing = match existing {
-            Some(id) => owner
-                .read(tables::AUC, &id.to_be_bytes())?
-                .and_then(|b| Auc::from_bytes(&b).ok())
-                .filter(|a| a.imsi.as_deref() == Some(row.imsi()))
-                .map_or(0, |_| id),
-            None => 0,
-        };
+        let (existing, id, outcome) = apply(&pass, &mut parts, &row)?;
+        match outcome {
+            Outcome::Created => report.created += 1,
+            Outcome::Updated => report.updated += 1,
+            Outcome::Unchanged => report.unchanged += 1,
+        }
         if row.iccid().is_some() {
             claims.push(Claim {
                 iccid: row.iccid,
                 line: row.line,
                 imsi: row.imsi,
-                existing: row.existing,
+                existing,
+                id,
+                outcome,
             })?;
         }
-        Sortable::encode(&row, &mut kept.out)?;
     }
+    drop(ticks);
+    bar.finish_and_clear();
+    phases.done(format_args!("{total} AuCs built"));
 
-    // 3. ICCIDs held elsewhere or claimed by an earlier line.
+    // 3. ICCIDs held elsewhere or claimed by an earlier line: the line is
+    // refused, and what it wrote is dropped with its id.
+    let refused = check_claims(&pass, &parts, claims, &mut report)?;
+    phases.done(format_args!("ICCIDs checked"));
+
+    // 4. Each shard's new snapshot, a thread per shard.
+    std::thread::scope(|scope| {
+        let refused = &refused;
+        let writers: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || write_shard(part, refused)))
+            .collect();
+        writers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("a shard's writer failed")))
+        })
+    })?;
+    phases.done(format_args!("snapshots written"));
+    report.errors.sort_by_key(|(line, _)| *line);
+    Ok(report)
+}
+
+/// Pass 1: every line checked, the valid ones into a sort by (IMSI, line).
+fn read_lines(
+    file: &Path,
+    work: &Work,
+    progress: bool,
+    report: &mut ImportReport,
+) -> anyhow::Result<Sorter<Row>> {
+    let (mut reader, bar) = crate::table::bulk::csv_with_progress(file, progress)?;
+    let cols = columns(reader.headers()?)?;
+    let mut rows: Sorter<Row> = sorter(work, "rows", by_imsi)?;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                report.errors.push((line, format!("unreadable: {e}")));
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        match parse_row(&cols, &record, line) {
+            Ok(row) => rows.push(row)?,
+            Err(e) => report.errors.push((line, e)),
+        }
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// Pass 2 for one line (its IMSI's first): the AuC it creates, updates or
+/// leaves as it is, spooled with its index entries. Answers the id the
+/// IMSI had before (0: none), the line's id and what it did.
+fn apply(pass: &Pass, parts: &mut [ShardImport], row: &Row) -> anyhow::Result<(u64, u64, Outcome)> {
+    let owner = shard_of(unpadded(&row.imsi), pass.shards).index();
+    let (mut auc, outcome) = match parts[owner].provisioned(row.imsi())? {
+        Some(a) => (a, Outcome::Updated),
+        None => {
+            let part = &mut parts[owner];
+            let id = part.next_counter * u64::from(pass.shards) + owner as u64;
+            part.next_counter += 1;
+            let auc = Auc {
+                id,
+                ki: KeyMaterial::seal(&[0; 16], None),
+                opc: KeyMaterial::seal(&[0; 16], None),
+                amf: [0; 2],
+                sqn: SqnState::at(0),
+                imsi: Some(row.imsi().to_owned()),
+                esim: false,
+                text: Default::default(),
+                last_modified: pass.now,
+            };
+            (auc, Outcome::Created)
+        }
+    };
+    let id = auc.id;
+    let existing = if outcome == Outcome::Updated { id } else { 0 };
+    let kek = pass.kek;
+    if outcome == Outcome::Updated
+        && auc.ki.open(kek).is_ok_and(|k| *k == row.ki)
+        && auc.opc.open(kek).is_ok_and(|k| *k == row.opc)
+        && auc.amf == row.amf
+        && auc.sqn.floor(0) >= row.sqn
+        && auc.iccid() == row.iccid()
+    {
+        return Ok((existing, id, Outcome::Unchanged));
+    }
+    // The old ICCID's index entry, when it leads here.
+    let released = match auc.iccid().filter(|&old| Some(old) != row.iccid()) {
+        Some(old) => {
+            let holder = &parts[shard_of(old.as_bytes(), pass.shards).index()];
+            (id_of(holder.read(tables::ICCID_INDEX, old.as_bytes())?) == Some(id))
+                .then(|| padded::<22>(old))
+        }
+        None => None,
+    };
+    auc.ki = KeyMaterial::seal(&row.ki, kek);
+    auc.opc = KeyMaterial::seal(&row.opc, kek);
+    auc.amf = row.amf;
+    // Never lower an SQN: one may have been issued since (the lease, taken
+    // by a server that has stopped, still bounds it).
+    auc.sqn.last = auc.sqn.last.max(row.sqn);
+    auc.text[16] = row.iccid().map(str::to_owned);
+    auc.last_modified = pass.now;
+    let value = auc.to_bytes();
+    let part = &mut parts[owner];
+    if outcome == Outcome::Created {
+        part.created.push(&id.to_be_bytes(), &value)?;
+        part.imsis.push(unpadded(&row.imsi), &id.to_be_bytes())?;
+    } else {
+        part.updated.push(Pair {
+            key: id.to_be_bytes().to_vec(),
+            value,
+        })?;
+    }
+    for (iccid, put) in [(Some(row.iccid), true), (released, false)] {
+        let Some(iccid) = iccid.filter(|i| i[0] != 0) else {
+            continue;
+        };
+        parts[shard_of(unpadded(&iccid), pass.shards).index()]
+            .iccids
+            .push(IccidEntry { iccid, id, put })?;
+    }
+    Ok((existing, id, outcome))
+}
+
+/// Pass 3, in (ICCID, line) order: a claim of an ICCID another AuC holds,
+/// or that an earlier line claimed, refuses its line. Answers the ids
+/// whose changes are dropped.
+fn check_claims(
+    pass: &Pass,
+    parts: &[ShardImport],
+    claims: Sorter<Claim>,
+    report: &mut ImportReport,
+) -> anyhow::Result<FxHashSet<u64>> {
     let mut refused: FxHashSet<u64> = FxHashSet::default();
     let mut claimed: Option<([u8; 22], [u8; 15])> = None;
     for claim in claims.done()? {
@@ -585,131 +788,39 @@ fn import_into(
         if claimed.is_some_and(|(c, _)| c != claim.iccid) {
             claimed = None;
         }
-        let holder_shard = &parts[shard_of(iccid.as_bytes(), shards).index()];
+        let holder_shard = &parts[shard_of(iccid.as_bytes(), pass.shards).index()];
         let holder = id_of(holder_shard.read(tables::ICCID_INDEX, iccid.as_bytes())?);
-        if let Some(other) = holder.filter(|&h| h != claim.existing || claim.existing == 0) {
-            report.errors.push((
-                claim.line,
-                format!("iccid {iccid} already provisioned (auc_id {other})"),
-            ));
-            refused.insert(claim.line);
-            continue;
-        }
-        if let Some((_, by)) = claimed {
-            report.errors.push((
-                claim.line,
+        let reason =
+            if let Some(other) = holder.filter(|&h| h != claim.existing || claim.existing == 0) {
+                format!("iccid {iccid} already provisioned (auc_id {other})")
+            } else if let Some((_, by)) = claimed {
                 format!(
                     "iccid {iccid} repeats the line of imsi {}",
                     String::from_utf8_lossy(unpadded(&by))
-                ),
-            ));
-            refused.insert(claim.line);
-            continue;
-        }
-        claimed = Some((claim.iccid, claim.imsi));
-    }
-
-    // 4. Each kept line's AuC and index entries.
-    let kept_path = kept.path.clone();
-    kept.out.into_inner().map_err(|e| e.into_error())?;
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(&kept_path)?);
-    while let Some(row) = next_item::<Row>(&mut reader)? {
-        bar.inc(1);
-        if refused.contains(&row.line) {
-            continue;
-        }
-        let owner = shard_of(unpadded(&row.imsi), shards).index();
-        let existing = match row.existing {
-            0 => None,
-            id => parts[owner]
-                .read(tables::AUC, &id.to_be_bytes())?
-                .and_then(|b| Auc::from_bytes(&b).ok())
-                .map(|a| (id, a)),
+                )
+            } else {
+                claimed = Some((claim.iccid, claim.imsi));
+                continue;
+            };
+        report.errors.push((claim.line, reason));
+        let count = match claim.outcome {
+            Outcome::Created => &mut report.created,
+            Outcome::Updated => &mut report.updated,
+            Outcome::Unchanged => &mut report.unchanged,
         };
-        let (id, mut auc, created) = match existing {
-            Some((id, a)) => (id, a, false),
-            None => {
-                let part = &mut parts[owner];
-                let id = part.next_counter * u64::from(shards) + owner as u64;
-                part.next_counter += 1;
-                let auc = Auc {
-                    id,
-                    ki: KeyMaterial::seal(&[0; 16], None),
-                    opc: KeyMaterial::seal(&[0; 16], None),
-                    amf: [0; 2],
-                    sqn: SqnState::at(0),
-                    imsi: Some(row.imsi().to_owned()),
-                    esim: false,
-                    text: Default::default(),
-                    last_modified: now,
-                };
-                (id, auc, true)
-            }
-        };
-        let same = !created
-            && auc.ki.open(kek).is_ok_and(|k| *k == row.ki)
-            && auc.opc.open(kek).is_ok_and(|k| *k == row.opc)
-            && auc.amf == row.amf
-            && auc.sqn.floor(0) >= row.sqn
-            && auc.iccid() == row.iccid();
-        if same {
-            report.unchanged += 1;
-            continue;
-        }
-        auc.ki = KeyMaterial::seal(&row.ki, kek);
-        auc.opc = KeyMaterial::seal(&row.opc, kek);
-        auc.amf = row.amf;
-        // Never lower an SQN: one may have been issued since (the lease,
-        // taken by a server that has stopped, still bounds it).
-        auc.sqn.last = auc.sqn.last.max(row.sqn);
-        auc.text[16] = row.iccid().map(str::to_owned);
-        auc.last_modified = now;
-        let value = auc.to_bytes();
-        let part = &mut parts[owner];
-        if created {
-            part.created.push(&id.to_be_bytes(), &value)?;
-            part.imsis.push(unpadded(&row.imsi), &id.to_be_bytes())?;
-            report.created += 1;
-        } else {
-            part.updated.push(Pair {
-                key: id.to_be_bytes().to_vec(),
-                value,
-            })?;
-            report.updated += 1;
-        }
-        if let Some(iccid) = row.iccid() {
-            parts[shard_of(iccid.as_bytes(), shards).index()]
-                .iccids
-                .push(IccidEntry {
-                    iccid: row.iccid,
-                    id,
-                })?;
+        *count = count.saturating_sub(1);
+        if claim.outcome != Outcome::Unchanged {
+            refused.insert(claim.id);
         }
     }
-    bar.finish_and_clear();
-    drop(reader);
-    let _ = std::fs::remove_file(&kept_path);
-
-    // 5. Each shard's new snapshot.
-    // One thread per shard.
-    std::thread::scope(|scope| {
-        let writers: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || write_shard(part)))
-            .collect();
-        writers.into_iter().try_for_each(|w| {
-            w.join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("a shard's writer failed")))
-        })
-    })?;
-    report.errors.sort_by_key(|(line, _)| *line);
-    Ok(report)
+    Ok(refused)
 }
 
 /// Merges a shard's snapshot with its spooled changes into a new one (its
 /// tables in order: the AuC counter, the AuCs, the IMSI index, the ICCID
-/// index) and drops the files it replaces.
-fn write_shard(part: ShardImport) -> anyhow::Result<()> {
+/// index), without the changes of `refused` ids, and drops the files it
+/// replaces.
+fn write_shard(part: ShardImport, refused: &FxHashSet<u64>) -> anyhow::Result<()> {
     let ShardImport {
         dir,
         identity,
@@ -728,6 +839,7 @@ fn write_shard(part: ShardImport) -> anyhow::Result<()> {
             source,
         }
     };
+    let kept = |id: u64| !refused.contains(&id);
     type Change = (TableId, Vec<u8>, Option<Vec<u8>>);
     let as_change = |table: TableId| move |p: Pair| -> Change { (table, p.key, Some(p.value)) };
     let counter = std::iter::once(Ok::<Change, StoreError>((
@@ -757,18 +869,36 @@ fn write_shard(part: ShardImport) -> anyhow::Result<()> {
             new.next()
         }
     })
+    .filter(move |r| r.as_ref().map_or(true, |p| kept(Pair::id(&p.key))))
     .map(|r| r.map(as_change(tables::AUC)));
     let imsis_path = imsis.path.clone();
-    let imsis = imsis.read()?.map(move |r| {
-        r.map_err(io(&imsis_path))
-            .map(as_change(tables::IMSI_INDEX))
-    });
-    let iccids = iccids.done()?.map(|r| {
+    let imsis = imsis
+        .read()?
+        .filter(move |r| r.as_ref().map_or(true, |p| kept(Pair::id(&p.value))))
+        .map(move |r| {
+            r.map_err(io(&imsis_path))
+                .map(as_change(tables::IMSI_INDEX))
+        });
+    // Of the entries left for an ICCID, the last (a put after a release).
+    let mut entries = iccids
+        .done()?
+        .filter(move |r| r.as_ref().map_or(true, |e| kept(e.id)))
+        .peekable();
+    let iccids = std::iter::from_fn(move || loop {
+        let entry = entries.next()?;
+        if let (Ok(e), Some(Ok(next))) = (&entry, entries.peek()) {
+            if next.iccid == e.iccid {
+                continue;
+            }
+        }
+        return Some(entry);
+    })
+    .map(|r| {
         r.map_err(io(Path::new("import.tmp"))).map(|e| -> Change {
             (
                 tables::ICCID_INDEX,
                 unpadded(&e.iccid).to_vec(),
-                Some(e.id.to_be_bytes().to_vec()),
+                e.put.then(|| e.id.to_be_bytes().to_vec()),
             )
         })
     });

@@ -134,12 +134,15 @@ fn a_file_larger_than_the_sort_spills_to_disk_and_keeps_every_rule() {
     body += &line("8988211000000000900", 1010000000201, 0);
     // Line 45: an AuC of the earlier import, its SQN raised.
     body += &line("8988211000000000901", 1010000000901, 96);
+    // Line 46: an AuC of the earlier import moves to a new ICCID (its old
+    // one, which line 44 claimed, is released; the claim is still refused).
+    body += &line("8988211000000000950", 1010000000900, 0);
     let second = work.join("second.csv");
     std::fs::write(&second, body).unwrap();
     let (code, out, err) = import_with(&second, "3");
     assert_eq!(code, 2, "{out}{err}");
     assert!(
-        out.contains("40 created, 1 updated, 0 unchanged; 3 refused"),
+        out.contains("40 created, 2 updated, 0 unchanged; 3 refused"),
         "{out}"
     );
     assert!(
@@ -173,6 +176,17 @@ fn a_file_larger_than_the_sort_spills_to_disk_and_keeps_every_rule() {
     };
     assert!(ok, "{report}");
 
+    // The released ICCID is free for another IMSI.
+    let third = work.join("third.csv");
+    std::fs::write(
+        &third,
+        format!("{header}{}", line("8988211000000000900", 1010000000300, 0)),
+    )
+    .unwrap();
+    let (code, out, err) = import_with(&third, "3");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 created, 0 updated"), "{out}");
+
     let s = Server::start_in(dir.clone(), &["--cores", "2"], &[]);
     let mut ids = std::collections::HashSet::new();
     for i in 0..40u64 {
@@ -189,6 +203,14 @@ fn a_file_larger_than_the_sort_spills_to_disk_and_keeps_every_rule() {
     assert_eq!(s.get("/auc/imsi/001010000000901").json()["sqn"], 96);
     assert_eq!(
         s.get("/auc/iccid/8988211000000000900").json()["imsi"],
+        "001010000000300"
+    );
+    assert_eq!(
+        s.get("/auc/iccid/8988211000000000950").json()["imsi"],
         "001010000000900"
+    );
+    assert_eq!(
+        s.get("/auc/imsi/001010000000900").json()["iccid"],
+        "8988211000000000950"
     );
 }
