@@ -7,6 +7,7 @@
 //! its `done` drops every segment on disk and returns nothing.)
 
 use std::cmp::Ordering;
+use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
@@ -196,22 +197,21 @@ impl<T: Sortable> Iterator for Sorted<T> {
         if self.failed {
             return None;
         }
-        let head = self.heap.pop()?;
-        if let Some(r) = self.readers.get_mut(head.run) {
-            match next_item(r) {
-                Ok(Some(item)) => self.heap.push(Head {
-                    item,
-                    run: head.run,
-                    order: head.order,
-                }),
-                Ok(None) => {}
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
+        // The least head is replaced in place by its run's next item (one
+        // sift down), or taken out at its run's end.
+        let mut head = self.heap.peek_mut()?;
+        let next = match self.readers.get_mut(head.run) {
+            Some(r) => next_item(r),
+            None => Ok(None),
+        };
+        match next {
+            Ok(Some(item)) => Some(Ok(std::mem::replace(&mut head.item, item))),
+            Ok(None) => Some(Ok(PeekMut::pop(head).item)),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
             }
         }
-        Some(Ok(head.item))
     }
 }
 
