@@ -45,6 +45,7 @@ use crate::storage::sort::{next_item, ExternalSort, Order, Sortable};
 use crate::storage::store::{compact_recovered, merge_snapshot, recover, remove_replaced, Removal};
 use crate::storage::{Identity, StoreError, TableId};
 
+use crate::table::bulk::pipelined;
 pub use crate::table::bulk::ImportReport;
 
 struct Columns {
@@ -609,35 +610,52 @@ fn import_into(
         pending: 0,
     };
     let mut first: Option<([u8; 15], u64)> = None;
-    for row in rows {
-        let row = row?;
-        ticks.one();
-        match first {
-            Some((imsi, line)) if imsi == row.imsi => {
-                report
-                    .errors
-                    .push((row.line, format!("imsi {} repeats line {line}", row.imsi())));
-                continue;
+    // The runs are merged on a thread of their own.
+    let mut rows = rows;
+    pipelined::<Vec<Row>, anyhow::Error>(
+        "authplane-merge",
+        |batch| {
+            batch.clear();
+            while batch.len() < BATCH {
+                match rows.next() {
+                    Some(row) => batch.push(row?),
+                    None => return Ok(false),
+                }
             }
-            _ => first = Some((row.imsi, row.line)),
-        }
-        let (existing, id, outcome) = apply(&pass, &mut parts, &row)?;
-        match outcome {
-            Outcome::Created => report.created += 1,
-            Outcome::Updated => report.updated += 1,
-            Outcome::Unchanged => report.unchanged += 1,
-        }
-        if row.iccid().is_some() {
-            claims.push(Claim {
-                iccid: row.iccid,
-                line: row.line,
-                imsi: row.imsi,
-                existing,
-                id,
-                outcome,
-            })?;
-        }
-    }
+            Ok(true)
+        },
+        |batch| {
+            for row in batch.drain(..) {
+                ticks.one();
+                match first {
+                    Some((imsi, line)) if imsi == row.imsi => {
+                        report
+                            .errors
+                            .push((row.line, format!("imsi {} repeats line {line}", row.imsi())));
+                        continue;
+                    }
+                    _ => first = Some((row.imsi, row.line)),
+                }
+                let (existing, id, outcome) = apply(&pass, &mut parts, &row)?;
+                match outcome {
+                    Outcome::Created => report.created += 1,
+                    Outcome::Updated => report.updated += 1,
+                    Outcome::Unchanged => report.unchanged += 1,
+                }
+                if row.iccid().is_some() {
+                    claims.push(Claim {
+                        iccid: row.iccid,
+                        line: row.line,
+                        imsi: row.imsi,
+                        existing,
+                        id,
+                        outcome,
+                    })?;
+                }
+            }
+            Ok(())
+        },
+    )?;
     drop(ticks);
     bar.finish_and_clear();
     phases.done(format_args!("{total} AuCs built"));
@@ -674,26 +692,58 @@ fn read_lines(
     let (mut reader, bar) = crate::table::bulk::csv_with_progress(file, progress)?;
     let cols = columns(reader.headers()?)?;
     let mut rows: Sorter<Row> = sorter(work, "rows", by_imsi)?;
-    let mut record = csv::ByteRecord::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                report.errors.push((line, format!("unreadable: {e}")));
-                continue;
+    // The CSV is split into records on a thread of its own.
+    pipelined::<Records, anyhow::Error>(
+        "authplane-csv",
+        |batch| {
+            batch.len = 0;
+            while batch.len < BATCH {
+                if batch.records.len() == batch.len {
+                    batch.records.push(csv::ByteRecord::new());
+                }
+                let Some(record) = batch.records.get_mut(batch.len) else {
+                    break;
+                };
+                match reader.read_byte_record(record) {
+                    Ok(true) => batch.len += 1,
+                    Ok(false) => return Ok(false),
+                    Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => return Err(e.into()),
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        batch.errors.push((line, format!("unreadable: {e}")));
+                    }
+                }
             }
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        match parse_row(&cols, &record, line) {
-            Ok(row) => rows.push(row)?,
-            Err(e) => report.errors.push((line, e)),
-        }
-    }
+            Ok(true)
+        },
+        |batch| {
+            report.errors.append(&mut batch.errors);
+            for record in batch.records.iter().take(batch.len) {
+                let line = record.position().map_or(0, |p| p.line());
+                match parse_row(&cols, record, line) {
+                    Ok(row) => rows.push(row)?,
+                    Err(e) => report.errors.push((line, e)),
+                }
+            }
+            Ok(())
+        },
+    )?;
     bar.finish_and_clear();
     Ok(rows)
 }
+
+/// Records split from the CSV, for the pass that checks them.
+#[derive(Default)]
+struct Records {
+    /// The first `len` are this batch's (the others are kept for reuse).
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+    /// Lines that could not be read, with why.
+    errors: Vec<(u64, String)>,
+}
+
+/// Lines or rows handed between a pass's two threads at a time.
+const BATCH: usize = 4096;
 
 /// Pass 2 for one line (its IMSI's first): the AuC it creates, updates or
 /// leaves as it is, spooled with its index entries. Answers the id the

@@ -1,6 +1,7 @@
 //! What every offline bulk load shares (`authplane hss import`,
 //! `authplane aaa import-rates`): the data directory's shard count, a CSV
-//! reader with a progress bar, and the report of what was loaded.
+//! reader with a progress bar, the report of what was loaded, and the
+//! hand-over of batches between a pass's two threads.
 
 use std::path::Path;
 
@@ -80,4 +81,113 @@ pub fn progress_bar(progress: bool, len: u64, template: &str) -> indicatif::Prog
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// Runs `fill` on a thread of its own (named `name`) and `consume` on this
+/// one, so that both work at once: each batch `fill` fills is consumed,
+/// then handed back to be filled again (three batches in all, so memory
+/// stays that of three). `fill` answers false with its last batch. An
+/// error on either side stops both and is answered.
+pub fn pipelined<B, E>(
+    name: &str,
+    mut fill: impl FnMut(&mut B) -> Result<bool, E> + Send,
+    mut consume: impl FnMut(&mut B) -> Result<(), E>,
+) -> Result<(), E>
+where
+    B: Default + Send,
+    E: Send + From<std::io::Error>,
+{
+    use std::sync::mpsc::sync_channel;
+    let (full_tx, full_rx) = sync_channel::<B>(2);
+    let (empty_tx, empty_rx) = sync_channel::<B>(3);
+    for _ in 0..3 {
+        // The channel holds all three: this cannot block or fail.
+        let _ = empty_tx.send(B::default());
+    }
+    std::thread::scope(|scope| {
+        let filler = std::thread::Builder::new().name(name.into()).spawn_scoped(
+            scope,
+            move || -> Result<(), E> {
+                while let Ok(mut batch) = empty_rx.recv() {
+                    let more = fill(&mut batch)?;
+                    if full_tx.send(batch).is_err() || !more {
+                        break;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let mut consumed = Ok(());
+        for mut batch in full_rx.iter() {
+            if let Err(e) = consume(&mut batch) {
+                consumed = Err(e);
+                break;
+            }
+            let _ = empty_tx.send(batch);
+        }
+        // A filler waiting on either channel now stops.
+        drop(full_rx);
+        drop(empty_tx);
+        let filled = filler
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other(format!("{name} failed")).into()));
+        consumed.and(filled)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelined_hands_over_every_batch_in_order_and_stops_on_errors() {
+        let mut next = 0u32;
+        let mut got = Vec::new();
+        pipelined::<Vec<u32>, std::io::Error>(
+            "test-fill",
+            |b| {
+                b.clear();
+                while b.len() < 7 && next < 1000 {
+                    b.push(next);
+                    next += 1;
+                }
+                Ok(next < 1000)
+            },
+            |b| {
+                got.append(b);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+        // The consumer fails: the filler stops (it would run forever).
+        let failed = pipelined::<Vec<u32>, std::io::Error>(
+            "test-fill",
+            |_| Ok(true),
+            |_| Err(std::io::Error::other("consumer")),
+        );
+        assert_eq!(failed.unwrap_err().to_string(), "consumer");
+        // The filler fails: the consumer has what came before.
+        let mut batches = 0;
+        let failed = pipelined::<Vec<u32>, std::io::Error>(
+            "test-fill",
+            {
+                let mut n = 0;
+                move |_| {
+                    n += 1;
+                    if n == 5 {
+                        Err(std::io::Error::other("filler"))
+                    } else {
+                        Ok(true)
+                    }
+                }
+            },
+            |_| {
+                batches += 1;
+                Ok(())
+            },
+        );
+        assert_eq!(failed.unwrap_err().to_string(), "filler");
+        assert_eq!(batches, 4);
+    }
 }
