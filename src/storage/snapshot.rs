@@ -2,7 +2,7 @@
 //! in checksummed blocks, memory-mapped and read in place.
 //!
 //! ```text
-//! header (64 bytes)  magic "APSNAP\0\x02" | format u32 | shard u16 | shards u16
+//! header (64 bytes)  magic "APSNAP\0\x03" | format u32 | shard u16 | shards u16
 //!                    | hash version u32 | generation u64 | entries u64 | blocks u64
 //!                    | index offset u64 | page checksums' crc32c u32 | reserved
 //!                    | header crc32c u32
@@ -11,6 +11,7 @@
 //!                    (table byte, then key, zero padded) | offset u64 | length u32
 //!                    | crc32c u32
 //! page checksums     crc32c u32 of each page of 128 index entries
+//! page fences        the 16-byte prefix of each index page's first entry
 //! ```
 //!
 //! An entry is `shared | rest length | rest | value length | value` (LEB128
@@ -19,14 +20,21 @@
 //! block's first entry). Keys sharing an operator's IMSI prefix or an id's
 //! high bytes so take a few bytes each.
 //!
-//! Opening reads the header and the page checksums (4 bytes per 128 blocks,
-//! about 0.001 % of the file), so its time does not grow with the
-//! population in any way that matters (64 KiB for 100 M subscribers). Each
+//! Opening reads the header, the page checksums and the page fences (20
+//! bytes per 128 blocks, about 0.004 % of the file), so its time does not
+//! grow with the population in any way that matters (about 300 KiB for
+//! 100 M subscribers). A lookup finds its index page among the fences, then
+//! its block within that one page: two 4 KiB pages of the index and one
+//! block are all it touches, whatever the population. Each
 //! index page and each block is checked against its CRC the first time it
 //! is read (a bit per page and per block remembers it); a damaged one
 //! answers [`SnapError::Damaged`] for the rows in it, never a wrong row.
 //! [`Snapshot::check`] reads everything (`authplane data check`, and the
 //! store's background scrub).
+//!
+//! Format 2 is format 3 without the page fences (and magic
+//! "APSNAP\0\x02"): it is read as it is, searching the whole block index,
+//! until a compaction rewrites it as format 3.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -36,8 +44,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::codec::TableId;
 use super::paced;
 
-pub const SNAP_MAGIC: [u8; 8] = *b"APSNAP\0\x02";
-pub const SNAP_FORMAT: u32 = 2;
+pub const SNAP_MAGIC: [u8; 8] = *b"APSNAP\0\x03";
+/// The format written.
+pub const SNAP_FORMAT: u32 = 3;
+/// Format 2: no page fences.
+const SNAP_MAGIC_2: [u8; 8] = *b"APSNAP\0\x02";
+/// The formats read.
+pub const SNAP_FORMATS_READ: [u32; 2] = [2, 3];
 pub const SNAP_HEADER_BYTES: usize = 64;
 /// A block is closed once the next entry would take it past this size.
 pub const BLOCK_BYTES: usize = 4096;
@@ -81,16 +94,30 @@ impl SnapHeader {
         self.blocks.div_ceil(PAGE_ENTRIES as u64)
     }
 
+    /// Bytes per index page after the index: its checksum, and from format
+    /// 3 its fence.
+    fn page_trailer(&self) -> u64 {
+        if self.format >= 3 {
+            4 + PREFIX as u64
+        } else {
+            4
+        }
+    }
+
     /// The file length this header describes.
     fn file_len(&self) -> Option<u64> {
         self.index_offset
             .checked_add(self.blocks.checked_mul(INDEX_ENTRY as u64)?)?
-            .checked_add(self.pages() * 4)
+            .checked_add(self.pages().checked_mul(self.page_trailer())?)
     }
 
     pub fn encode(&self) -> [u8; SNAP_HEADER_BYTES] {
         let mut h = [0u8; SNAP_HEADER_BYTES];
-        h[..8].copy_from_slice(&SNAP_MAGIC);
+        h[..8].copy_from_slice(if self.format == 2 {
+            &SNAP_MAGIC_2
+        } else {
+            &SNAP_MAGIC
+        });
         h[8..12].copy_from_slice(&self.format.to_le_bytes());
         h[12..14].copy_from_slice(&self.shard.to_le_bytes());
         h[14..16].copy_from_slice(&self.shards.to_le_bytes());
@@ -113,15 +140,21 @@ impl SnapHeader {
         if h[..8] == super::legacy::SNAP_MAGIC {
             return Err(SnapError::Legacy);
         }
-        if h[..8] != SNAP_MAGIC {
-            return Err(SnapError::NotASnapshot);
-        }
+        let magic_format = match &h[..8] {
+            m if m == SNAP_MAGIC => 3,
+            m if m == SNAP_MAGIC_2 => 2,
+            _ => return Err(SnapError::NotASnapshot),
+        };
         let crc = u32::from_le_bytes(le(h, 60));
         if crc32c::crc32c(&h[..60]) != crc {
             return Err(SnapError::HeaderChecksum);
         }
+        let format = u32::from_le_bytes(le(h, 8));
+        if format != magic_format {
+            return Err(SnapError::NotASnapshot);
+        }
         Ok(SnapHeader {
-            format: u32::from_le_bytes(le(h, 8)),
+            format,
             shard: u16::from_le_bytes(le(h, 12)),
             shards: u16::from_le_bytes(le(h, 14)),
             hash_version: u32::from_le_bytes(le(h, 16)),
@@ -384,14 +417,21 @@ impl Writer {
         self.header.entries
     }
 
-    /// Writes the index, the page checksums and the header, and fsyncs.
+    /// Writes the index, the page checksums and fences, and the header, and
+    /// fsyncs.
     pub fn finish(mut self) -> Result<SnapHeader, SnapError> {
         self.close_block()?;
         self.header.index_offset = self.offset();
         let index = std::mem::take(&mut self.index);
-        let mut crcs = Vec::with_capacity(index.len() / PAGE_BYTES * 4 + 4);
+        // Each page's checksum, then each page's fence (its first entry's
+        // key prefix), one checksum over both.
+        let pages = index.len().div_ceil(PAGE_BYTES);
+        let mut crcs = Vec::with_capacity(pages * (4 + PREFIX));
         for page in index.chunks(PAGE_BYTES) {
             crcs.extend_from_slice(&crc32c::crc32c(page).to_le_bytes());
+        }
+        for page in index.chunks(PAGE_BYTES) {
+            crcs.extend_from_slice(&page[..PREFIX.min(page.len())]);
         }
         self.header.pages_crc = crc32c::crc32c(&crcs);
         for step in index.chunks(paced::STEP) {
@@ -454,6 +494,9 @@ pub struct Snapshot {
     checked_blocks: Checked,
     checked_pages: Checked,
     crcs_offset: u64,
+    /// Where the page fences start (format 3; checked with the page
+    /// checksums at open).
+    fences_offset: Option<u64>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -493,6 +536,7 @@ impl Snapshot {
             map,
             header,
             crcs_offset,
+            fences_offset: (header.format >= 3).then(|| crcs_offset + header.pages() * 4),
         })
     }
 
@@ -586,13 +630,42 @@ impl Snapshot {
         }
     }
 
+    /// The blocks among which the first one whose prefix fails `pred` lies
+    /// (prefixes ascend), from the page fences: the pages before the first
+    /// fence failing `pred` pass, those from it fail (all blocks without
+    /// fences).
+    fn fenced(&self, pred: impl Fn(&[u8]) -> bool) -> (u64, u64) {
+        let blocks = self.header.blocks;
+        let pages = self.header.pages();
+        let Some(fences) = self
+            .fences_offset
+            .and_then(|at| self.bytes(at, pages * PREFIX as u64))
+        else {
+            return (0, blocks);
+        };
+        let (mut lo, mut hi) = (0u64, pages);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = (mid as usize) * PREFIX;
+            if fences.get(at..at + PREFIX).is_some_and(&pred) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let page = PAGE_ENTRIES as u64;
+        (lo.saturating_sub(1) * page, (lo * page).min(blocks))
+    }
+
     /// The last block whose first key is at most `ck` (None: `ck` is
     /// before every block).
     fn locate(&self, ck: &[u8]) -> Result<Option<u64>, SnapError> {
         let p = prefix_of(ck);
         // Blocks whose prefix is below p start below ck; above, above it.
-        let below = self.partition(0, self.header.blocks, |e| Ok(e.prefix < p))?;
-        let upto = self.partition(below, self.header.blocks, |e| Ok(e.prefix <= p))?;
+        let (lo, hi) = self.fenced(|f| f < &p[..]);
+        let below = self.partition(lo, hi, |e| Ok(e.prefix < p))?;
+        let (lo, hi) = self.fenced(|f| f <= &p[..]);
+        let upto = self.partition(below.max(lo), hi.max(below), |e| Ok(e.prefix <= p))?;
         // Equal prefixes: decided by the whole first keys.
         let mut lo = below;
         let mut hi = upto;
@@ -1009,7 +1082,8 @@ mod tests {
     fn long_keys_sharing_their_first_16_bytes_are_found() {
         let dir = temp("snap-long");
         let path = dir.join("l.snap");
-        let all: Vec<Owned> = (0..5000u32)
+        // Several index pages whose entries all share one prefix.
+        let all: Vec<Owned> = (0..20_000u32)
             .map(|i| {
                 (
                     4,
@@ -1020,6 +1094,7 @@ mod tests {
             .collect();
         write(&path, identity(), borrowed(&all), None).unwrap();
         let s = Snapshot::open(&path).unwrap();
+        assert!(s.header.pages() > 3, "{}", s.header.pages());
         for (t, k, v) in &all {
             assert_eq!(s.get(*t, k).unwrap(), Some(v.as_slice()));
         }
@@ -1028,6 +1103,64 @@ mod tests {
             s.get(4, b"a-common-prefix-much-longer-99999999").unwrap(),
             None
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `bytes` (a format 3 snapshot) in format 2: without the page fences.
+    fn as_format_2(bytes: &[u8]) -> Vec<u8> {
+        let mut h = SnapHeader::decode(bytes).unwrap();
+        let crcs_at = (h.index_offset + h.blocks * INDEX_ENTRY as u64) as usize;
+        let crcs_end = crcs_at + h.pages() as usize * 4;
+        h.format = 2;
+        h.pages_crc = crc32c::crc32c(&bytes[crcs_at..crcs_end]);
+        let mut out = bytes[..crcs_end].to_vec();
+        out[..SNAP_HEADER_BYTES].copy_from_slice(&h.encode());
+        out
+    }
+
+    #[test]
+    fn both_formats_find_every_key_across_many_index_pages() {
+        let dir = temp("snap-pages");
+        let path = dir.join("p.snap");
+        let mut all: Vec<Owned> = entries(60_000)
+            .into_iter()
+            .map(|(t, k, v)| (t, k, v.repeat(10)))
+            .collect();
+        all.sort();
+        write(&path, identity(), borrowed(&all), None).unwrap();
+        let old = dir.join("p2.snap");
+        std::fs::write(&old, as_format_2(&std::fs::read(&path).unwrap())).unwrap();
+        let (s3, s2) = (
+            Snapshot::open(&path).unwrap(),
+            Snapshot::open(&old).unwrap(),
+        );
+        assert_eq!((s3.header.format, s2.header.format), (3, 2));
+        assert!(s3.header.pages() > 5, "{}", s3.header.pages());
+        assert!(s3.fences_offset.is_some() && s2.fences_offset.is_none());
+        for s in [&s3, &s2] {
+            for (t, k, v) in &all {
+                assert_eq!(s.get(*t, k).unwrap(), Some(v.as_slice()));
+                // A key just past each: absent.
+                let mut after = k.clone();
+                after.push(b'0');
+                assert_eq!(s.get(*t, &after).unwrap(), None);
+            }
+            for t in 0..4u8 {
+                assert_eq!(s.get(t, b"").unwrap(), None);
+                assert_eq!(s.get(t, b"zzz").unwrap(), None);
+            }
+            assert!(s.check(64, |_| true).damaged.is_empty());
+        }
+        // A damaged fence is damage to the page checksums' region: the
+        // snapshot does not open.
+        let mut bad = std::fs::read(&path).unwrap();
+        let last = bad.len() - 3;
+        bad[last] ^= 1;
+        std::fs::write(dir.join("bad.snap"), &bad).unwrap();
+        assert!(matches!(
+            Snapshot::open(&dir.join("bad.snap")),
+            Err(SnapError::PageChecksums)
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -33,7 +33,7 @@ use rustc_hash::FxBuildHasher;
 use super::codec::{decode_batch, encode_batch, EncodeError, Op, TableId};
 use super::legacy;
 use super::paced;
-use super::snapshot::{self, SnapError, SnapHeader, Snapshot, SNAP_FORMAT};
+use super::snapshot::{self, SnapError, SnapHeader, Snapshot, SNAP_FORMATS_READ};
 use super::wal::{self, read_records, Tail, WalHeader, KIND_BATCH, WAL_FORMAT, WAL_HEADER_BYTES};
 
 /// Whose data a store holds, under which placement.
@@ -564,7 +564,7 @@ pub fn recover(dir: &Path, identity: Identity, repair: bool) -> Result<Recovered
                 source,
             })?;
             let h = s.header;
-            if h.format != SNAP_FORMAT
+            if !SNAP_FORMATS_READ.contains(&h.format)
                 || h.shard != identity.shard
                 || h.shards != identity.shards
                 || h.hash_version != identity.hash_version
@@ -573,7 +573,7 @@ pub fn recover(dir: &Path, identity: Identity, repair: bool) -> Result<Recovered
                 return Err(StoreError::Refused {
                     path,
                     message: format!(
-                        "snapshot is format {} of shard {}/{} under hash version {} (generation {}); this server is format {SNAP_FORMAT}, shard {}/{}, hash version {}",
+                        "snapshot is format {} of shard {}/{} under hash version {} (generation {}); this server reads formats {SNAP_FORMATS_READ:?}, shard {}/{}, hash version {}",
                         h.format, h.shard, h.shards, h.hash_version, h.generation,
                         identity.shard, identity.shards, identity.hash_version
                     ),
