@@ -113,3 +113,32 @@ errs = j.get("errors", 0)
 print(f"{name:<18} {rate:10.0f} {lat.get('p50', 0):8.0f} {lat.get('p99', 0):8.0f} {cpu:7.2f} {ok / cpu if cpu else 0:10.0f} {errs:6}")
 PY
 }
+
+# Starts `authplane serve --cores $2` on data directory $1, a compaction
+# due every $compact_at bytes of log (default the config's 64 MiB), its
+# output in $work/out and $work/err; sets pid and port once it listens.
+serve_dir() {
+    AUTHPLANE_STORAGE__COMPACT_WAL_BYTES=${compact_at:-67108864} target/release/authplane serve \
+        --cores "$2" --listen 127.0.0.1:0 --data-dir "$1" > "$work/out" 2> "$work/err" &
+    pid=$!
+    until grep -q '^listening on' "$work/out" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || { cat "$work/err"; exit 1; }
+        sleep 0.002
+    done
+    port=$(sed -n 's/^listening on 127.0.0.1://p' "$work/out")
+}
+
+# Writes $work/aka.lua for wrk: vector_count/1 of a uniform random one of
+# min($1, 1M) subscribers, IMSIs from $2 up with a stride of $3 (default:
+# spread over all $1).
+vector_lua() {
+    local m=$(( $1 < 1000000 ? $1 : 1000000 ))
+    local stride=${3:-$(( $1 / m ))}
+    cat > "$work/aka.lua" <<LUA
+math.randomseed(os.time())
+request = function()
+  local imsi = string.format("%015d", $2 + math.random(0, $m - 1) * $stride)
+  return wrk.format("GET", "/auc/aka/vector_count/1/imsi/" .. imsi)
+end
+LUA
+}

@@ -5,8 +5,9 @@
 # with the page cache dropped and warm. Then vector_count/1 per second of
 # server CPU on the smallest and the largest population, back to back in
 # alternating rounds (each population's files read into the page cache
-# first; wrk with a uniform random IMSI per request).
-# Usage: bench/storage_startup.sh ["1000000 10000000 100000000"] [cores=2] [seconds=10] [rounds=2]
+# first; wrk with a uniform random IMSI per request). Last, compactions of
+# the largest population under that load (bench/storage_compaction.sh).
+# Usage: [compact_secs=200] bench/storage_startup.sh ["1000000 10000000 100000000"] [cores=2] [seconds=10] [rounds=2]
 # 100M takes about 9.2 GB of disk and 2 minutes to generate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,16 +21,7 @@ bin=target/release/authplane
 make_work
 first_imsi=1010000000000
 
-# serve DIR: starts a server on DIR; sets pid and port.
-serve() {
-    AUTHPLANE_STORAGE__COMPACT_WAL_BYTES=${compact_at:-67108864} "$bin" serve --cores "$cores" --listen 127.0.0.1:0 --data-dir "$1" > "$work/out" 2> "$work/err" &
-    pid=$!
-    until grep -q '^listening on' "$work/out" 2>/dev/null; do
-        kill -0 "$pid" 2>/dev/null || { cat "$work/err"; exit 1; }
-        sleep 0.002
-    done
-    port=$(sed -n 's/^listening on 127.0.0.1://p' "$work/out")
-}
+serve() { serve_dir "$1" "$cores"; }
 
 for n in $sizes; do
     echo "== $n subscribers, $cores shards"
@@ -64,16 +56,9 @@ vectors() {
     # The same number of distinct subscribers (at most 1M) on every
     # population, spread over all of it: the SQN leases taken per request
     # are then alike, and only the lookups differ.
-    m=$(( n < 1000000 ? n : 1000000 )); stride=$(( n / m ))
     cat "$work/d$n"/shard-*/table-*.snap > /dev/null
     serve "$work/d$n"
-    cat > "$work/aka.lua" <<LUA
-math.randomseed(os.time())
-request = function()
-  local imsi = string.format("%015d", $first_imsi + math.random(0, $m - 1) * $stride)
-  return wrk.format("GET", "/auc/aka/vector_count/1/imsi/" .. imsi)
-end
-LUA
+    vector_lua "$n" "$first_imsi"
     wrk -t1 -c64 -d2s -s "$work/aka.lua" "http://127.0.0.1:$port/" > /dev/null
     local before after out
     before=$(cpu_ticks "$pid")
@@ -93,16 +78,8 @@ for r in $(seq "$rounds"); do
 done
 
 # The same load on the largest population with compactions due every MiB
-# of log: each rewrites a whole shard's snapshot under the load, paced.
-echo "== vector_count/1 on $large while shards compact (a compaction due every 1 MiB of log)"
-cat "$work/d$large"/shard-*/table-*.snap > /dev/null
-snap_bytes=$(du -sb "$work/d$large" | cut -f1)
-compact_at=1048576 serve "$work/d$large"
-( peak=0; while kill -0 "$pid" 2>/dev/null; do
-      b=$(du -sb "$work/d$large" 2>/dev/null | cut -f1); [ "${b:-0}" -gt "$peak" ] && peak=$b
-      echo "$peak" > "$work/peak_disk"; sleep 0.5; done ) &
-out=$(wrk -t1 -c64 -d"$((secs * 3))s" --latency -s "$work/aka.lua" "http://127.0.0.1:$port/")
-lag=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^authplane_executor_lag_seconds_max/ {print $2}')
-kill "$pid"; wait "$pid" || true
-echo "$out" | awk '/Requests\/sec/ {r=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} END {printf "req/s %.0f, p50 %s, p99 %s\n", r, p50, p99}'
-echo "longest executor lag: ${lag}s; compactions finished: $(grep -c 'compaction done' "$work/err" || true), started snapshots $snap_bytes bytes, peak data directory $(cat "$work/peak_disk") bytes"
+# of log: each rewrites a whole shard's snapshot under the load, paced
+# (bench/storage_compaction.sh; $compact_secs, default 200 s, lets both
+# shards of 100M compact).
+kill $(jobs -p) 2>/dev/null || true
+bench/storage_compaction.sh "$work/d$large" "$large" "${compact_secs:-200}" "$cores" "$first_imsi"

@@ -540,6 +540,31 @@ impl Snapshot {
         })
     }
 
+    /// Unmaps the snapshot, its pages dropped from this process in 64 MiB
+    /// steps first. An munmap clears every page table entry of the mapping
+    /// while it holds the process's memory-map lock for writing: for a
+    /// 6.5 GB snapshot, measured, an executor that mapped memory then (a
+    /// thread's stack, a large allocation) waited 364–456 ms. A step of
+    /// `MADV_DONTNEED` holds that lock only for reading.
+    pub fn release(self) {
+        const STEP: usize = 64 << 20;
+        let len = self.map.len();
+        let mut at = 0;
+        while at < len {
+            let n = STEP.min(len - at);
+            // SAFETY: the mapping is read-only and of a file that is never
+            // changed in place (see `open`), and this is its last user (the
+            // snapshot is consumed): dropping its pages only makes a later
+            // read fault them in again from the file, and none follows.
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, n)
+            };
+            at += n;
+        }
+    }
+
     fn bytes(&self, from: u64, len: u64) -> Option<&[u8]> {
         let from = usize::try_from(from).ok()?;
         self.map

@@ -1345,7 +1345,14 @@ impl ShardStore {
                     {
                         std::thread::sleep(std::time::Duration::from_millis(10));
                     }
-                    let unmapped = old.is_none_or(|s| Arc::into_inner(s).is_some());
+                    // Unmapped in steps (see `Snapshot::release`).
+                    let unmapped = old.is_none_or(|s| match Arc::into_inner(s) {
+                        Some(s) => {
+                            s.release();
+                            true
+                        }
+                        None => false,
+                    });
                     let removal = Removal {
                         logs: pace,
                         snapshots: pace.filter(|_| unmapped),
