@@ -22,7 +22,7 @@
 //!
 //! Opening reads the header, the page checksums and the page fences (20
 //! bytes per 128 blocks, about 0.004 % of the file), so its time does not
-//! grow with the population in any way that matters (about 300 KiB for
+//! grow with the population in any way that matters (about 350 KiB for
 //! 100 M subscribers). A lookup finds its index page among the fences, then
 //! its block within that one page: two 4 KiB pages of the index and one
 //! block are all it touches, whatever the population. Each
