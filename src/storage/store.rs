@@ -137,6 +137,23 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// An empty overlay whose tables have room for as many keys as this
+    /// one's, so that the changes after a compaction starts do not grow
+    /// their tables through every size again. Measured at 100M under load:
+    /// growing a table past 917k keys on the core (a rehash into 2M new
+    /// buckets, their pages faulted in while the new snapshot filled the
+    /// page cache) stalled both executors 167–200 ms.
+    fn sized_like(&self) -> Overlay {
+        Overlay {
+            tables: self
+                .tables
+                .iter()
+                .map(|t| HashMap::with_capacity_and_hasher(t.len(), FxBuildHasher))
+                .collect(),
+            order: self.order.iter().map(|_| Default::default()).collect(),
+        }
+    }
+
     fn table(&self, t: TableId) -> Option<&HashMap<Box<[u8]>, Slot, FxBuildHasher>> {
         self.tables.get(usize::from(t))
     }
@@ -1269,7 +1286,11 @@ impl ShardStore {
         }
         // Everything committed so far belongs to the log being closed.
         self.flush();
-        let frozen = Arc::new(std::mem::take(&mut *self.overlay.borrow_mut()));
+        let frozen = {
+            let mut overlay = self.overlay.borrow_mut();
+            let next = overlay.sized_like();
+            Arc::new(std::mem::replace(&mut *overlay, next))
+        };
         let generation = self.generation.get();
         if self
             .io_tx
@@ -2160,6 +2181,27 @@ mod tests {
             check_model(&dir, &model);
             let _ = std::fs::remove_dir_all(dir);
         }
+    }
+
+    #[test]
+    fn the_overlay_after_a_freeze_has_room_for_as_many_keys() {
+        let mut o = Overlay::default();
+        for i in 0..5000u32 {
+            let slot = Slot {
+                value: Some(Box::from(&b"v"[..])),
+                lsn: 1,
+            };
+            o.insert(3, Box::from(&i.to_le_bytes()[..]), slot);
+        }
+        let next = o.sized_like();
+        assert_eq!(next.tables.len(), o.tables.len());
+        assert!(next.tables.iter().all(|t| t.is_empty()));
+        assert!(next.order.iter().all(|t| t.is_empty()));
+        assert!(
+            next.tables[3].capacity() >= 5000,
+            "{}",
+            next.tables[3].capacity()
+        );
     }
 
     #[test]
