@@ -182,6 +182,18 @@ impl Row {
     }
 }
 
+/// `parts` one after the other in `N` bytes (a fixed-size sort item).
+fn packed<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut b = [0u8; N];
+    let mut at = 0;
+    for part in parts {
+        let end = (at + part.len()).min(N);
+        b[at..end].copy_from_slice(&part[..end - at]);
+        at = end;
+    }
+    b
+}
+
 /// Reads fixed-size fields in turn.
 struct Fields<'a>(&'a [u8]);
 
@@ -201,21 +213,15 @@ impl<'a> Fields<'a> {
 
 impl Sortable for Row {
     fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let mut b = [0u8; ROW_BYTES];
-        let mut at = 0;
-        for part in [
-            &self.imsi[..],
+        w.write_all(&packed::<ROW_BYTES>(&[
+            &self.imsi,
             &self.line.to_be_bytes(),
             &self.ki,
             &self.opc,
             &self.amf,
             &self.sqn.to_be_bytes(),
             &self.iccid,
-        ] {
-            b[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
-        w.write_all(&b)
+        ]))
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Row> {
@@ -265,14 +271,14 @@ impl Claim {
 
 impl Sortable for Claim {
     fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let mut b = [0u8; CLAIM_BYTES];
-        b[..22].copy_from_slice(&self.iccid);
-        b[22..30].copy_from_slice(&self.line.to_be_bytes());
-        b[30..45].copy_from_slice(&self.imsi);
-        b[45..53].copy_from_slice(&self.existing.to_be_bytes());
-        b[53..61].copy_from_slice(&self.id.to_be_bytes());
-        b[61] = self.outcome as u8;
-        w.write_all(&b)
+        w.write_all(&packed::<CLAIM_BYTES>(&[
+            &self.iccid,
+            &self.line.to_be_bytes(),
+            &self.imsi,
+            &self.existing.to_be_bytes(),
+            &self.id.to_be_bytes(),
+            &[self.outcome as u8],
+        ]))
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Claim> {
@@ -303,17 +309,19 @@ struct IccidEntry {
     put: bool,
 }
 
+const ICCID_ENTRY_BYTES: usize = 22 + 8 + 1;
+
 impl Sortable for IccidEntry {
     fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let mut b = [0u8; 31];
-        b[..22].copy_from_slice(&self.iccid);
-        b[22..30].copy_from_slice(&self.id.to_be_bytes());
-        b[30] = u8::from(self.put);
-        w.write_all(&b)
+        w.write_all(&packed::<ICCID_ENTRY_BYTES>(&[
+            &self.iccid,
+            &self.id.to_be_bytes(),
+            &[u8::from(self.put)],
+        ]))
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<IccidEntry> {
-        let mut b = [0u8; 31];
+        let mut b = [0u8; ICCID_ENTRY_BYTES];
         r.read_exact(&mut b)?;
         let mut f = Fields(&b);
         Ok(IccidEntry {
@@ -338,11 +346,7 @@ struct Pair {
 
 impl Sortable for Pair {
     fn encode<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
-        let len = |n: usize| u32::try_from(n).map_err(std::io::Error::other);
-        w.write_all(&len(self.key.len())?.to_be_bytes())?;
-        w.write_all(&self.key)?;
-        w.write_all(&len(self.value.len())?.to_be_bytes())?;
-        w.write_all(&self.value)
+        Pair::write(w, &self.key, &self.value)
     }
 
     fn decode<R: Read>(r: &mut R) -> std::io::Result<Pair> {
@@ -361,9 +365,15 @@ impl Sortable for Pair {
 }
 
 impl Pair {
-    /// The id a key or value of 8 bytes holds (0: not an id).
-    fn id(b: &[u8]) -> u64 {
-        <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes)
+    /// Writes `key` and `value` as a pair is encoded (each with its
+    /// length), without building one.
+    fn write<W: Write>(w: &mut W, key: &[u8], value: &[u8]) -> std::io::Result<()> {
+        for field in [key, value] {
+            let len = u32::try_from(field.len()).map_err(std::io::Error::other)?;
+            w.write_all(&len.to_be_bytes())?;
+            w.write_all(field)?;
+        }
+        Ok(())
     }
 }
 
@@ -395,12 +405,7 @@ impl Spool {
 
     /// Appends a pair, encoded as [`Pair`] is.
     fn push(&mut self, key: &[u8], value: &[u8]) -> std::io::Result<()> {
-        for field in [key, value] {
-            let len = u32::try_from(field.len()).map_err(std::io::Error::other)?;
-            self.out.write_all(&len.to_be_bytes())?;
-            self.out.write_all(field)?;
-        }
-        Ok(())
+        Pair::write(&mut self.out, key, value)
     }
 
     /// Reads the pairs back.
@@ -889,7 +894,7 @@ fn write_shard(part: ShardImport, refused: &FxHashSet<u64>) -> anyhow::Result<()
             source,
         }
     };
-    let kept = |id: u64| !refused.contains(&id);
+    let kept = |id: Option<u64>| !id.is_some_and(|id| refused.contains(&id));
     type Change = (TableId, Vec<u8>, Option<Vec<u8>>);
     let as_change = |table: TableId| move |p: Pair| -> Change { (table, p.key, Some(p.value)) };
     let counter = std::iter::once(Ok::<Change, StoreError>((
@@ -919,12 +924,12 @@ fn write_shard(part: ShardImport, refused: &FxHashSet<u64>) -> anyhow::Result<()
             new.next()
         }
     })
-    .filter(move |r| r.as_ref().map_or(true, |p| kept(Pair::id(&p.key))))
+    .filter(move |r| r.as_ref().map_or(true, |p| kept(id_of(Some(&p.key)))))
     .map(|r| r.map(as_change(tables::AUC)));
     let imsis_path = imsis.path.clone();
     let imsis = imsis
         .read()?
-        .filter(move |r| r.as_ref().map_or(true, |p| kept(Pair::id(&p.value))))
+        .filter(move |r| r.as_ref().map_or(true, |p| kept(id_of(Some(&p.value)))))
         .map(move |r| {
             r.map_err(io(&imsis_path))
                 .map(as_change(tables::IMSI_INDEX))
@@ -932,7 +937,7 @@ fn write_shard(part: ShardImport, refused: &FxHashSet<u64>) -> anyhow::Result<()
     // Of the entries left for an ICCID, the last (a put after a release).
     let mut entries = iccids
         .done()?
-        .filter(move |r| r.as_ref().map_or(true, |e| kept(e.id)))
+        .filter(move |r| r.as_ref().map_or(true, |e| kept(Some(e.id))))
         .peekable();
     let iccids = std::iter::from_fn(move || loop {
         let entry = entries.next()?;

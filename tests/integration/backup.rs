@@ -2,12 +2,11 @@
 //! a concurrent write load, with compactions coming due, then checked by
 //! `authplane data check` and by a server started on the copy.
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{temp_dir, Client, Server, BIN};
+use crate::harness::{temp_dir, Client, Server};
 
 /// One acknowledged create: where to read it, the field and value it must
 /// have, and when its answer came.
@@ -143,13 +142,8 @@ fn a_backup_under_write_load_holds_every_write_acknowledged_before_it_and_starts
     }
 
     // The copy checks clean, with the server still running on the source.
-    let out = Command::new(BIN)
-        .args(["data", "check"])
-        .arg(&dest)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "data check: {text}");
+    let (ok, text) = crate::harness::data_check(&dest);
+    assert!(ok, "data check: {text}");
     assert!(
         !text.contains("DAMAGED") && !text.contains("torn"),
         "{text}"

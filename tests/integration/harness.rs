@@ -35,6 +35,19 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Runs `authplane data check` on `data_dir`: (exited 0, its stdout).
+pub fn data_check(data_dir: &std::path::Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(["data", "check"])
+        .arg(data_dir)
+        .output()
+        .expect("run authplane data check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Runs `authplane serve` on `data_dir` with `--cores cores` and the
 /// extra environment, expecting it to refuse to start; returns its stderr.
 pub fn refused_start(

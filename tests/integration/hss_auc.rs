@@ -211,13 +211,8 @@ fn data_survive_a_restart_and_data_check_reads_them() {
     let err = crate::harness::refused_start(&dir, 1, &[]);
     assert!(err.contains("shards 2") && err.contains("--cores"), "{err}");
 
-    let out = std::process::Command::new(crate::harness::BIN)
-        .args(["data", "check"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = crate::harness::data_check(&dir);
+    assert!(ok, "{text}");
     assert!(
         text.contains("shard 0") && text.contains("shard 1") && text.contains("clean to offset"),
         "{text}"

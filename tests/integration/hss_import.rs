@@ -4,9 +4,12 @@ use std::process::Command;
 
 use crate::harness::{temp_dir, Server, BIN};
 
+/// `authplane hss import FILE --data-dir DIR --cores 2 ARGS...` with the
+/// extra environment: (exit code, stdout, stderr).
 fn import(
     file: &std::path::Path,
     dir: &std::path::Path,
+    args: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, String, String) {
     let mut cmd = Command::new(BIN);
@@ -14,7 +17,8 @@ fn import(
         .arg(file)
         .arg("--data-dir")
         .arg(dir)
-        .args(["--cores", "2"]);
+        .args(["--cores", "2"])
+        .args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -46,7 +50,7 @@ fn a_vendor_file_imports_idempotently_with_per_line_errors() {
         "AUTHPLANE_HSS__KEY_ENCRYPTION_KEY",
         "000102030405060708090a0b0c0d0e0f",
     )];
-    let (code, out, err) = import(&csv, &dir, &kek);
+    let (code, out, err) = import(&csv, &dir, &[], &kek);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
         out.contains("2 created") && out.contains("3 refused"),
@@ -59,7 +63,7 @@ fn a_vendor_file_imports_idempotently_with_per_line_errors() {
         "{err}"
     );
     // Again: nothing changes.
-    let (_, out, _) = import(&csv, &dir, &kek);
+    let (_, out, _) = import(&csv, &dir, &[], &kek);
     assert!(out.contains("0 created, 0 updated, 2 unchanged"), "{out}");
 
     let s = Server::start_in(dir, &["--cores", "2"], &kek);
@@ -80,7 +84,7 @@ fn a_vendor_file_imports_idempotently_with_per_line_errors() {
         crate::hss_vectors::check_cases(&[c]);
     }
     // A running server holds the directory: import is refused.
-    let (code, _, err) = import(&csv, &s.data_dir, &kek);
+    let (code, _, err) = import(&csv, &s.data_dir, &[], &kek);
     assert_ne!(code, 0);
     assert!(err.contains("in use"), "{err}");
 }
@@ -103,21 +107,8 @@ fn a_file_larger_than_the_sort_spills_to_disk_and_keeps_every_rule() {
         ),
     )
     .unwrap();
-    let import_with = |file: &std::path::Path, sort: &str| {
-        let out = Command::new(BIN)
-            .args(["hss", "import"])
-            .arg(file)
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(["--cores", "2", "--sort-lines", sort])
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let import_with =
+        |file: &std::path::Path, sort: &str| import(file, &dir, &["--sort-lines", sort], &[]);
     let (code, out, err) = import_with(&first, "3");
     assert_eq!(code, 0, "{out}{err}");
     // 40 new IMSIs in a scrambled order, sorted 3 lines at a time.
@@ -163,17 +154,7 @@ fn a_file_larger_than_the_sort_spills_to_disk_and_keeps_every_rule() {
     let at = |needle: &str| err.find(needle).unwrap();
     assert!(at("second.csv:42") < at("second.csv:43") && at("second.csv:43") < at("second.csv:44"));
     assert!(!dir.join("import.tmp").exists());
-    let (ok, report) = {
-        let out = Command::new(BIN)
-            .args(["data", "check"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    };
+    let (ok, report) = crate::harness::data_check(&dir);
     assert!(ok, "{report}");
 
     // The released ICCID is free for another IMSI.

@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{temp_dir, Client, Server, BIN};
+use crate::harness::{data_check, temp_dir, Client, Server, BIN};
 
 const FIRST_IMSI: u64 = 1_010_000_000_000;
 
@@ -42,18 +42,6 @@ fn generate(dir: &std::path::Path, subscribers: u64, cores: u16) -> (String, u64
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     assert!(status.success(), "generate failed: {out}");
     (out, peak_kb)
-}
-
-fn data_check(dir: &std::path::Path) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(["data", "check"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[test]
